@@ -1,0 +1,196 @@
+"""Builds an `nn.Module` from an `ArchSpec`: the one generator of the CvT–CMT family."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from scalesearch.blocks import (
+    Attention,
+    Block,
+    ConvEmbedding,
+    ConvStem,
+    InvertedResidualFFN,
+    Mlp,
+    RelativePositionBias,
+    to_nchw,
+)
+from scalesearch.spec import ArchSpec, StageGeometry, StageSpec
+
+
+class Stage(nn.Module):
+    """Token embedding, an optional class token or carried-in class token, then blocks."""
+
+    def __init__(
+        self,
+        in_chs: int,
+        spec: StageSpec,
+        geometry: StageGeometry,
+        drop_path: tuple[float, float],
+        cls_mode: str,
+        cls_in_chs: int,
+    ) -> None:
+        """`cls_mode` is "none", "join" (the class token starts here) or "carry" (it arrives)."""
+        super().__init__()
+        embed, block = spec.embed, spec.block
+        self.embed = ConvEmbedding(in_chs, spec.dim, embed.kernel_size, embed.stride, embed.padding)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, spec.dim)) if cls_mode == "join" else None
+        # A class token carried in from a narrower stage is projected to this width (as PiT).
+        carry = cls_mode == "carry" and cls_in_chs != spec.dim
+        self.cls_proj = nn.Linear(cls_in_chs, spec.dim) if carry else None
+        self.rel_pos = None
+        if block.attention == "light":
+            self.rel_pos = RelativePositionBias(
+                spec.num_heads,
+                (geometry.height, geometry.width),
+                (geometry.kv_height, geometry.kv_width),
+            )
+        start, end = drop_path
+        steps = max(spec.depth - 1, 1)
+        self.blocks = nn.ModuleList(
+            Block(
+                spec.dim,
+                Attention(
+                    spec.dim,
+                    spec.num_heads,
+                    block.attention,
+                    block.proj_kernel,
+                    block.kv_stride,
+                    block.kv_reduction,
+                    block.qkv_bias,
+                    scale_by_dim=block.attn_scale == "dim",
+                ),
+                _feed_forward(spec),
+                lpu=block.local_perception == "lpu",
+                norm_eps=block.norm_eps,
+                drop_path=start + (end - start) * i / steps,
+            )
+            for i in range(spec.depth)
+        )
+
+    def forward(self, x: Tensor, cls: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """(B, C_in, H, W) and a class token → (B, H', W', C) grid and class token."""
+        x = self.embed(x)
+        if self.cls_token is not None:
+            cls = self.cls_token.expand(x.shape[0], -1, -1)
+        elif self.cls_proj is not None:
+            cls = self.cls_proj(cls)
+        bias = None
+        if self.rel_pos is not None:
+            grid = (x.shape[1], x.shape[2])
+            # Keys come from a kernel-k, stride-k conv: the floor rule gives their grid.
+            k = self.blocks[0].attn.kv_conv
+            kv_grid = grid if k is None else tuple(s // k.conv.stride[0] for s in grid)
+            bias = self.rel_pos(grid, kv_grid)
+        for block in self.blocks:
+            x, cls = block(x, cls, bias)
+        return x, cls
+
+
+def _feed_forward(spec: StageSpec) -> nn.Module:
+    if spec.block.ffn == "irffn":
+        return InvertedResidualFFN(spec.dim, spec.hidden_dim)
+    return Mlp(spec.dim, spec.hidden_dim, spec.block.act)
+
+
+class ClassTokenHead(nn.Module):
+    """CvT: LayerNorm on the final class token, then Linear."""
+
+    def __init__(self, dim: int, num_classes: int, dropout: float) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(dim, num_classes)
+
+    def forward(self, x: Tensor, cls: Tensor | None) -> Tensor:
+        return self.fc(self.drop(self.norm(cls[:, 0])))
+
+
+class ConvPoolHead(nn.Module):
+    """CMT: 1×1 conv to a wide feature → BN → Swish at the final grid, pool, dropout, Linear."""
+
+    def __init__(self, dim: int, hidden: int, num_classes: int, dropout: float) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(dim, hidden, 1)
+        self.norm = nn.BatchNorm2d(hidden)
+        self.act = nn.SiLU()
+        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: Tensor, cls: Tensor | None) -> Tensor:
+        h = self.act(self.norm(self.conv(to_nchw(x))))
+        return self.fc(self.drop(h.mean(dim=(2, 3))))
+
+
+class PoolHead(nn.Module):
+    """LayerNorm, global average pool over the grid, dropout, Linear."""
+
+    def __init__(self, dim: int, num_classes: int, dropout: float) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(dim, num_classes)
+
+    def forward(self, x: Tensor, cls: Tensor | None) -> Tensor:
+        return self.fc(self.drop(self.norm(x).mean(dim=(1, 2))))
+
+
+class HybridNet(nn.Module):
+    """[stem] → stages → head. Takes (B, in_chs, H, W) images, returns (B, classes) logits."""
+
+    def __init__(self, spec: ArchSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.stem = ConvStem(spec.in_chs, spec.stem.out_chs) if spec.stem is not None else None
+        in_chs = spec.stem.out_chs if spec.stem is not None else spec.in_chs
+        geometry = spec.geometry(spec.resolution)
+        stages = []
+        rate = 0.0
+        for i, (stage, grid) in enumerate(zip(spec.stages, geometry)):
+            cls_mode = _cls_mode(i, spec.cls_stage)
+            stages.append(
+                Stage(in_chs, stage, grid, (rate, stage.drop_path_rate), cls_mode, in_chs)
+            )
+            rate, in_chs = stage.drop_path_rate, stage.dim
+        self.stages = nn.ModuleList(stages)
+        self.head = _head(spec)
+        self.apply(_init_weights)
+
+    def forward(self, images: Tensor) -> Tensor:
+        x = self.stem(images) if self.stem is not None else images
+        cls = None
+        for i, stage in enumerate(self.stages):
+            x, cls = stage(x if i == 0 else to_nchw(x), cls)
+        return self.head(x, cls)
+
+
+def _cls_mode(index: int, cls_stage: int) -> str:
+    if cls_stage < 0 or index < cls_stage:
+        return "none"
+    return "join" if index == cls_stage else "carry"
+
+
+def _head(spec: ArchSpec) -> nn.Module:
+    dim, head = spec.stages[-1].dim, spec.head
+    if head.kind == "cls_token":
+        return ClassTokenHead(dim, spec.num_classes, head.dropout)
+    if head.kind == "conv_pool":
+        return ConvPoolHead(dim, head.hidden_dim, spec.num_classes, head.dropout)
+    return PoolHead(dim, spec.num_classes, head.dropout)
+
+
+def _init_weights(module: nn.Module) -> None:
+    """Truncated-normal(0.02) linears and class tokens as both papers; fan-out convs as CMT."""
+    if isinstance(module, nn.Linear):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Conv2d):
+        # CMT's rule: N(0, sqrt(2 / fan_out)) with fan_out = k·k·out / groups, so that a
+        # depthwise conv is not initialised thousands of times too small.
+        fan_out = module.kernel_size[0] * module.kernel_size[1] * module.out_channels
+        nn.init.normal_(module.weight, std=(2.0 / (fan_out // module.groups)) ** 0.5)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, Stage) and module.cls_token is not None:
+        nn.init.trunc_normal_(module.cls_token, std=0.02)
