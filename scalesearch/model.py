@@ -15,6 +15,7 @@ from scalesearch.blocks import (
     RelativePositionBias,
     to_nchw,
 )
+from scalesearch.presets import get_preset
 from scalesearch.spec import ArchSpec, StageGeometry, StageSpec
 
 
@@ -194,3 +195,33 @@ def _init_weights(module: nn.Module) -> None:
             nn.init.zeros_(module.bias)
     elif isinstance(module, Stage) and module.cls_token is not None:
         nn.init.trunc_normal_(module.cls_token, std=0.02)
+
+
+def build_model(
+    name_or_spec: str | ArchSpec,
+    num_classes: int | None = None,
+    resolution: int | None = None,
+) -> HybridNet:
+    """Builds a network from a preset name or a spec.
+
+    Args:
+        name_or_spec: a preset name (see `scalesearch.presets.list_presets`) or an ArchSpec.
+        num_classes: overrides the spec's number of classes.
+        resolution: overrides the input size the network is built for.
+    """
+    return HybridNet(resolve_spec(name_or_spec, num_classes, resolution))
+
+
+def resolve_spec(
+    name_or_spec: str | ArchSpec,
+    num_classes: int | None = None,
+    resolution: int | None = None,
+) -> ArchSpec:
+    """The spec for a preset name or spec, with optional class-count and resolution overrides."""
+    spec = get_preset(name_or_spec) if isinstance(name_or_spec, str) else name_or_spec
+    changes = {}
+    if num_classes is not None:
+        changes["num_classes"] = num_classes
+    if resolution is not None:
+        changes["resolution"] = resolution
+    return spec.replace(**changes) if changes else spec

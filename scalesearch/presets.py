@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 
+from scalesearch.errors import UnknownModelError
 from scalesearch.spec import ArchSpec, BlockSpec, EmbedSpec, HeadSpec, StageSpec, StemSpec
 
 # CvT: convolutional projections with stride-2 keys/values, QuickGELU MLPs, the official
@@ -64,3 +65,17 @@ PRESETS: dict[str, ArchSpec] = {
 
 def list_presets() -> list[str]:
     return list(PRESETS)
+
+
+def get_preset(name: str) -> ArchSpec:
+    """The preset called `name` (case-insensitive).
+
+    Raises:
+        UnknownModelError: naming the known presets.
+    """
+    key = name.lower()
+    if key not in PRESETS:
+        raise UnknownModelError(
+            f"unknown model {name!r}; known presets: {', '.join(PRESETS)}"
+        )
+    return PRESETS[key]

@@ -1,0 +1,7 @@
+"""`python -m scalesearch` runs the CLI."""
+
+import sys
+
+from scalesearch.cli import main
+
+sys.exit(main())
