@@ -20,7 +20,7 @@ class DecodeError(ValueError):
     def __init__(self, path: str, message: str) -> None:
         self.path = path
         self.message = message
-        super().__init__(f"{path or '<root>'}: {message}")
+        super().__init__(f"{path}: {message}" if path else message)
 
 
 def decode(cls: type[T], data: Any, path: str = "") -> T:

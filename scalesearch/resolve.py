@@ -1,0 +1,55 @@
+"""Turns a MODEL argument of the CLI into a spec: a preset name, or a space member."""
+
+from __future__ import annotations
+
+from scalesearch.errors import UnknownModelError
+from scalesearch.presets import PRESETS, get_preset
+from scalesearch.scaling import ConstraintError
+from scalesearch.space import Coefficients, SearchSpace, list_spaces, load_space
+from scalesearch.spec import ArchSpec
+
+
+def coefficients_for(
+    space: SearchSpace, alpha: float | None, beta: float | None, gamma: float | None
+) -> Coefficients:
+    """The space's defaults overridden by what was given; γ solved from α and β if omitted
+    while either was given, so a user can move along the constraint with two numbers."""
+    d = space.scaling.defaults
+    if alpha is None and beta is None and gamma is None:
+        return d
+    a = d.alpha if alpha is None else alpha
+    b = d.beta if beta is None else beta
+    if gamma is None:
+        gamma = space.scaling.constraint.solve_gamma(a, b)
+    return Coefficients(a, b, gamma)
+
+
+def resolve_model(
+    model: str,
+    phi: float | None = None,
+    alpha: float | None = None,
+    beta: float | None = None,
+    gamma: float | None = None,
+) -> ArchSpec:
+    """A preset (no coefficients allowed) or the member of space `model` at `phi` (default 0).
+
+    Raises:
+        UnknownModelError: `model` is neither a preset nor a space (naming both lists).
+        ConstraintError: the coefficients are off the space's constraint, or were given
+            with a preset.
+    """
+    scaling_given = any(v is not None for v in (phi, alpha, beta, gamma))
+    if model.lower() in PRESETS:
+        if scaling_given:
+            raise ConstraintError(
+                f"{model} is a preset; --phi/--alpha/--beta/--gamma apply to a search space "
+                f"({', '.join(list_spaces())})"
+            )
+        return get_preset(model)
+    if model in list_spaces() or model.endswith((".yaml", ".yml")):
+        space = load_space(model)
+        return space.member(0.0 if phi is None else phi, coefficients_for(space, alpha, beta, gamma))
+    raise UnknownModelError(
+        f"unknown model {model!r}; known presets: {', '.join(PRESETS)}; "
+        f"known spaces: {', '.join(list_spaces())}"
+    )

@@ -1,0 +1,296 @@
+"""Search spaces: the YAML files under search_spaces/, strictly validated.
+
+A space is a base spec (φ = 0), the compound-scaling constraint and coefficient ranges,
+optional per-stage choices of block parts, proxy-training settings, objectives and budgets.
+Loading resolves a name to `search_spaces/NAME.yaml` (shipped inside the package when
+installed) or reads a path; every error names the file, the key path and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from scalesearch.decode import DecodeError, decode
+from scalesearch.errors import ScaleSearchError
+from scalesearch.scaling import Constraint, ConstraintError, resolution_multiple, scale_spec
+from scalesearch.spec import ArchSpec, BlockSpec
+
+RULES = {"cmt": (1.5, 2.5), "efficientnet": (2.0, 2.0)}
+OBJECTIVE_DIRECTIONS = {"accuracy": "maximize", "macs": "minimize", "params": "minimize"}
+CHOOSABLE_PARTS = ("local_perception", "attention", "ffn")
+
+
+class SpaceError(ScaleSearchError, ValueError):
+    """A search-space file that cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Range:
+    low: float
+    high: float
+
+    def __post_init__(self) -> None:
+        if not 0 < self.low < self.high:
+            raise ValueError(
+                f"a range must satisfy 0 < low < high, but got low={self.low}, high={self.high}"
+            )
+
+    def __contains__(self, value: float) -> bool:
+        return self.low <= value <= self.high
+
+
+@dataclass(frozen=True)
+class Coefficients:
+    alpha: float
+    beta: float
+    gamma: float
+
+
+@dataclass(frozen=True)
+class ScalingSpec:
+    """α·β^e·γ² ≈ c. `rule` names a published constraint (cmt: e=1.5, c=2.5; efficientnet:
+    e=2, c=2) or is "custom", giving `width_exponent` and `target` itself. Optimizers
+    sample α and β within their ranges and solve γ, which must fall in `gamma`."""
+
+    alpha: Range
+    beta: Range
+    gamma: Range
+    defaults: Coefficients
+    rule: Literal["cmt", "efficientnet", "custom"] = "cmt"
+    width_exponent: float | None = None
+    target: float | None = None
+    tolerance: float = 0.1
+    search_phi: float = 1.0
+    family_phi: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0)
+
+    def __post_init__(self) -> None:
+        named = self.rule != "custom"
+        given = (self.width_exponent is not None, self.target is not None)
+        if named and any(given):
+            raise ValueError(
+                f"rule {self.rule!r} fixes width_exponent and target; remove them or use "
+                f"rule: custom"
+            )
+        if not named and not all(given):
+            raise ValueError("rule 'custom' needs both width_exponent and target")
+        if not 0 < self.tolerance < 1:
+            raise ValueError(f"tolerance must be in (0, 1), but got {self.tolerance}")
+        if not self.family_phi:
+            raise ValueError("family_phi must list at least one phi")
+
+    @property
+    def constraint(self) -> Constraint:
+        exponent, target = RULES.get(self.rule, (self.width_exponent, self.target))
+        return Constraint(exponent, target, self.tolerance)
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    """How each proxy trial trains: short, on reduced data (see scalesearch.proxy)."""
+
+    dataset: str = "mnist"
+    epochs: int = 2
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 0.2
+    label_smoothing: float = 0.1
+    subset: float = 1.0
+    max_train_images: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(
+                f"epochs and batch_size must be >= 1, but got epochs={self.epochs}, "
+                f"batch_size={self.batch_size}"
+            )
+        if not 0 < self.subset <= 1:
+            raise ValueError(f"subset must be in (0, 1], but got {self.subset}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, but got {self.lr}")
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Budgets and the sampler of the search."""
+
+    trials: int = 24
+    max_macs: float = 1e9
+    sampler: Literal["tpe", "nsga2", "random"] = "tpe"
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    objectives: dict[str, str] = field(
+        default_factory=lambda: {"accuracy": "maximize", "macs": "minimize"}
+    )
+
+    def __post_init__(self) -> None:
+        if self.trials < 1:
+            raise ValueError(f"trials must be >= 1, but got {self.trials}")
+        if self.max_macs <= 0:
+            raise ValueError(f"max_macs must be > 0, but got {self.max_macs}")
+        for name, direction in self.objectives.items():
+            if OBJECTIVE_DIRECTIONS.get(name) != direction:
+                allowed = ", ".join(f"{k}: {v}" for k, v in OBJECTIVE_DIRECTIONS.items())
+                raise ValueError(
+                    f"objectives must be among {{{allowed}}}, but got {name}: {direction}"
+                )
+        if "accuracy" not in self.objectives or len(self.objectives) != 2:
+            raise ValueError(
+                "objectives must be accuracy and one cost (macs or params), but got "
+                f"{', '.join(self.objectives)}"
+            )
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A validated search space (see search_spaces/*.yaml)."""
+
+    name: str
+    description: str
+    base: ArchSpec
+    scaling: ScalingSpec
+    proxy: ProxySettings = ProxySettings()
+    search: SearchSettings = SearchSettings()
+    # Per stage, the block parts a trial may choose: {"attention": ["conv", "light"], ...}.
+    stage_choices: tuple[dict[str, tuple[str, ...]], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.stage_choices and len(self.stage_choices) != len(self.base.stages):
+            raise ValueError(
+                f"stage_choices must have one entry per base stage ({len(self.base.stages)}), "
+                f"but got {len(self.stage_choices)}"
+            )
+        for i, choices in enumerate(self.stage_choices):
+            for part, options in choices.items():
+                _check_part(i, part, options)
+        self._check_feasible()
+
+    def _check_feasible(self) -> None:
+        s, constraint = self.scaling, self.scaling.constraint
+        # γ solved from (α, β) falls as α and β grow: the corners bound it.
+        lowest = constraint.solve_gamma(s.alpha.high, s.beta.high)
+        highest = constraint.solve_gamma(s.alpha.low, s.beta.low)
+        if highest < s.gamma.low or lowest > s.gamma.high:
+            raise ValueError(
+                f"scaling: no (alpha, beta) in the ranges puts gamma in [{s.gamma.low}, "
+                f"{s.gamma.high}]: the constraint gives gamma in [{lowest:.3f}, "
+                f"{highest:.3f}]; widen the ranges or change the target"
+            )
+        d = s.defaults
+        try:
+            constraint.check(d.alpha, d.beta, d.gamma)
+        except ConstraintError as err:
+            raise ValueError(f"scaling.defaults: {err}") from err
+        step = resolution_multiple(self.base)
+        if self.base.resolution % step:
+            raise ValueError(
+                f"base.resolution must be a multiple of {step} (the network's stride and "
+                f"reductions), but got {self.base.resolution}"
+            )
+
+    def member(
+        self,
+        phi: float,
+        coefficients: Coefficients | None = None,
+        choices: dict[str, str] | None = None,
+    ) -> ArchSpec:
+        """The spec at `phi` for the given (or default) coefficients and part choices.
+
+        Args:
+            phi: compound exponent.
+            coefficients: α, β, γ; the space's defaults when None. Checked against the
+                constraint (ConstraintError when off by more than the tolerance).
+            choices: block parts keyed "stage{i}.{part}" (as the search names them).
+        """
+        c = coefficients or self.scaling.defaults
+        self.scaling.constraint.check(c.alpha, c.beta, c.gamma)
+        base = apply_choices(self.base, choices or {})
+        name = f"{self.name}-phi{phi:g}"
+        return scale_spec(base, c.alpha, c.beta, c.gamma, phi, name=name)
+
+
+def _check_part(stage: int, part: str, options: tuple[str, ...]) -> None:
+    where = f"stage_choices[{stage}].{part}"
+    if part not in CHOOSABLE_PARTS:
+        raise ValueError(f"{where}: unknown part; choosable parts are: {', '.join(CHOOSABLE_PARTS)}")
+    if not options:
+        raise ValueError(f"{where}: the list of options is empty")
+    allowed = _literal_options(part)
+    bad = [o for o in options if o not in allowed]
+    if bad:
+        raise ValueError(f"{where}: {bad[0]!r} is not one of {', '.join(allowed)}")
+
+
+def _literal_options(part: str) -> tuple[str, ...]:
+    from typing import get_args, get_type_hints
+
+    return get_args(get_type_hints(BlockSpec)[part])
+
+
+def apply_choices(base: ArchSpec, choices: dict[str, str]) -> ArchSpec:
+    """The base with block parts replaced, from keys like "stage0.attention"."""
+    stages = list(base.stages)
+    for key, value in choices.items():
+        stage_key, _, part = key.partition(".")
+        i = int(stage_key.removeprefix("stage"))
+        stages[i] = dataclasses.replace(
+            stages[i], block=dataclasses.replace(stages[i].block, **{part: value})
+        )
+    return base.replace(stages=tuple(stages))
+
+
+def spaces_dir() -> Path:
+    """search_spaces/ shipped in the package when installed, else the repository's copy."""
+    packaged = Path(__file__).parent / "search_spaces"
+    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "search_spaces"
+
+
+def list_spaces() -> list[str]:
+    return sorted(p.stem for p in spaces_dir().glob("*.yaml"))
+
+
+def load_space(name_or_path: str | Path) -> SearchSpace:
+    """Loads and validates a space by name (search_spaces/NAME.yaml) or path.
+
+    Raises:
+        SpaceError: the file is missing, not YAML, or breaks the schema; the message names
+            the file and the key path.
+    """
+    path = _find(str(name_or_path))
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise SpaceError(f"{path}: not valid YAML: {err}".replace("\n", " ")) from err
+    if not isinstance(data, dict):
+        raise SpaceError(f"{path}: must be a mapping of keys, but got {type(data).__name__}")
+    try:
+        return decode(SearchSpace, data)
+    except DecodeError as err:
+        raise SpaceError(f"{path}: {err}") from err
+
+
+def _find(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise SpaceError(f"{path}: no such search-space file")
+        return path
+    candidate = spaces_dir() / f"{name_or_path}.yaml"
+    if not candidate.is_file():
+        raise SpaceError(
+            f"unknown search space {name_or_path!r}; known spaces: {', '.join(list_spaces())} "
+            f"(or give a path to a .yaml file)"
+        )
+    return candidate
+
+
+def family(space: SearchSpace, phis: tuple[float, ...], coefficients: Coefficients | None = None,
+           choices: dict[str, str] | None = None) -> list[ArchSpec]:
+    """The members of a family, one per φ."""
+    return [space.member(phi, coefficients, choices) for phi in phis]
+
