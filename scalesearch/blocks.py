@@ -84,7 +84,12 @@ class ConvEmbedding(nn.Module):
         self.norm = nn.LayerNorm(out_chs)
 
     def forward(self, x: Tensor) -> Tensor:
-        """(B, C_in, H, W) → (B, H', W', C_out) tokens."""
+        """(B, C_in, H, W) → (B, H', W', C_out) tokens.
+
+        Channels-last input makes the conv write channels-last output, so the grid view is
+        contiguous and no block downstream copies it (a no-op for a stage's own output).
+        """
+        x = x.contiguous(memory_format=torch.channels_last)
         return self.norm(to_grid(self.proj(x)))
 
 

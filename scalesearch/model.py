@@ -158,7 +158,11 @@ class HybridNet(nn.Module):
         self.apply(_init_weights)
 
     def forward(self, images: Tensor) -> Tensor:
-        x = self.stem(images) if self.stem is not None else images
+        if self.stem is not None:
+            # The stem's convs and BatchNorms are fastest in channels-last, as the rest is.
+            x = self.stem(images.contiguous(memory_format=torch.channels_last))
+        else:
+            x = images
         cls = None
         for i, stage in enumerate(self.stages):
             x, cls = stage(x if i == 0 else to_nchw(x), cls)
