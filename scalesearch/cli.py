@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -78,6 +81,70 @@ def scale(
         print(json.dumps(rows, indent=2))
     else:
         render_family(loaded, rows, console)
+
+
+@app.command()
+def proxy(
+    model: Annotated[str, typer.Argument(help="A preset or a search space (with --phi ...).")],
+    phi: PhiOption = None,
+    alpha: AlphaOption = None,
+    beta: BetaOption = None,
+    gamma: GammaOption = None,
+    dataset: Annotated[Optional[str], typer.Option(help="mnist, digits, cifar10, ...")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Folder of on-disk datasets.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Training epochs.")] = None,
+    resolution: Annotated[Optional[int], typer.Option(help="Build and train at this size.")] = None,
+    subset: Annotated[Optional[float], typer.Option(help="Fraction of train used.")] = None,
+    max_train_images: Annotated[Optional[int], typer.Option(help="Cap on train images.")] = None,
+    threads: Annotated[int, typer.Option(help="Torch CPU threads.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed of data split, init and order.")] = 0,
+    as_json: JsonOption = False,
+) -> None:
+    """Train one model with the proxy schedule and print its validation accuracy."""
+    from scalesearch.data import load_dataset
+    from scalesearch.model import resolve_spec
+    from scalesearch.proxy import train_proxy
+    from scalesearch.resolve import proxy_config_for, resolve_model
+
+    spec = resolve_spec(resolve_model(model, phi, alpha, beta, gamma), resolution=resolution)
+    overrides = {"dataset": dataset, "epochs": epochs, "subset": subset,
+                 "max_train_images": max_train_images}
+    config = dataclasses.replace(
+        proxy_config_for(model), threads=threads, seed=seed,
+        **{k: v for k, v in overrides.items() if v is not None},
+    )
+    data = load_dataset(config.dataset, data_dir, resolution=spec.resolution, seed=seed)
+    with _epoch_progress(config.epochs, spec.name, as_json) as on_epoch:
+        result = train_proxy(spec, data, config, on_epoch=on_epoch)
+    summary = {"name": spec.name, "dataset": config.dataset, **result.to_dict(),
+               "spec_hash": spec.replace(num_classes=data.num_classes).spec_hash()}
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    console.print(
+        f"{spec.name} on {config.dataset}: val accuracy {result.val_accuracy:.2%} "
+        f"({result.status}), {result.params:,} params, {result.macs / 1e6:,.1f} MMACs, "
+        f"{result.images_per_second:,.0f} train img/s, {result.seconds:.1f} s"
+        + (f" — {result.reason}" if result.reason else "")
+    )
+
+
+@contextlib.contextmanager
+def _epoch_progress(epochs: int, name: str, quiet: bool):
+    """A progress bar over epochs (on stderr when printing JSON, so stdout stays JSON)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    stream = Console(stderr=True) if quiet else console
+    columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
+               TimeElapsedColumn()]
+    with Progress(*columns, console=stream, transient=quiet) as progress:
+        task = progress.add_task(f"proxy {name}", total=epochs, status="")
+
+        def on_epoch(epoch) -> None:
+            progress.update(task, advance=1, status=(
+                f"epoch {epoch.epoch}: val {epoch.val_accuracy:.1%}, loss {epoch.train_loss:.3f}"))
+
+        yield on_epoch
 
 
 @app.command()

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from scalesearch.config import DATASETS
 from scalesearch.errors import ScaleSearchError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
@@ -186,9 +187,6 @@ def _synthetic(resolution: int, classes: int = 10, per_class: int = 100, seed: i
             images.append(np.clip(noisy * 255, 0, 255).astype(np.uint8)[None].repeat(3, 0))
             labels.append(c)
     return np.stack(images), np.asarray(labels)
-
-
-DATASETS = ("mnist", "digits", "cifar10", "cifar100", "imagefolder", "synthetic")
 
 
 def load_dataset(

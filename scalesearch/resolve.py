@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from scalesearch.config import ProxyConfig
 from scalesearch.errors import UnknownModelError
 from scalesearch.presets import PRESETS, get_preset
 from scalesearch.scaling import ConstraintError
@@ -53,3 +54,10 @@ def resolve_model(
         f"unknown model {model!r}; known presets: {', '.join(PRESETS)}; "
         f"known spaces: {', '.join(list_spaces())}"
     )
+
+
+def proxy_config_for(model: str) -> ProxyConfig:
+    """A space's own proxy settings for its members; the defaults for presets."""
+    if model.lower() not in PRESETS and (model in list_spaces() or model.endswith((".yaml", ".yml"))):
+        return load_space(model).proxy
+    return ProxyConfig()

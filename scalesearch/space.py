@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import yaml
 
+from scalesearch.config import ProxyConfig
 from scalesearch.decode import DecodeError, decode
 from scalesearch.errors import ScaleSearchError
 from scalesearch.scaling import Constraint, ConstraintError, resolution_multiple, scale_spec
@@ -90,32 +91,6 @@ class ScalingSpec:
 
 
 @dataclass(frozen=True)
-class ProxySettings:
-    """How each proxy trial trains: short, on reduced data (see scalesearch.proxy)."""
-
-    dataset: str = "mnist"
-    epochs: int = 2
-    batch_size: int = 64
-    lr: float = 2e-3
-    weight_decay: float = 0.05
-    warmup_epochs: float = 0.2
-    label_smoothing: float = 0.1
-    subset: float = 1.0
-    max_train_images: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError(
-                f"epochs and batch_size must be >= 1, but got epochs={self.epochs}, "
-                f"batch_size={self.batch_size}"
-            )
-        if not 0 < self.subset <= 1:
-            raise ValueError(f"subset must be in (0, 1], but got {self.subset}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, but got {self.lr}")
-
-
-@dataclass(frozen=True)
 class SearchSettings:
     """Budgets and the sampler of the search."""
 
@@ -154,7 +129,7 @@ class SearchSpace:
     description: str
     base: ArchSpec
     scaling: ScalingSpec
-    proxy: ProxySettings = ProxySettings()
+    proxy: ProxyConfig = ProxyConfig()
     search: SearchSettings = SearchSettings()
     # Per stage, the block parts a trial may choose: {"attention": ["conv", "light"], ...}.
     stage_choices: tuple[dict[str, tuple[str, ...]], ...] = ()

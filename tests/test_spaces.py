@@ -79,7 +79,7 @@ VALID = (spaces_dir() / "cmt_compound.yaml").read_text()
         ("  rule: cmt\n", "  rule: cmt\n  target: 3.0\n", r"rule 'cmt' fixes width_exponent and target"),
         ("  sampler: tpe\n", "  sampler: grid\n",
          r"search\.sampler: must be one of 'tpe', 'nsga2', 'random', but got 'grid'"),
-        ("dim: 64, depth: 4, num_heads: 2", "dim: 66, depth: 4, num_heads: 4",
+        ("dim: 48, depth: 4, num_heads: 2", "dim: 66, depth: 4, num_heads: 4",
          r"base\.stages\[1\]: dim must be divisible by num_heads, but got dim=66, num_heads=4"),
         ("  resolution: 48\n", "  resolution: 44\n",
          r"base: stages\[0\]\.block\.kv_reduction=2 must divide the stage's 11x11 token grid"),

@@ -1,0 +1,58 @@
+"""How a proxy trial trains (`ProxyConfig`): the `proxy:` section of a space, also used alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DATASETS = ("mnist", "digits", "cifar10", "cifar100", "imagefolder", "synthetic")
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """A short, cheap training whose ranking of architectures should match full training.
+
+    Attributes:
+        dataset: dataset name (see scalesearch.data.DATASETS).
+        epochs: passes over the (subset of the) training split.
+        batch_size: images per step.
+        lr: peak AdamW learning rate, reached after `warmup_epochs`, then cosine to zero.
+        weight_decay: AdamW weight decay.
+        warmup_epochs: linear warm-up length, in epochs (fractions allowed).
+        label_smoothing: cross-entropy label smoothing.
+        grad_clip: max global gradient norm.
+        subset: fraction of the training split used (seeded).
+        max_train_images: cap on training images after `subset`.
+        seed: fixes initialisation, data order and augmentation.
+        threads: torch CPU threads (one per trial: two thrash when trials run side by side).
+        eval_batch_size: images per validation step.
+    """
+
+    dataset: str = "mnist"
+    epochs: int = 2
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 0.2
+    label_smoothing: float = 0.1
+    grad_clip: float = 1.0
+    subset: float = 1.0
+    max_train_images: int | None = None
+    seed: int = 0
+    threads: int = 1
+    eval_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, but got {self.dataset!r}")
+        for name in ("epochs", "batch_size", "threads", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, but got {name}={getattr(self, name)}")
+        if not 0 < self.subset <= 1:
+            raise ValueError(f"subset must be in (0, 1], but got subset={self.subset}")
+        if self.lr <= 0 or self.weight_decay < 0 or self.grad_clip <= 0:
+            raise ValueError(
+                f"lr and grad_clip must be > 0 and weight_decay >= 0, but got lr={self.lr}, "
+                f"grad_clip={self.grad_clip}, weight_decay={self.weight_decay}"
+            )
+        if self.max_train_images is not None and self.max_train_images < 1:
+            raise ValueError(f"max_train_images must be >= 1, but got {self.max_train_images}")
