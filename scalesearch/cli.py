@@ -147,6 +147,129 @@ def _epoch_progress(epochs: int, name: str, quiet: bool):
         yield on_epoch
 
 
+StorageOption = Annotated[
+    Optional[str], typer.Option(help="SQLAlchemy URL of the study database (default: SQLite in the run folder).")
+]
+StudyOption = Annotated[Optional[str], typer.Option(help="Study name (default: the space name).")]
+RunsOption = Annotated[Path, typer.Option("--run-dir", help="Folder of runs; each study gets RUN_DIR/STUDY.")]
+
+
+@app.command()
+def run(
+    space: Annotated[str, typer.Option(help="Search space name or YAML path.")],
+    trials: Annotated[Optional[int], typer.Option(help="Coefficient trials (default: the space's).")] = None,
+    time_budget: Annotated[Optional[float], typer.Option(help="Seconds for the whole run.")] = None,
+    storage: StorageOption = None,
+    study: StudyOption = None,
+    run_dir: RunsOption = Path("runs"),
+    resume: Annotated[bool, typer.Option(help="Continue an existing study to its budget.")] = False,
+    dataset: Annotated[Optional[str], typer.Option(help="Override the space's dataset.")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Folder of on-disk datasets.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the sampler, splits and training.")] = 0,
+    max_concurrent: Annotated[Optional[int], typer.Option(help="Trials at once (default: as resources allow).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Override the space's proxy epochs.")] = None,
+    address: Annotated[Optional[str], typer.Option(help="Ray cluster address (default: a local Ray).")] = None,
+    family_from: Annotated[Optional[int], typer.Option(help="Scale this trial's coefficients (default: the most accurate).")] = None,
+    family: Annotated[bool, typer.Option(help="Train the family after the search.")] = True,
+) -> None:
+    """Search the space's coefficients with proxy trials on Ray Tune, then train the family."""
+    from scalesearch import study as st
+    from scalesearch.search import config_from_flags, run_search
+    from scalesearch.space import load_space
+
+    loaded = load_space(space)
+    study_name = study or loaded.name
+    folder = run_dir / study_name
+    url = storage or st.default_storage(folder)
+    if resume and not _study_exists(url, study_name, None if storage else folder / "study.db"):
+        raise st.StudyError(f"--resume: no study {study_name!r} at {url}; drop --resume to start one")
+    folder.mkdir(parents=True, exist_ok=True)
+    config = config_from_flags(
+        loaded, folder, storage=url, study_name=study_name,
+        trials=trials or loaded.search.trials, time_budget_s=time_budget, address=address,
+        max_concurrent=max_concurrent, seed=seed, family_from=family_from, family=family,
+        data_dir=None if data_dir is None else str(data_dir), epochs=epochs, dataset=dataset,
+    )
+    console.print(f"[bold]scalesearch run[/] {loaded.name}: study {study_name!r} at {url}")
+    try:
+        result = run_search(config, log=console.print)
+    except KeyboardInterrupt:
+        console.print(
+            f"interrupted: finished trials are kept. Continue with\n  scalesearch run --space "
+            f"{space} --study {study_name} --storage '{url}' --resume"
+        )
+        raise typer.Exit(130) from None
+    _print_frontier(result.frontier, result.hypervolume)
+    console.print(f"{result.counts} in {result.seconds:.0f} s. Inspect it with\n"
+                  f"  scalesearch dashboard --storage '{url}'")
+
+
+def _study_exists(url: str, name: str, default_file: Path | None) -> bool:
+    import optuna
+
+    from scalesearch import study as st
+
+    if default_file is not None and not default_file.is_file():
+        return False
+    return name in {s.study_name for s in optuna.get_all_study_summaries(st.open_storage(url))}
+
+
+def _print_frontier(points, hypervolume: float) -> None:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=f"Pareto frontier: {len(points)} points, hypervolume {hypervolume:.4f}",
+                  caption="MACs = multiply-adds (papers call them FLOPs).", box=box.SIMPLE_HEAD)
+    for column in ("trial", "phase", "φ", "accuracy", "MMACs", "params", "α", "β", "γ"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for p in points:
+        c = p.coefficients
+        table.add_row(str(p.trial), p.phase, f"{p.phi:g}", f"{p.accuracy:.2%}",
+                      f"{p.macs / 1e6:,.1f}", f"{p.params / 1e6:.3f}M",
+                      *(f"{c[k]:.3f}" if c.get(k) is not None else "-" for k in ("alpha", "beta", "gamma")))
+    console.print(table)
+
+
+@app.command()
+def frontier(
+    storage: StorageOption = None,
+    study: Annotated[Optional[str], typer.Option(help="Study name.")] = None,
+    run_dir: RunsOption = Path("runs"),
+    as_json: JsonOption = False,
+) -> None:
+    """The Pareto set of accuracy against MACs, and its hypervolume."""
+    from scalesearch import study as st
+
+    url, name = st.locate(storage, study, run_dir)
+    loaded = st.load_study(url, name)
+    points = st.frontier(loaded)
+    if as_json:
+        print(json.dumps([p.to_dict() for p in points], indent=2))
+        return
+    space = json.loads(loaded.user_attrs.get(st.SPACE_JSON, "{}"))
+    max_macs = space.get("search", {}).get("max_macs", max((p.macs for p in points), default=1))
+    _print_frontier(points, st.hypervolume(points, max_macs))
+
+
+@app.command()
+def dashboard(
+    storage: StorageOption = None,
+    study: Annotated[Optional[str], typer.Option(help="Study whose run folder holds the database.")] = None,
+    run_dir: RunsOption = Path("runs"),
+    host: Annotated[str, typer.Option(help="Interface to serve on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8080,
+) -> None:
+    """Serve optuna-dashboard on the study's storage (Ctrl-C stops it)."""
+    from optuna_dashboard import run_server
+
+    from scalesearch import study as st
+
+    url = storage or st.locate(None, study, run_dir)[0]
+    st.open_storage(url)  # a clear error before the server starts
+    console.print(f"optuna-dashboard on http://{host}:{port} for {url}")
+    run_server(url, host=host, port=port)
+
+
 @app.command()
 def spaces() -> None:
     """List the search spaces under search_spaces/."""

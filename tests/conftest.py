@@ -1,0 +1,41 @@
+"""Shared fixtures: small search spaces written as real YAML files, a local Ray."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scalesearch.space import spaces_dir
+
+TINY_PROXY = "proxy:\n  dataset: digits\n  epochs: 2\n  batch_size: 32\n  max_train_images: 96\n"
+
+
+def write_space(folder: Path, name: str, replacements: dict[str, str]) -> Path:
+    """cmt_compound with a seconds-long proxy on digits, plus the given text replacements."""
+    text = (spaces_dir() / "cmt_compound.yaml").read_text()
+    start, end = text.index("proxy:\n"), text.index("search:\n")
+    text = text[:start] + TINY_PROXY + text[end:]
+    text = text.replace("name: cmt_compound", f"name: {name}")
+    text = text.replace("family_phi: [0, 1, 2]", "family_phi: [-2, -1]")
+    for old, new in replacements.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    path = folder / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_space(tmp_path_factory) -> Path:
+    return write_space(tmp_path_factory.mktemp("spaces"), "tiny", {"trials: 24": "trials: 4"})
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray for a module's tests (run_search leaves a running Ray alone)."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield
+    ray.shutdown()

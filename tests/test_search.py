@@ -1,0 +1,193 @@
+"""The search end to end: real local Ray, real SQLite and PostgreSQL studies."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from scalesearch import study as st
+from scalesearch.cli import main
+from scalesearch.search import SearchFailed, config_from_flags, run_search
+from scalesearch.space import load_space
+from tests.conftest import write_space
+
+pytestmark = pytest.mark.ray
+
+RECORDED = {st.PHASE, st.PHI, st.GAMMA, st.SPEC, st.SPEC_HASH, st.PARAMS, st.MACS,
+            st.RESOLUTION, st.VERSION, st.SECONDS, st.NODE_ID, st.VAL_ACCURACIES}
+
+
+def _run(space_path: Path, run_dir: Path, storage: str | None = None, **flags):
+    space = load_space(space_path)
+    storage = storage or st.default_storage(run_dir)
+    config = config_from_flags(space, run_dir, storage=storage, study_name=space.name,
+                               trials=flags.pop("trials", space.search.trials), **flags)
+    return run_search(config, log=lambda line: None), storage
+
+
+def _check_study(storage: str, name: str, trials: int) -> optuna.Study:
+    study = st.load_study(storage, name)
+    search = [t for t in study.trials if t.user_attrs[st.PHASE] == "search"]
+    assert sum(st.finished(t) for t in search) == trials
+    for t in study.trials:
+        assert t.state != TrialState.RUNNING
+        if t.state == TrialState.COMPLETE:
+            assert RECORDED <= set(t.user_attrs), RECORDED - set(t.user_attrs)
+            assert t.values[1] == t.user_attrs[st.MACS]
+            assert len(t.user_attrs[st.VAL_ACCURACIES]) == 2
+            spec = json.loads(t.user_attrs[st.SPEC])
+            assert spec["num_classes"] == 10
+            assert {"alpha", "beta"} <= set(t.params)
+        if t.state == TrialState.PRUNED:
+            assert t.user_attrs[st.STOP_REASON]
+    front = {p.trial for p in st.frontier(study)}
+    assert front == {t.number for t in study.best_trials}
+    assert all(study.trials[n].state == TrialState.COMPLETE for n in front)
+    return study
+
+
+def test_search_and_family_on_sqlite(tiny_space, tmp_path, local_ray, capsys) -> None:
+    result, storage = _run(tiny_space, tmp_path)
+    study = _check_study(storage, "tiny", trials=4)
+    family = [t for t in study.trials if t.user_attrs[st.PHASE] == "family"]
+    assert sorted(t.user_attrs[st.PHI] for t in family) == [-2.0, -1.0]
+    assert len({t.params["alpha"] for t in family}) == 1
+    assert result.frontier and 0 < result.hypervolume < 1
+    capsys.readouterr()  # drop what Ray printed during the search
+    assert main(["frontier", "--storage", storage, "--study", "tiny", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [p["trial"] for p in listed] == sorted(
+        (t.number for t in study.best_trials), key=lambda n: study.trials[n].values[1])
+    assert all({"trial", "accuracy", "macs", "params", "spec"} <= set(p) for p in listed)
+
+
+def test_over_budget_is_rejected_without_training(tmp_path, local_ray) -> None:
+    space = write_space(tmp_path, "costly", {"max_macs: 2.0e+8": "max_macs: 1.0e+6",
+                                             "trials: 24": "trials: 3"})
+    result, storage = _run(space, tmp_path, family=False)
+    study = st.load_study(storage, "costly")
+    assert [t.state for t in study.trials] == [TrialState.PRUNED] * 3
+    assert all("over the MACs budget" in t.user_attrs[st.STOP_REASON] for t in study.trials)
+    assert all(st.SECONDS not in t.user_attrs for t in study.trials)  # never trained
+    assert result.frontier == []
+
+
+def test_a_trial_that_raises_ends_fail_with_its_message(tmp_path, local_ray) -> None:
+    # A base for 1-channel input: the driver only counts it (on meta), the trial trains it
+    # on RGB-prepared batches and raises in the first convolution.
+    space = write_space(tmp_path, "onechannel", {"  num_classes: 10\n": "  num_classes: 10\n  in_chs: 1\n",
+                                                 "trials: 24": "trials: 1"})
+    with pytest.raises(SearchFailed, match=r"stopped after 3 trials failed in a row; the last: RuntimeError"):
+        _run(space, tmp_path, family=False, max_concurrent=1)
+    study = st.load_study(st.default_storage(tmp_path), "onechannel")
+    assert [t.state for t in study.trials] == [TrialState.FAIL] * 3
+    assert all("expected input" in t.user_attrs[st.ERROR] for t in study.trials)
+
+
+def test_same_search_on_postgresql(tiny_space, tmp_path, local_ray) -> None:
+    import psycopg
+
+    try:
+        admin = psycopg.connect("host=127.0.0.1 port=5432 dbname=test user=postgres",
+                                autocommit=True)
+    except psycopg.OperationalError as err:
+        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432: {err}")
+    name = f"scalesearch_test_{os.getpid()}"
+    admin.execute(f"CREATE DATABASE {name}")
+    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    try:
+        _run(tiny_space, tmp_path, storage=url, trials=2, family=False)
+        _check_study(url, "tiny", trials=2)
+    finally:
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        admin.close()
+
+
+def test_interrupt_then_resume_loses_and_repeats_nothing(tmp_path) -> None:
+    space = write_space(tmp_path, "resumable", {"trials: 24": "trials: 5",
+                                                "max_train_images: 96": "max_train_images: 256"})
+    storage = st.default_storage(tmp_path / "resumable")
+    command = [sys.executable, "-m", "scalesearch", "run", "--space", str(space),
+               "--run-dir", str(tmp_path), "--no-family", "--max-concurrent", "1"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:  # wait until one trial has finished
+        line = proc.stdout.readline()
+        if "complete:" in line or "pruned:" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    output = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 130, output
+    before = st.load_study(storage, "resumable")
+    kept = {t.number: t.values for t in before.trials if t.state == TrialState.COMPLETE}
+    assert 1 <= sum(st.finished(t) for t in before.trials) < 5
+    assert not [t for t in before.trials if t.state == TrialState.RUNNING]
+
+    resumed = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    after = st.load_study(storage, "resumable")
+    assert sum(st.finished(t) for t in after.trials) == 5
+    assert {n: after.trials[n].values for n in kept} == kept  # nothing lost or redone
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_dashboard_serves_the_study(tmp_path) -> None:
+    storage = st.default_storage(tmp_path)
+    st.create_or_load_study(st.open_storage(storage), "shown", st.make_sampler("random", 0))
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "scalesearch", "dashboard", "--storage",
+                               storage, "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as r:
+                    studies = json.loads(r.read())["study_summaries"]
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("the dashboard did not answer within 20 s")
+        assert [s["study_name"] for s in studies] == ["shown"]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--space", "cmt_compound", "--storage", "nonsense"], "must be an SQLAlchemy URL"),
+        (["run", "--space", "cmt_compound", "--storage", "oracle2://x/y"], "unknown database dialect"),
+        (["run", "--space", "cmt_compound", "--storage",
+          "postgresql://nobody@127.0.0.1:1/none"], "cannot connect"),
+        (["run", "--space", "no_such_space"], "unknown search space 'no_such_space'"),
+        (["run", "--space", "cmt_compound", "--resume", "--run-dir", "{tmp}"], "--resume: no study"),
+        (["frontier", "--run-dir", "{tmp}"], "give --study or --storage"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args, message, tmp_path, capsys) -> None:
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and err.count("\n") == 0, err
+
+
+def test_bad_flag_exits_2() -> None:
+    assert main(["run", "--space", "cmt_compound", "--trails", "3"]) == 2
