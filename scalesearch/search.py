@@ -441,6 +441,15 @@ def _family_points(run: _Run, study: optuna.Study, config: RunConfig) -> Callabl
         if t.user_attrs.get(st.PHASE) == FAMILY and t.params == params and st.finished(t)
     }
     todo = [phi for phi in config.space.scaling.family_phi if phi not in done]
+    search_phi = float(source.user_attrs.get(st.PHI, config.space.scaling.search_phi))
+    if search_phi in todo:
+        # The member at the search φ is the source trial itself (same spec, same seed, so
+        # the same result): record it as a family trial instead of training it again.
+        study.add_trial(optuna.trial.create_trial(
+            params=source.params, distributions=source.distributions, values=source.values,
+            user_attrs={**source.user_attrs, st.PHASE: FAMILY, st.COPIED_FROM: source.number},
+        ))
+        todo.remove(search_phi)
     run.log(f"[family] coefficients of trial {source.number}: "
             + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
             + f"; phi to train: {', '.join(f'{p:g}' for p in todo) or 'none'}")

@@ -28,7 +28,7 @@ PHASE, PHI, GAMMA = "phase", "phi", "gamma"
 SPEC, SPEC_HASH, PARAMS, MACS, RESOLUTION = "spec", "spec_hash", "params", "macs", "resolution"
 VAL_ACCURACIES, TRAIN_LOSS_SUM, SECONDS = "val_accuracies", "train_loss_sum", "wall_seconds"
 IMAGES_PER_SECOND, NODE_ID, VERSION = "images_per_second", "node_id", "scalesearch_version"
-STOP_REASON, ERROR = "stop_reason", "error"
+STOP_REASON, ERROR, COPIED_FROM = "stop_reason", "error", "copied_from"
 # Study user attributes.
 SPACE_NAME, SPACE_JSON = "space", "space_json"
 

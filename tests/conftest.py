@@ -17,7 +17,7 @@ def write_space(folder: Path, name: str, replacements: dict[str, str]) -> Path:
     start, end = text.index("proxy:\n"), text.index("search:\n")
     text = text[:start] + TINY_PROXY + text[end:]
     text = text.replace("name: cmt_compound", f"name: {name}")
-    text = text.replace("family_phi: [0, 1, 2]", "family_phi: [-2, -1]")
+    text = text.replace("family_phi: [0, 1, 2]", "family_phi: [-2, -1, 1]")
     for old, new in replacements.items():
         assert old in text, old
         text = text.replace(old, new)

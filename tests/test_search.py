@@ -61,7 +61,10 @@ def test_search_and_family_on_sqlite(tiny_space, tmp_path, local_ray, capsys) ->
     result, storage = _run(tiny_space, tmp_path)
     study = _check_study(storage, "tiny", trials=4)
     family = [t for t in study.trials if t.user_attrs[st.PHASE] == "family"]
-    assert sorted(t.user_attrs[st.PHI] for t in family) == [-2.0, -1.0]
+    assert sorted(t.user_attrs[st.PHI] for t in family) == [-2.0, -1.0, 1.0]
+    (copy,) = [t for t in family if t.user_attrs[st.PHI] == 1.0]  # the search φ: not retrained
+    source = study.trials[copy.user_attrs[st.COPIED_FROM]]
+    assert copy.values == source.values and copy.params == source.params
     assert len({t.params["alpha"] for t in family}) == 1
     assert result.frontier and 0 < result.hypervolume < 1
     capsys.readouterr()  # drop what Ray printed during the search
