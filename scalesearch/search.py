@@ -183,6 +183,7 @@ class _Run:
         self.phi = config.space.scaling.search_phi
         self.version = version("scalesearch")
         self.running: set[int] = set()
+        self.num_classes = 10  # set from the dataset before the first trial
         self.failures_in_a_row = 0
         self.last_error = ""
         self._heartbeat_stop = threading.Event()
@@ -243,8 +244,6 @@ class _Run:
             "data_dir": self.config.data_dir,
             "seed": self.config.seed,
         }
-
-    num_classes: int = 10
 
     # -- tell -----------------------------------------------------------------------------
     def conclude(self, live: _Live, result: dict, error: bool, early_stopped: bool) -> None:
@@ -362,7 +361,11 @@ def run_search(config: RunConfig, log: Callable[[str], None] = print) -> SearchR
     if stale:
         log(f"marked {stale} trial(s) of a stopped driver as failed")
     run = _Run(config, study, log)
-    data = _cached_dataset(config.proxy.dataset, config.data_dir, 32, config.seed)
+    # Loaded once up front: a missing or malformed dataset is a one-line error before Ray
+    # starts, and the class count goes into every spec. (The resolution only matters to
+    # image folders, which the trials load again at their own size.)
+    data = _cached_dataset(config.proxy.dataset, config.data_dir, config.space.base.resolution,
+                           config.seed)
     run.num_classes = data.num_classes
     started_ray = not ray.is_initialized()
     if started_ray:
@@ -506,8 +509,7 @@ def _start_ray(config: RunConfig) -> None:
 
 def config_from_flags(space: SearchSpace, run_dir: Path, **flags: Any) -> RunConfig:
     """RunConfig from CLI flags, with the space's own settings as defaults."""
-    proxy = space.proxy
-    overrides = {k: flags.pop(k) for k in ("epochs", "dataset") if flags.get(k) is not None}
-    flags.pop("epochs", None), flags.pop("dataset", None)
-    proxy = dataclasses.replace(proxy, seed=flags.get("seed", 0), **overrides)
+    given = {k: flags.pop(k, None) for k in ("epochs", "dataset")}
+    overrides = {k: v for k, v in given.items() if v is not None}
+    proxy = dataclasses.replace(space.proxy, seed=flags.get("seed", 0), **overrides)
     return RunConfig(space=space, run_dir=run_dir, proxy=proxy, **flags)
