@@ -34,14 +34,10 @@ class EpochResult:
 
 @dataclass(frozen=True)
 class ProxyResult:
-    """What a proxy trial measured. `val_accuracy` is the last completed epoch's."""
+    """What a proxy trial measured; the per-epoch lists are read off `epochs`."""
 
     status: Status
     reason: str | None
-    val_accuracy: float
-    val_accuracies: list[float]
-    val_losses: list[float]
-    train_losses: list[float]
     train_loss_sum: float  # sum of every step's training loss: a strong ranking signal
     params: int
     macs: int
@@ -51,9 +47,28 @@ class ProxyResult:
     device: str
     epochs: list[EpochResult] = field(default_factory=list)
 
+    @property
+    def val_accuracies(self) -> list[float]:
+        return [e.val_accuracy for e in self.epochs]
+
+    @property
+    def val_accuracy(self) -> float:
+        """The last completed epoch's validation accuracy (0 if none completed)."""
+        return self.epochs[-1].val_accuracy if self.epochs else 0.0
+
+    @property
+    def val_losses(self) -> list[float]:
+        return [e.val_loss for e in self.epochs]
+
+    @property
+    def train_losses(self) -> list[float]:
+        return [e.train_loss for e in self.epochs]
+
     def to_dict(self) -> dict:
         data = {k: v for k, v in self.__dict__.items() if k != "epochs"}
-        data["epochs"] = [e.__dict__ for e in self.epochs]
+        data.update(val_accuracy=self.val_accuracy, val_accuracies=self.val_accuracies,
+                    val_losses=self.val_losses, train_losses=self.train_losses,
+                    epochs=[e.__dict__ for e in self.epochs])
         return data
 
 
@@ -142,10 +157,6 @@ def train_proxy(
     return ProxyResult(
         status=status,
         reason=reason,
-        val_accuracy=epochs[-1].val_accuracy if epochs else 0.0,
-        val_accuracies=[e.val_accuracy for e in epochs],
-        val_losses=[e.val_loss for e in epochs],
-        train_losses=[e.train_loss for e in epochs],
         train_loss_sum=run.loss_sum,
         params=cost.params,
         macs=cost.macs,

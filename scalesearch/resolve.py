@@ -10,6 +10,13 @@ from scalesearch.space import Coefficients, SearchSpace, list_spaces, load_space
 from scalesearch.spec import ArchSpec
 
 
+def _is_space(model: str) -> bool:
+    """A space name or YAML path, and not a preset (presets win a name clash)."""
+    return model.lower() not in PRESETS and (
+        model in list_spaces() or model.endswith((".yaml", ".yml"))
+    )
+
+
 def coefficients_for(
     space: SearchSpace, alpha: float | None, beta: float | None, gamma: float | None
 ) -> Coefficients:
@@ -47,7 +54,7 @@ def resolve_model(
                 f"({', '.join(list_spaces())})"
             )
         return get_preset(model)
-    if model in list_spaces() or model.endswith((".yaml", ".yml")):
+    if _is_space(model):
         space = load_space(model)
         return space.member(0.0 if phi is None else phi, coefficients_for(space, alpha, beta, gamma))
     raise UnknownModelError(
@@ -58,6 +65,6 @@ def resolve_model(
 
 def proxy_config_for(model: str) -> ProxyConfig:
     """A space's own proxy settings for its members; the defaults for presets."""
-    if model.lower() not in PRESETS and (model in list_spaces() or model.endswith((".yaml", ".yml"))):
+    if _is_space(model):
         return load_space(model).proxy
     return ProxyConfig()

@@ -69,7 +69,6 @@ class SearchResult:
     hypervolume: float
     counts: dict[str, int]
     seconds: float
-    family_trials: list[int] = field(default_factory=list)
 
 
 def sample_point(trial: Trial, space: SearchSpace) -> tuple[Coefficients, dict[str, str]]:
@@ -226,9 +225,10 @@ class _Run:
         spec = space.member(phi, coefficients, choices)
         spec = spec.replace(num_classes=self.num_classes)
         cost = count_cost(spec)
+        spec_json = spec.to_json()
         attrs = {
             st.PHASE: self.phase, st.PHI: phi, st.GAMMA: coefficients.gamma,
-            st.SPEC: spec.to_json(), st.SPEC_HASH: spec.spec_hash(), st.PARAMS: cost.params,
+            st.SPEC: spec_json, st.SPEC_HASH: spec.spec_hash(), st.PARAMS: cost.params,
             st.MACS: cost.macs, st.RESOLUTION: spec.resolution, st.VERSION: self.version,
         }
         for key, value in attrs.items():
@@ -239,7 +239,7 @@ class _Run:
             self._tell(trial, TrialState.PRUNED, reason=reason)
             return None
         return {
-            "spec": spec.to_json(),
+            "spec": spec_json,
             "proxy": json.dumps(encode(self.config.proxy)),
             "data_dir": self.config.data_dir,
             "seed": self.config.seed,
@@ -292,12 +292,11 @@ class _Run:
         if self.config.time_budget_s is not None:
             left = f", {max(0.0, self.config.time_budget_s - elapsed):.0f} s left"
         what = f"acc {values[0]:.2%} at {values[1] / 1e6:.1f} MMACs" if values else reason
-        front = st.frontier(self.study)
         self.log(
             f"[{self.phase}] trial {number} {state.name.lower()}: {what} | "
             f"{self.finished_count()} finished, {counts.get('running', 0)} running, "
             f"{counts.get('fail', 0)} failed | {elapsed:.0f} s elapsed{left} | "
-            f"frontier {len(front)} points"
+            f"frontier {len(self.study.best_trials)} points"
         )
 
 
@@ -373,13 +372,10 @@ def run_search(config: RunConfig, log: Callable[[str], None] = print) -> SearchR
     searcher = None
     try:
         searcher = _tune(run, lambda: study.ask(), config.trials, config, asha=True)
-        family: list[int] = []
         if config.family and not run.out_of_time():
             run.phase, searcher = FAMILY, None
             points = _family_points(run, study, config)
             searcher = _tune(run, points, len(config.space.scaling.family_phi), config, asha=False)
-            family = [t.number for t in study.get_trials(deepcopy=False)
-                      if t.user_attrs.get(st.PHASE) == FAMILY]
     finally:
         if searcher is not None:
             searcher.fail_live("the search was interrupted")
@@ -394,7 +390,7 @@ def run_search(config: RunConfig, log: Callable[[str], None] = print) -> SearchR
     front = st.frontier(study)
     return SearchResult(config.study_name, config.storage, front,
                         st.hypervolume(front, config.space.search.max_macs),
-                        st.trials_by_state(study), time.monotonic() - run.started, family)
+                        st.trials_by_state(study), time.monotonic() - run.started)
 
 
 def _tune(run: _Run, points, budget: int, config: RunConfig, asha: bool):

@@ -41,9 +41,6 @@ class Range:
                 f"a range must satisfy 0 < low < high, but got low={self.low}, high={self.high}"
             )
 
-    def __contains__(self, value: float) -> bool:
-        return self.low <= value <= self.high
-
 
 @dataclass(frozen=True)
 class Coefficients:
@@ -262,10 +259,4 @@ def _find(name_or_path: str) -> Path:
             f"(or give a path to a .yaml file)"
         )
     return candidate
-
-
-def family(space: SearchSpace, phis: tuple[float, ...], coefficients: Coefficients | None = None,
-           choices: dict[str, str] | None = None) -> list[ArchSpec]:
-    """The members of a family, one per φ."""
-    return [space.member(phi, coefficients, choices) for phi in phis]
 
