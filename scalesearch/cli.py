@@ -163,6 +163,7 @@ def run(
     study: StudyOption = None,
     run_dir: RunsOption = Path("runs"),
     resume: Annotated[bool, typer.Option(help="Continue an existing study to its budget.")] = False,
+    join: Annotated[bool, typer.Option(help="Share a study with other drivers: add --trials to its budget (created if missing).")] = False,
     dataset: Annotated[Optional[str], typer.Option(help="Override the space's dataset.")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="Folder of on-disk datasets.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the sampler, splits and training.")] = 0,
@@ -181,11 +182,10 @@ def run(
     study_name = study or loaded.name
     folder = run_dir / study_name
     url = storage or st.default_storage(folder)
-    if resume and not _study_exists(url, study_name, None if storage else folder / "study.db"):
-        raise st.StudyError(f"--resume: no study {study_name!r} at {url}; drop --resume to start one")
+    _check_study_flags(url, study_name, None if storage else folder / "study.db", resume, join, trials)
     folder.mkdir(parents=True, exist_ok=True)
     config = config_from_flags(
-        loaded, folder, storage=url, study_name=study_name,
+        loaded, folder, storage=url, study_name=study_name, resume=resume, join=join,
         trials=trials or loaded.search.trials, time_budget_s=time_budget, address=address,
         max_concurrent=max_concurrent, seed=seed, family_from=family_from, family=family,
         data_dir=None if data_dir is None else str(data_dir), epochs=epochs, dataset=dataset,
@@ -202,6 +202,25 @@ def run(
     _print_frontier(result.frontier, result.hypervolume)
     console.print(f"{result.counts} in {result.seconds:.0f} s. Inspect it with\n"
                   f"  scalesearch dashboard --storage '{url}'")
+
+
+def _check_study_flags(url: str, name: str, default_file: Path | None, resume: bool,
+                       join: bool, trials: int | None) -> None:
+    """A fresh run must not silently continue someone's study, nor a resume change its budget."""
+    from scalesearch import study as st
+
+    if resume and join:
+        raise st.StudyError("choose one of --resume (continue to the budget) and --join (add to it)")
+    if resume and trials is not None:
+        raise st.StudyError("--resume continues to the study's budget; to add trials, use --join --trials N")
+    exists = _study_exists(url, name, default_file)
+    if resume and not exists:
+        raise st.StudyError(f"--resume: no study {name!r} at {url}; drop --resume to start one")
+    if exists and not (resume or join):
+        raise st.StudyError(
+            f"study {name!r} already exists at {url}; --resume continues it, --join adds this "
+            f"run's trials to it, or --study NAME starts another"
+        )
 
 
 def _study_exists(url: str, name: str, default_file: Path | None) -> bool:

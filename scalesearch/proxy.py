@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from scalesearch.config import ProxyConfig
-from scalesearch.cost import count_cost
+from scalesearch.cost import count_cost, count_params
 from scalesearch.data import Dataset, Split, prepare_batch
 from scalesearch.model import HybridNet
 from scalesearch.spec import ArchSpec
@@ -106,6 +106,7 @@ def train_proxy(
     config: ProxyConfig = ProxyConfig(),
     on_epoch: EpochCallback | None = None,
     device: torch.device | None = None,
+    macs: int | None = None,
 ) -> ProxyResult:
     """Trains `spec` (its class count set to the data's) and validates after every epoch.
 
@@ -115,6 +116,8 @@ def train_proxy(
         config: the schedule.
         on_epoch: called after each epoch; returning False stops the trial ("stopped").
         device: defaults to CUDA when present (then bf16 autocast and channels-last).
+        macs: the spec's MACs when the caller counted them already (the search driver
+            does; counting takes about half a second).
 
     A non-finite loss ends the trial with status "diverged" and the reason, not an error.
     """
@@ -122,8 +125,9 @@ def train_proxy(
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     spec = spec.replace(num_classes=data.num_classes)
-    cost = count_cost(spec)
+    macs = count_cost(spec).macs if macs is None else macs
     model = HybridNet(spec).to(device)
+    params = count_params(model)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     train = train_subset(data.train, config)
@@ -158,8 +162,8 @@ def train_proxy(
         status=status,
         reason=reason,
         train_loss_sum=run.loss_sum,
-        params=cost.params,
-        macs=cost.macs,
+        params=params,
+        macs=macs,
         resolution=spec.resolution,
         images_per_second=run.images / run.train_seconds if run.train_seconds else 0.0,
         seconds=seconds,

@@ -14,9 +14,11 @@ import dataclasses
 import functools
 import json
 import os
+import socket
 import threading
 import time
 import traceback
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -26,6 +28,7 @@ from typing import Any
 import optuna
 from optuna.trial import Trial, TrialState
 
+from scalesearch import records
 from scalesearch import study as st
 from scalesearch.config import ProxyConfig
 from scalesearch.cost import count_cost
@@ -36,10 +39,15 @@ from scalesearch.spec import ArchSpec
 
 SEARCH, FAMILY = "search", "family"
 MAX_FAILURES_IN_A_ROW = 3
+WAIT_POLL_S = 1.0  # how often a waiting driver reads the study
 
 
 class SearchFailed(ScaleSearchError, RuntimeError):
     """Trials keep failing: the space or data is broken, and more trials would not help."""
+
+
+class ClusterError(ScaleSearchError, ConnectionError):
+    """The Ray cluster given with --address cannot be reached."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,8 @@ class RunConfig:
     seed: int = 0
     family_from: int | None = None
     family: bool = True
+    resume: bool = False  # continue to the study's budget instead of adding `trials` to it
+    join: bool = False  # share the study with other drivers running at the same time
 
 
 @dataclass
@@ -116,27 +126,38 @@ def _searcher_class():
     class StudySearcher(Searcher):
         """Serves Tune one Optuna trial per suggestion and tells Optuna each outcome."""
 
-        def __init__(self, run: _Run, points: Callable[[], Trial | None], budget: int,
+        def __init__(self, run: _Run, points: Callable[[], Trial | None],
                      early_stopped: set[str]) -> None:
             super().__init__(metric="val_accuracy", mode="max")
-            self.run, self.points, self.budget = run, points, budget
+            self.run, self.points = run, points
             self.early_stopped = early_stopped
             self.live: dict[str, _Live] = {}
 
         def suggest(self, trial_id: str) -> dict | None:
             while True:
-                done = self.run.finished_count()
-                if done >= self.budget or self.run.out_of_time() or self.run.failing():
-                    return Searcher.FINISHED if not self.live else None
-                if done + len(self.live) >= self.budget:
-                    return None  # wait: the running trials may complete the budget
+                if self.run.out_of_time() or self.run.failing():
+                    return self._finish()
+                if self.run.phase == SEARCH:
+                    if self.run.recently_waiting():
+                        return None  # Tune asks again soon; spare the database
+                    done, running = self.run.phase_counts()
+                    budget = self.run.search_budget()
+                    if done >= budget:
+                        return self._finish()
+                    if done + running >= budget:
+                        # Running trials (this driver's or another's) may complete it.
+                        self.run.wait()
+                        return None
                 trial = self.points()
                 if trial is None:
-                    return Searcher.FINISHED if not self.live else None
+                    return self._finish()
                 config = self.run.prepare(trial)
                 if config is not None:
                     self.live[trial_id] = _Live(trial, time.monotonic())
                     return config
+
+        def _finish(self) -> str | None:
+            return Searcher.FINISHED if not self.live else None
 
         def on_trial_result(self, trial_id: str, result: dict) -> None:
             live = self.live.get(trial_id)
@@ -181,7 +202,10 @@ class _Run:
         self.phase = SEARCH
         self.phi = config.space.scaling.search_phi
         self.version = version("scalesearch")
+        self.driver = st.driver_id()
         self.running: set[int] = set()
+        self._waiting_since = -1.0
+        self._stale_checked = time.monotonic()
         self.num_classes = 10  # set from the dataset before the first trial
         self.failures_in_a_row = 0
         self.last_error = ""
@@ -197,19 +221,38 @@ class _Run:
     def failing(self) -> bool:
         return self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW
 
-    def finished_count(self) -> int:
-        return sum(
-            1 for t in self.study.get_trials(deepcopy=False)
-            if st.finished(t) and t.user_attrs.get(st.PHASE) == self.phase
-        )
+    def search_budget(self) -> int:
+        """Read each time: a driver that joins the study later adds its budget."""
+        return st.search_budget(self.study) or self.config.trials
+
+    def phase_counts(self) -> tuple[int, int]:
+        """(finished, running) trials of this phase in the study, whichever driver ran them."""
+        finished = running = 0
+        for t in self.study.get_trials(deepcopy=False):
+            if t.user_attrs.get(st.PHASE, self.phase) != self.phase:
+                continue
+            finished += st.finished(t)
+            running += t.state == TrialState.RUNNING
+        return finished, running
+
+    def recently_waiting(self) -> bool:
+        return time.monotonic() - self._waiting_since < WAIT_POLL_S
+
+    def wait(self) -> None:
+        """Notes that this driver waits; ends trials whose driver died now and then."""
+        now = self._waiting_since = time.monotonic()
+        if now - self._stale_checked > st.HEARTBEAT_INTERVAL_S:
+            self._stale_checked = now
+            stale = st.fail_stale_trials(self.study)
+            if stale:
+                self.log(f"marked {stale} trial(s) of a stopped driver as failed")
 
     # -- heartbeats: a killed driver's trials become stale and end FAIL -----------------
     def _beat(self) -> None:
-        storage = self.study._storage
         while not self._heartbeat_stop.wait(st.HEARTBEAT_INTERVAL_S / 2):
             for trial_id in list(self.running):
                 try:
-                    storage.record_heartbeat(trial_id)
+                    st.record_heartbeat(self.study, trial_id)
                 except Exception:  # noqa: BLE001 - a missed beat is retried next round
                     pass
 
@@ -219,6 +262,9 @@ class _Run:
     # -- ask ------------------------------------------------------------------------------
     def prepare(self, trial: Trial) -> dict | None:
         """Builds the trial's spec; tells PRUNED (no training) when over the MACs budget."""
+        # Beat at once: a trial that never beat is never found stale if this driver dies.
+        st.record_heartbeat(self.study, trial._trial_id)
+        self.running.add(trial._trial_id)
         space = self.config.space
         phi = float(trial.user_attrs.get(st.PHI, self.phi))
         coefficients, choices = sample_point(trial, space)
@@ -230,10 +276,10 @@ class _Run:
             st.PHASE: self.phase, st.PHI: phi, st.GAMMA: coefficients.gamma,
             st.SPEC: spec_json, st.SPEC_HASH: spec.spec_hash(), st.PARAMS: cost.params,
             st.MACS: cost.macs, st.RESOLUTION: spec.resolution, st.VERSION: self.version,
+            st.DRIVER: self.driver,
         }
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
-        self.running.add(trial._trial_id)
         if cost.macs > space.search.max_macs and self.phase == SEARCH:
             reason = f"over the MACs budget: {cost.macs:,} > {space.search.max_macs:,.0f}"
             self._tell(trial, TrialState.PRUNED, reason=reason)
@@ -243,6 +289,7 @@ class _Run:
             "proxy": json.dumps(encode(self.config.proxy)),
             "data_dir": self.config.data_dir,
             "seed": self.config.seed,
+            "macs": cost.macs,
         }
 
     # -- tell -----------------------------------------------------------------------------
@@ -266,6 +313,7 @@ class _Run:
         if result.get("final"):
             trial.set_user_attr(st.TRAIN_LOSS_SUM, result["train_loss_sum"])
             trial.set_user_attr(st.IMAGES_PER_SECOND, result["images_per_second"])
+            trial.set_user_attr(st.TRAIN_SECONDS, result["seconds"])
             self._tell(trial, TrialState.COMPLETE, values=[result["val_accuracy"],
                                                           trial.user_attrs[st.MACS]])
         elif early_stopped:
@@ -294,7 +342,7 @@ class _Run:
         what = f"acc {values[0]:.2%} at {values[1] / 1e6:.1f} MMACs" if values else reason
         self.log(
             f"[{self.phase}] trial {number} {state.name.lower()}: {what} | "
-            f"{self.finished_count()} finished, {counts.get('running', 0)} running, "
+            f"{self.phase_counts()[0]} finished, {counts.get('running', 0)} running, "
             f"{counts.get('fail', 0)} failed | {elapsed:.0f} s elapsed{left} | "
             f"frontier {len(self.study.best_trials)} points"
         )
@@ -332,7 +380,7 @@ def proxy_trial(config: dict) -> None:
                 tune.report({"epoch": epoch.epoch, "val_accuracy": epoch.val_accuracy,
                              "val_loss": epoch.val_loss, "node_id": node_id})
 
-        result = train_proxy(spec, data, proxy, on_epoch=on_epoch)
+        result = train_proxy(spec, data, proxy, on_epoch=on_epoch, macs=config["macs"])
         final = {"final": True, "node_id": node_id, "epoch": len(result.val_accuracies),
                  **{k: v for k, v in result.to_dict().items() if k != "epochs"}}
     except Exception as err:  # noqa: BLE001 - reported to the study, not lost
@@ -352,6 +400,8 @@ def run_search(config: RunConfig, log: Callable[[str], None] = print) -> SearchR
     """
     import ray
 
+    if config.address:
+        _check_reachable(config.address)
     storage = st.open_storage(config.storage)
     study = st.create_or_load_study(storage, config.study_name,
                                     st.make_sampler(config.space.search.sampler, config.seed))
@@ -360,6 +410,9 @@ def run_search(config: RunConfig, log: Callable[[str], None] = print) -> SearchR
     if stale:
         log(f"marked {stale} trial(s) of a stopped driver as failed")
     run = _Run(config, study, log)
+    study.sampler = st.make_sampler(config.space.search.sampler, _sampler_seed(config, study, run.driver))
+    if not config.resume:
+        st.add_budget(study, run.driver, config.trials)
     # Loaded once up front: a missing or malformed dataset is a one-line error before Ray
     # starts, and the class count goes into every spec. (The resolution only matters to
     # image folders, which the trials load again at their own size.)
@@ -371,11 +424,10 @@ def run_search(config: RunConfig, log: Callable[[str], None] = print) -> SearchR
         _start_ray(config)
     searcher = None
     try:
-        searcher = _tune(run, lambda: study.ask(), config.trials, config, asha=True)
-        if config.family and not run.out_of_time():
+        searcher = _tune(run, lambda: study.ask(), config, asha=True)
+        if config.family and not run.out_of_time() and not run.failing():
             run.phase, searcher = FAMILY, None
-            points = _family_points(run, study, config)
-            searcher = _tune(run, points, len(config.space.scaling.family_phi), config, asha=False)
+            searcher = _tune(run, _family_points(run, study, config), config, asha=False)
     finally:
         if searcher is not None:
             searcher.fail_live("the search was interrupted")
@@ -393,14 +445,24 @@ def run_search(config: RunConfig, log: Callable[[str], None] = print) -> SearchR
                         st.trials_by_state(study), time.monotonic() - run.started)
 
 
-def _tune(run: _Run, points, budget: int, config: RunConfig, asha: bool):
+def _sampler_seed(config: RunConfig, study: optuna.Study, driver: str) -> int:
+    """The user's seed for a fresh run, so it is reproducible. A resumed or joining driver
+    mixes in the study's size and its own name: the same seed would replay the random
+    start-up points already tried (or being tried by the other drivers)."""
+    tried = len(study.get_trials(deepcopy=False))
+    if tried == 0 and not config.join:
+        return config.seed
+    return zlib.crc32(f"{config.seed}:{driver}:{tried}".encode())
+
+
+def _tune(run: _Run, points, config: RunConfig, asha: bool):
     # Tune's own SIGINT handler ends the experiment and returns as if it had finished; an
     # interrupt must instead reach the caller, which records it and exits with 130.
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
     from ray import tune
 
     early_stopped: set[str] = set()
-    searcher = _searcher_class()(run, points, budget, early_stopped)
+    searcher = _searcher_class()(run, points, early_stopped)
     resources = {"cpu": config.space.search.cpus_per_trial}
     if config.space.search.gpus_per_trial > 0:
         # Only when asked: Ray 2.60 never places a trial that requests "gpu": 0.
@@ -432,35 +494,49 @@ def _tune(run: _Run, points, budget: int, config: RunConfig, asha: bool):
 
 
 def _family_points(run: _Run, study: optuna.Study, config: RunConfig) -> Callable[[], Trial | None]:
-    """Enqueues the family members not yet complete for the chosen coefficients."""
+    """Serves the family members still to train for the chosen coefficients.
+
+    Several drivers may share the study: each member is claimed in the database before it
+    is trained, so no member is trained twice. A member whose trial failed (a killed
+    driver, an interrupt) can be claimed again: its claim key counts the failed attempts.
+    """
     source = _family_source(study, config.family_from)
     params = dict(source.params)
-    done = {
-        t.user_attrs.get(st.PHI) for t in study.get_trials(deepcopy=False)
-        if t.user_attrs.get(st.PHASE) == FAMILY and t.params == params and st.finished(t)
-    }
-    todo = [phi for phi in config.space.scaling.family_phi if phi not in done]
     search_phi = float(source.user_attrs.get(st.PHI, config.space.scaling.search_phi))
-    if search_phi in todo:
-        # The member at the search φ is the source trial itself (same spec, same seed, so
-        # the same result): record it as a family trial instead of training it again.
-        study.add_trial(optuna.trial.create_trial(
-            params=source.params, distributions=source.distributions, values=source.values,
-            user_attrs={**source.user_attrs, st.PHASE: FAMILY, st.COPIED_FROM: source.number},
-        ))
-        todo.remove(search_phi)
     run.log(f"[family] coefficients of trial {source.number}: "
             + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
-            + f"; phi to train: {', '.join(f'{p:g}' for p in todo) or 'none'}")
-    queue = list(todo)
+            + f"; phi {', '.join(f'{p:g}' for p in config.space.scaling.family_phi)}")
+
+    def claim(phi: float, members: list) -> bool:
+        if any(t.user_attrs.get(st.PHI) == phi and (st.finished(t) or t.state == TrialState.RUNNING)
+               for t in members):
+            return False
+        attempt = sum(t.user_attrs.get(st.PHI) == phi for t in members)  # all failed
+        key = f"family:{source.number}:{phi:g}:{attempt}"
+        return records.claim(config.storage, config.study_name, key, run.driver)
 
     def next_point() -> Trial | None:
-        if not queue:
-            return None
-        phi = queue.pop(0)
-        study.enqueue_trial(params, user_attrs={st.PHASE: FAMILY, st.PHI: phi},
-                            skip_if_exists=False)
-        return study.ask()
+        members = [t for t in study.get_trials(deepcopy=False)
+                   if t.user_attrs.get(st.PHASE) == FAMILY and t.params == params]
+        for phi in config.space.scaling.family_phi:
+            if not claim(phi, members):
+                continue
+            if phi == search_phi:
+                # The member at the search φ is the source trial itself (same spec, same
+                # seed, so the same result): recorded as a family trial, not trained again.
+                study.add_trial(optuna.trial.create_trial(
+                    params=source.params, distributions=source.distributions,
+                    values=source.values,
+                    user_attrs={**source.user_attrs, st.PHASE: FAMILY, st.COPIED_FROM: source.number,
+                                st.DRIVER: run.driver},
+                ))
+                continue
+            study.enqueue_trial(params, user_attrs={st.PHASE: FAMILY, st.PHI: phi},
+                                skip_if_exists=False)
+            # ask() takes the oldest enqueued member: maybe another driver's, which is as
+            # good, since that driver's ask() then takes this one.
+            return study.ask()
+        return None
 
     return next_point
 
@@ -491,16 +567,39 @@ def _check_same_space(study: optuna.Study, space: SearchSpace) -> None:
         )
 
 
+def _check_reachable(address: str) -> None:
+    """Fails in a second, with the fix, where ray.init would retry for a minute."""
+    if address == "auto":
+        return
+    netloc = address.split("://", 1)[-1]
+    host, _, port = netloc.rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
+    except (OSError, ValueError) as err:
+        raise ClusterError(
+            f"--address {address}: no Ray cluster answers there ({err}); start one with "
+            f"`ray start --head --port=PORT` and pass HEAD_IP:PORT"
+        ) from None
+
+
 def _start_ray(config: RunConfig) -> None:
     import ray
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False,
                                   logging_level="ERROR", configure_logging=True)
-    if config.address:
+    if not config.address:
+        # "local": a Ray of this driver's own, never one another process started here.
+        ray.init(address="local", **kwargs)
+        return
+    try:
         ray.init(address=config.address, **kwargs)
-    else:
-        ray.init(**kwargs)
+    except ConnectionError as err:
+        hint = ""
+        if "InvalidAuthToken" in repr(err.__cause__):
+            hint = ("; the cluster uses token authentication: set RAY_AUTH_MODE=token and give "
+                    "its token (~/.ray/auth_token or RAY_AUTH_TOKEN)")
+        raise ClusterError(f"--address {config.address}: {str(err).splitlines()[0]}{hint}") from None
 
 
 def config_from_flags(space: SearchSpace, run_dir: Path, **flags: Any) -> RunConfig:

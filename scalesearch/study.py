@@ -10,6 +10,8 @@ The names below are a schema: stored studies depend on them, so renaming one bre
 from __future__ import annotations
 
 import json
+import os
+import socket
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from scalesearch.errors import ScaleSearchError
+from scalesearch.records import creating_schema
 
 # Objectives, in this order: maximize validation accuracy, minimize MACs.
 DIRECTIONS = ("maximize", "minimize")
@@ -29,11 +32,16 @@ SPEC, SPEC_HASH, PARAMS, MACS, RESOLUTION = "spec", "spec_hash", "params", "macs
 VAL_ACCURACIES, TRAIN_LOSS_SUM, SECONDS = "val_accuracies", "train_loss_sum", "wall_seconds"
 IMAGES_PER_SECOND, NODE_ID, VERSION = "images_per_second", "node_id", "scalesearch_version"
 STOP_REASON, ERROR, COPIED_FROM = "stop_reason", "error", "copied_from"
-# Study user attributes.
-SPACE_NAME, SPACE_JSON = "space", "space_json"
+DRIVER, TRAIN_SECONDS = "driver", "train_seconds"
+# Study user attributes. Each driver adds its search budget under its own key, so drivers
+# that join a study at once never overwrite one another; the study's budget is their sum.
+SPACE_NAME, SPACE_JSON, BUDGET_PREFIX = "space", "space_json", "budget:"
 
-HEARTBEAT_INTERVAL_S = 10
-HEARTBEAT_GRACE_S = 40
+# How often a driver marks its running trials alive, and how long after the last beat a
+# trial counts as its driver's death. SCALESEARCH_HEARTBEAT_S sets the interval (slow
+# networks want more; tests less); the grace period is four beats.
+HEARTBEAT_INTERVAL_S = max(1, int(os.environ.get("SCALESEARCH_HEARTBEAT_S", "10")))
+HEARTBEAT_GRACE_S = 4 * HEARTBEAT_INTERVAL_S
 
 # Heartbeats are what end a killed driver's trials; Optuna marks them experimental and
 # warns when they are used with ask/tell rather than optimize. Both are deliberate here.
@@ -66,12 +74,12 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
             f"postgresql://user@host:5432/db, but got {url!r}"
         ) from None
     try:
-        return optuna.storages.RDBStorage(
+        return creating_schema(lambda: optuna.storages.RDBStorage(
             url,
             heartbeat_interval=HEARTBEAT_INTERVAL_S,
             grace_period=HEARTBEAT_GRACE_S,
             engine_kwargs={"pool_pre_ping": True},
-        )
+        ))
     except NoSuchModuleError:
         raise StudyError(f"--storage {url!r}: unknown database dialect; use sqlite:// or postgresql://") from None
     except OperationalError as err:
@@ -114,6 +122,26 @@ def create_or_load_study(
         study_name=name, storage=storage, sampler=sampler, directions=list(DIRECTIONS),
         load_if_exists=True,
     )
+
+
+def driver_id() -> str:
+    """Names this driver process in the study (host and pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def record_heartbeat(study: optuna.Study, trial_id: int) -> None:
+    """Marks a running trial alive (Optuna ends trials that never beat only with their study)."""
+    study._storage.record_heartbeat(trial_id)
+
+
+def add_budget(study: optuna.Study, driver: str, trials: int) -> None:
+    study.set_user_attr(BUDGET_PREFIX + driver, trials)
+
+
+def search_budget(study: optuna.Study) -> int | None:
+    """The study's search budget: the sum of its drivers' budgets (None if none was set)."""
+    budgets = [v for k, v in study.user_attrs.items() if k.startswith(BUDGET_PREFIX)]
+    return sum(budgets) if budgets else None
 
 
 def fail_stale_trials(study: optuna.Study) -> int:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,6 +40,31 @@ def local_ray():
     """One local Ray for a module's tests (run_search leaves a running Ray alone)."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield
     ray.shutdown()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A throwaway database on the local PostgreSQL (skips the test if none answers)."""
+    import psycopg
+
+    try:
+        admin = psycopg.connect("host=127.0.0.1 port=5432 dbname=test user=postgres",
+                                autocommit=True)
+    except psycopg.OperationalError as err:
+        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432: {err}")
+    name = f"scalesearch_test_{os.getpid()}_{free_port()}"
+    admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        admin.close()

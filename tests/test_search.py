@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from scalesearch import study as st
 from scalesearch.cli import main
 from scalesearch.search import SearchFailed, config_from_flags, run_search
 from scalesearch.space import load_space
-from tests.conftest import write_space
+from tests.conftest import free_port, postgres_database, write_space
 
 pytestmark = pytest.mark.ray
 
@@ -99,22 +98,9 @@ def test_a_trial_that_raises_ends_fail_with_its_message(tmp_path, local_ray) -> 
 
 
 def test_same_search_on_postgresql(tiny_space, tmp_path, local_ray) -> None:
-    import psycopg
-
-    try:
-        admin = psycopg.connect("host=127.0.0.1 port=5432 dbname=test user=postgres",
-                                autocommit=True)
-    except psycopg.OperationalError as err:
-        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432: {err}")
-    name = f"scalesearch_test_{os.getpid()}"
-    admin.execute(f"CREATE DATABASE {name}")
-    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
-    try:
+    with postgres_database() as url:
         _run(tiny_space, tmp_path, storage=url, trials=2, family=False)
         _check_study(url, "tiny", trials=2)
-    finally:
-        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
-        admin.close()
 
 
 def test_interrupt_then_resume_loses_and_repeats_nothing(tmp_path) -> None:
@@ -144,16 +130,10 @@ def test_interrupt_then_resume_loses_and_repeats_nothing(tmp_path) -> None:
     assert {n: after.trials[n].values for n in kept} == kept  # nothing lost or redone
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_dashboard_serves_the_study(tmp_path) -> None:
     storage = st.default_storage(tmp_path)
     st.create_or_load_study(st.open_storage(storage), "shown", st.make_sampler("random", 0))
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "scalesearch", "dashboard", "--storage",
                                storage, "--port", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
