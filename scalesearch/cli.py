@@ -290,6 +290,42 @@ def dashboard(
 
 
 @app.command()
+def train(
+    storage: StorageOption = None,
+    study: Annotated[Optional[str], typer.Option(help="Study name.")] = None,
+    run_dir: RunsOption = Path("runs"),
+    trial: Annotated[Optional[int], typer.Option(help="Train this trial's spec.")] = None,
+    pareto: Annotated[Optional[int], typer.Option(help="Train K frontier models, cheapest to most accurate.")] = None,
+    family: Annotated[bool, typer.Option("--family", help="Train the family, in φ order.")] = False,
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 10,
+    dataset: Annotated[Optional[str], typer.Option(help="Dataset (default: the search's).")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Folder of on-disk datasets.")] = None,
+    deepspeed_config: Annotated[Optional[Path], typer.Option(help="DeepSpeed JSON config (examples in launch/deepspeed/).")] = None,
+    output: Annotated[Optional[Path], typer.Option(help="Folder of checkpoints and results (default: RUN_DIR/STUDY/final).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from the latest checkpoints.")] = False,
+    checkpoint_every: Annotated[int, typer.Option(help="Epochs between checkpoints.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed of initialisation and data order.")] = 0,
+) -> None:
+    """Train chosen trials' specs for real with DeepSpeed and record their test accuracy."""
+    from scalesearch import study as st
+    from scalesearch.final import TrainRequest, load_deepspeed_config, train_trials
+
+    ds_config = load_deepspeed_config(deepspeed_config)
+    url, name = st.locate(storage, study, run_dir)
+    loaded = st.load_study(url, name)
+    chosen = st.choose_trials(loaded, trial=trial, pareto=pareto, family=family)
+    space = json.loads(loaded.user_attrs.get(st.SPACE_JSON, "{}"))
+    request = TrainRequest(
+        storage=url, study_name=name, epochs=epochs, seed=seed, resume=resume,
+        dataset=dataset or space.get("proxy", {}).get("dataset", "mnist"),
+        data_dir=None if data_dir is None else str(data_dir), ds_config=ds_config,
+        output=output or run_dir / name / "final", checkpoint_every=checkpoint_every,
+    )
+    console.print(f"[bold]scalesearch train[/] {name}: trials {', '.join(str(t.number) for t in chosen)}")
+    train_trials(request, chosen, log=console.print)
+
+
+@app.command()
 def spaces() -> None:
     """List the search spaces under search_spaces/."""
     from scalesearch.space import list_spaces, load_space

@@ -6,6 +6,8 @@ it works on SQLite and PostgreSQL alike and the tables are created on first use:
 - `scalesearch_claims`: one row per unit of work a driver took (a family member), so that
   several drivers sharing a study never train the same thing twice. The primary key makes
   a claim atomic in the database itself.
+- `scalesearch_final_runs`: one row per final (DeepSpeed) training of a trial's spec, so the
+  frontier and the report can show final accuracy next to the proxy's.
 """
 
 from __future__ import annotations
@@ -51,6 +53,31 @@ def creating_schema(create: Callable[[], T], attempts: int = 5) -> T:
     raise AssertionError("unreachable")
 
 
+final_runs = sa.Table(
+    "scalesearch_final_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("study", sa.String(512), nullable=False, index=True),
+    sa.Column("trial", sa.Integer, nullable=False),
+    sa.Column("spec_hash", sa.String(64), nullable=False),
+    sa.Column("dataset", sa.String(64), nullable=False),
+    sa.Column("epochs", sa.Integer, nullable=False),
+    sa.Column("epochs_done", sa.Integer, nullable=False, default=0),
+    sa.Column("steps", sa.Integer, nullable=False, default=0),
+    sa.Column("world_size", sa.Integer, nullable=False),
+    sa.Column("test_accuracy", sa.Float),
+    sa.Column("params", sa.BigInteger, nullable=False),
+    sa.Column("macs", sa.BigInteger, nullable=False),
+    sa.Column("wall_seconds", sa.Float, nullable=False, default=0.0),
+    sa.Column("checkpoint", sa.String(1024), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),  # running, completed, interrupted, failed
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("study", "trial", "checkpoint"),
+)
+
+FINAL_COLUMNS = tuple(c.name for c in final_runs.columns if c.name not in ("id", "updated_at"))
+
+
 @functools.lru_cache(maxsize=8)
 def engine(url: str) -> sa.Engine:
     """One engine per database URL (a pool, reused), with the tables created."""
@@ -75,3 +102,23 @@ def claim_owner(url: str, study: str, key: str) -> str | None:
         return connection.execute(
             sa.select(claims.c.owner).where(claims.c.study == study, claims.c.key == key)
         ).scalar_one_or_none()
+
+
+def save_final_run(url: str, row: dict) -> None:
+    """Inserts or updates the run of (study, trial, checkpoint): a resumed run updates its row."""
+    row = {**row, "updated_at": dt.datetime.now(dt.UTC)}
+    key = (final_runs.c.study == row["study"]) & (final_runs.c.trial == row["trial"]) & (
+        final_runs.c.checkpoint == row["checkpoint"])
+    with engine(url).begin() as connection:
+        if connection.execute(sa.select(final_runs.c.id).where(key)).first():
+            connection.execute(final_runs.update().where(key).values(**row))
+        else:
+            connection.execute(final_runs.insert().values(**row))
+
+
+def load_final_runs(url: str, study: str) -> list[dict]:
+    """The study's final runs, oldest first."""
+    with engine(url).connect() as connection:
+        rows = connection.execute(
+            sa.select(final_runs).where(final_runs.c.study == study).order_by(final_runs.c.id))
+        return [dict(r._mapping) for r in rows]

@@ -233,3 +233,37 @@ def locate(storage: str | None, study: str | None, runs_root: Path) -> tuple[str
             raise StudyError(f"no study database at {path}; give --storage or --run-dir")
         storage = default_storage(path.parent)
     return storage, study or only_study_name(storage)
+
+
+def choose_trials(study: optuna.Study, trial: int | None = None, pareto: int | None = None,
+                  family: bool = False) -> list[FrozenTrial]:
+    """The trials `scalesearch train` trains: one by number, K spread over the frontier (from
+    the cheapest to the most accurate), or the family in φ order.
+
+    Raises StudyError naming what is missing.
+    """
+    if sum((trial is not None, pareto is not None, family)) != 1:
+        raise StudyError("choose what to train: exactly one of --trial N, --pareto K, --family")
+    trials = study.get_trials(deepcopy=False)
+    if trial is not None:
+        if not 0 <= trial < len(trials):
+            raise StudyError(f"--trial {trial}: study {study.study_name!r} has trials 0..{len(trials) - 1}")
+        chosen = [trials[trial]]
+    elif pareto is not None:
+        if pareto < 1:
+            raise StudyError(f"--pareto must be >= 1, but got {pareto}")
+        front = frontier(study)
+        if not front:
+            raise StudyError(f"study {study.study_name!r} has no complete trial, so no frontier yet")
+        k = min(pareto, len(front))
+        picks = [len(front) - 1] if k == 1 else [round(i * (len(front) - 1) / (k - 1)) for i in range(k)]
+        chosen = [trials[front[i].trial] for i in picks]
+    else:
+        chosen = sorted((t for t in trials if t.state == TrialState.COMPLETE
+                         and t.user_attrs.get(PHASE) == "family"), key=lambda t: t.user_attrs[PHI])
+        if not chosen:
+            raise StudyError(f"study {study.study_name!r} has no complete family trial; run the search with its family first")
+    for t in chosen:
+        if SPEC not in t.user_attrs:
+            raise StudyError(f"trial {t.number} ({t.state.name.lower()}) has no stored spec to train")
+    return chosen

@@ -1,0 +1,132 @@
+"""Final training: a real DeepSpeed engine on CPU (gloo), one and two ranks, resume, records."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from scalesearch import records
+from scalesearch import study as st
+from scalesearch.cli import main
+from scalesearch.cost import count_cost
+from scalesearch.space import load_space
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN = [sys.executable, "-m", "scalesearch", "train"]
+
+
+@pytest.fixture(scope="module")
+def study_dir(tmp_path_factory) -> Path:
+    """A study holding one complete trial: the φ = -2 member of cmt_compound (10 classes)."""
+    runs = tmp_path_factory.mktemp("final") / "runs"
+    (runs / "small").mkdir(parents=True)
+    spec = load_space("cmt_compound").member(-2).replace(num_classes=10)
+    cost = count_cost(spec)
+    study = st.create_or_load_study(st.open_storage(st.default_storage(runs / "small")), "small",
+                                    st.make_sampler("random", 0))
+    unit = optuna.distributions.FloatDistribution(1.0, 1.6)
+    study.add_trial(optuna.trial.create_trial(
+        params={"alpha": 1.2, "beta": 1.3}, distributions={"alpha": unit, "beta": unit},
+        values=[0.9, cost.macs],
+        user_attrs={st.SPEC: spec.to_json(), st.SPEC_HASH: spec.spec_hash(), st.PHASE: "search",
+                    st.PHI: -2.0, st.PARAMS: cost.params, st.MACS: cost.macs},
+    ))
+    return runs
+
+
+def _train(runs: Path, output: Path, *extra: str, launcher: list[str] | None = None,
+           timeout: float = 600) -> subprocess.CompletedProcess:
+    command = (launcher or TRAIN) + ["--run-dir", str(runs), "--study", "small", "--trial", "0",
+                                     "--dataset", "digits", "--output", str(output), *extra]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def _runs(runs: Path) -> list[dict]:
+    return records.load_final_runs(st.default_storage(runs / "small"), "small")
+
+
+def test_one_process_trains_and_records_test_accuracy(study_dir, tmp_path) -> None:
+    _train(study_dir, tmp_path, "--epochs", "3")
+    result = json.loads((tmp_path / "small-trial0" / "result.json").read_text())
+    assert result["train_losses"][-1] < result["train_losses"][0]  # it learns
+    (row,) = [r for r in _runs(study_dir) if r["checkpoint"].startswith(str(tmp_path))]
+    assert row["status"] == "completed" and row["world_size"] == 1 and row["epochs_done"] == 3
+    assert 0.3 < row["test_accuracy"] <= 1.0  # 10 classes: well above chance
+    assert row["params"] == count_cost(load_space("cmt_compound").member(-2)).params
+    assert (tmp_path / "small-trial0" / "checkpoints" / "latest").read_text() == "epoch3"
+
+
+def test_two_ranks_with_zero2_agree(study_dir, tmp_path) -> None:
+    # train_final checks that every rank ends with the same weights and raises if not.
+    _train(study_dir, tmp_path, "--epochs", "1", "--deepspeed-config",
+           str(ROOT / "launch" / "deepspeed" / "zero2_cpu.json"),
+           launcher=[sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                     "-m", "scalesearch", "train"])
+    (row,) = [r for r in _runs(study_dir) if r["checkpoint"].startswith(str(tmp_path))]
+    assert row["status"] == "completed" and row["world_size"] == 2
+    assert row["steps"] == len_train_digits() // (2 * 32 * 2)
+
+
+def len_train_digits() -> int:
+    from scalesearch.data import load_dataset
+
+    return len(load_dataset("digits", resolution=8).train)
+
+
+def test_killed_then_resumed_run_matches_an_uninterrupted_one(study_dir, tmp_path) -> None:
+    _train(study_dir, tmp_path / "whole", "--epochs", "2")
+    (whole,) = [r for r in _runs(study_dir) if r["checkpoint"].startswith(str(tmp_path / "whole"))]
+
+    output = tmp_path / "cut"
+    command = TRAIN + ["--run-dir", str(study_dir), "--study", "small", "--trial", "0",
+                       "--dataset", "digits", "--output", str(output), "--epochs", "2"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            cwd=ROOT, start_new_session=True)
+    latest = output / "small-trial0" / "checkpoints" / "latest"
+    deadline = time.monotonic() + 300
+    while not latest.is_file() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)  # let the checkpoint finish writing
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert latest.read_text() == "epoch1"
+    (cut,) = [r for r in _runs(study_dir) if r["checkpoint"].startswith(str(output))]
+    assert cut["status"] == "running" and cut["epochs_done"] == 1
+
+    _train(study_dir, output, "--epochs", "2", "--resume")
+    (resumed,) = [r for r in _runs(study_dir) if r["checkpoint"].startswith(str(output))]
+    assert resumed["status"] == "completed"
+    assert resumed["steps"] == whole["steps"]
+    assert resumed["test_accuracy"] == whole["test_accuracy"]  # same state, same data order
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--trial", "7"], "--trial 7: study 'small' has trials 0..0"),
+        (["--trial", "0", "--study", "nope"], "no study database at"),
+        (["--trial", "0", "--pareto", "2"], "exactly one of --trial N, --pareto K, --family"),
+        (["--family"], "no complete family trial"),
+        (["--trial", "0", "--deepspeed-config", "{bad}"], "unknown key 'optimiser'; did you mean 'optimizer'?"),
+        (["--trial", "0", "--deepspeed-config", "/no/such.json"], "no such file"),
+    ],
+)
+def test_bad_requests_are_one_line_exit_2(study_dir, tmp_path, capsys, args, message) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"train_micro_batch_size_per_gpu": 8, "optimiser": {"type": "AdamW"}}))
+    args = [a.replace("{bad}", str(bad)) for a in args]
+    if "--study" not in args:
+        args += ["--study", "small"]
+    assert main(["train", "--run-dir", str(study_dir), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and err.count("\n") == 0, err
