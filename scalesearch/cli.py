@@ -202,6 +202,11 @@ def run(
     _print_frontier(result.frontier, result.hypervolume)
     console.print(f"{result.counts} in {result.seconds:.0f} s. Inspect it with\n"
                   f"  scalesearch dashboard --storage '{url}'")
+    if result.frontier:
+        from scalesearch.report import build_report, render_report
+
+        path = render_report(build_report(url, study_name), folder / "report.html")
+        console.print(f"report: {path}")
 
 
 def _check_study_flags(url: str, name: str, default_file: Path | None, resume: bool,
@@ -323,6 +328,27 @@ def train(
     )
     console.print(f"[bold]scalesearch train[/] {name}: trials {', '.join(str(t.number) for t in chosen)}")
     train_trials(request, chosen, log=console.print)
+
+
+@app.command()
+def report(
+    storage: StorageOption = None,
+    study: Annotated[Optional[str], typer.Option(help="Study name.")] = None,
+    run_dir: RunsOption = Path("runs"),
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="HTML file (default: RUN_DIR/STUDY/report.html).")] = None,
+    png: Annotated[Optional[Path], typer.Option(help="Also export every figure as PNG here (needs kaleido and Chrome).")] = None,
+) -> None:
+    """Write one self-contained HTML page: frontier, family, coefficients, fidelity, scaling law."""
+    from scalesearch import study as st
+    from scalesearch.report import build_report, export_png, render_report
+
+    url, name = st.locate(storage, study, run_dir)
+    data = build_report(url, name)
+    path = render_report(data, output or run_dir / name / "report.html")
+    console.print(f"report: {path}")
+    if png is not None:
+        for image in export_png(data, png):
+            console.print(f"figure: {image}")
 
 
 @app.command()

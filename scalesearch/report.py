@@ -1,0 +1,297 @@
+"""The report: one self-contained HTML page of what a search found.
+
+Plain data functions (tested) read the study and the final runs; `render_report` turns
+them into plotly figures thinly and writes one file that opens offline (plotly.js inside).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from scalesearch import records
+from scalesearch import study as st
+from scalesearch.decode import decode
+from scalesearch.errors import ScaleSearchError
+
+
+class ReportError(ScaleSearchError, ValueError):
+    """A study with nothing to report yet."""
+
+
+# -- data ---------------------------------------------------------------------------------
+def trial_points(study: optuna.Study) -> list[dict]:
+    """One row per complete trial, with coefficients, φ and frontier membership."""
+    front = {t.number for t in study.best_trials}
+    rows = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        rows.append(dict(
+            trial=t.number, phase=t.user_attrs.get(st.PHASE, "search"),
+            phi=float(t.user_attrs.get(st.PHI, 0.0)), accuracy=t.values[0], macs=t.values[1],
+            params=int(t.user_attrs.get(st.PARAMS, 0)), alpha=t.params.get("alpha"),
+            beta=t.params.get("beta"), gamma=t.user_attrs.get(st.GAMMA),
+            on_frontier=t.number in front,
+        ))
+    return rows
+
+
+def family_rows(points: list[dict]) -> list[dict]:
+    """The family's complete members in φ order (one per φ)."""
+    by_phi = {p["phi"]: p for p in points if p["phase"] == "family"}
+    return [by_phi[phi] for phi in sorted(by_phi)]
+
+
+@dataclass(frozen=True)
+class PowerLaw:
+    """error = a · MACs^b, fitted in log-log space, with the residual scatter for bands."""
+
+    a: float
+    b: float
+    log_sigma: float  # residual standard deviation of log(error)
+    points: int
+    log_macs_mean: float
+    log_macs_ss: float  # Σ (log MACs − mean)²
+
+    def predict(self, macs: float) -> float:
+        return self.a * macs**self.b
+
+    def band(self, macs: float, z: float = 1.96) -> tuple[float, float]:
+        """A 95% confidence band on the mean prediction (wide with few points)."""
+        x = math.log(macs)
+        spread = self.log_sigma * math.sqrt(1 / self.points + (x - self.log_macs_mean) ** 2
+                                            / max(self.log_macs_ss, 1e-12))
+        centre = math.log(self.predict(macs))
+        return math.exp(centre - z * spread), math.exp(centre + z * spread)
+
+
+def fit_power_law(macs: list[float], error: list[float]) -> PowerLaw:
+    """Least squares on log(error) = log(a) + b·log(MACs). Needs two or more points."""
+    if len(macs) < 2:
+        raise ReportError("a scaling law needs at least two family members")
+    x, y = np.log(np.asarray(macs, float)), np.log(np.clip(np.asarray(error, float), 1e-6, None))
+    b, log_a = np.polyfit(x, y, 1)
+    residual = y - (log_a + b * x)
+    dof = max(len(x) - 2, 1)
+    return PowerLaw(float(math.exp(log_a)), float(b), float(math.sqrt((residual**2).sum() / dof)),
+                    len(x), float(x.mean()), float(((x - x.mean()) ** 2).sum()))
+
+
+def next_member(study: optuna.Study, family: list[dict]) -> dict | None:
+    """The next φ after the family's largest: its MACs, counted from the stored space."""
+    from scalesearch.cost import count_cost
+    from scalesearch.space import Coefficients, SearchSpace
+
+    if not family or st.SPACE_JSON not in study.user_attrs:
+        return None
+    space = decode(SearchSpace, json.loads(study.user_attrs[st.SPACE_JSON]))
+    last = family[-1]
+    phi = last["phi"] + 1
+    spec = space.member(phi, Coefficients(last["alpha"], last["beta"], last["gamma"]))
+    return {"phi": phi, "macs": count_cost(spec).macs}
+
+
+def importances(study: optuna.Study) -> dict[str, float]:
+    """Optuna's fANOVA importances of the parameters for accuracy (empty if too few trials)."""
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if t.user_attrs.get(st.PHASE) == "search"]
+    if len(complete) < 3:
+        return {}
+    try:
+        return optuna.importance.get_param_importances(
+            study, target=lambda t: t.values[0],
+            evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+    except (ValueError, RuntimeError):
+        return {}
+
+
+def fidelity(points: list[dict], finals: list[dict]) -> dict | None:
+    """Proxy vs final accuracy for trials with a completed final run, with Kendall τ."""
+    from scipy.stats import kendalltau
+
+    proxy = {p["trial"]: p["accuracy"] for p in points}
+    latest = {r["trial"]: r for r in finals if r["status"] == "completed" and r["trial"] in proxy}
+    pairs = [(n, proxy[n], r["test_accuracy"]) for n, r in sorted(latest.items())]
+    if not pairs:
+        return None
+    tau = float(kendalltau([p[1] for p in pairs], [p[2] for p in pairs]).statistic) if len(pairs) > 1 else float("nan")
+    return {"pairs": pairs, "tau": tau}
+
+
+def summary(study: optuna.Study, storage: str) -> dict:
+    space = json.loads(study.user_attrs.get(st.SPACE_JSON, "{}"))
+    return {
+        "study": study.study_name, "storage": storage, "space": study.user_attrs.get(st.SPACE_NAME, "?"),
+        "trials": st.trials_by_state(study), "budget": st.search_budget(study),
+        "max_macs": space.get("search", {}).get("max_macs"),
+    }
+
+
+# -- rendering ----------------------------------------------------------------------------
+def build_report(storage: str, name: str) -> dict:
+    """Everything the page shows, as plain data."""
+    study = st.load_study(storage, name)
+    points = trial_points(study)
+    if not points:
+        counts = st.trials_by_state(study)
+        raise ReportError(
+            f"study {name!r} has no complete trial yet ({counts or 'no trials'}); run or resume "
+            f"the search first")
+    family = family_rows(points)
+    law = None
+    if len(family) >= 2:
+        law = fit_power_law([p["macs"] for p in family], [1 - p["accuracy"] for p in family])
+    finals = records.load_final_runs(storage, name)
+    return dict(points=points, family=family, law=law, next=next_member(study, family) if law else None,
+                importances=importances(study), finals=finals, fidelity=fidelity(points, finals),
+                summary=summary(study, storage))
+
+
+def figures(data: dict) -> list:
+    import plotly.graph_objects as go
+
+    points, family, law = data["points"], data["family"], data["law"]
+    hover = [f"trial {p['trial']} ({p['phase']}, φ={p['phi']:g})<br>α={_f(p['alpha'])} β={_f(p['beta'])} "
+             f"γ={_f(p['gamma'])}<br>{p['params'] / 1e6:.3f}M params" for p in points]
+    scatter = go.Figure()
+    scatter.add_scatter(x=[p["macs"] for p in points], y=[p["accuracy"] for p in points],
+                        mode="markers", name="trials", text=hover, hoverinfo="text+x+y",
+                        marker=dict(color=["crimson" if p["on_frontier"] else "steelblue" for p in points]))
+    front = sorted((p for p in points if p["on_frontier"]), key=lambda p: p["macs"])
+    scatter.add_scatter(x=[p["macs"] for p in front], y=[p["accuracy"] for p in front],
+                        mode="lines", name="Pareto frontier", line=dict(color="crimson"))
+    macs_of = {p["trial"]: p["macs"] for p in points}
+    done = [r for r in data["finals"] if r["status"] == "completed" and r["trial"] in macs_of]
+    if done:
+        scatter.add_scatter(x=[macs_of[r["trial"]] for r in done], y=[r["test_accuracy"] for r in done],
+                            mode="markers", name="final (DeepSpeed, test)",
+                            marker=dict(symbol="star", size=12, color="darkorange"),
+                            text=[f"trial {r['trial']}: {r['epochs']} epochs" for r in done])
+    scatter.update_layout(title="Accuracy against MACs", xaxis_type="log",
+                          xaxis_title="MACs", yaxis_title="validation accuracy (proxy)")
+    figs = [scatter]
+
+    if family:
+        fam = go.Figure()
+        phis = [p["phi"] for p in family]
+        fam.add_scatter(x=phis, y=[p["macs"] for p in family], name="MACs", yaxis="y")
+        fam.add_scatter(x=phis, y=[p["params"] for p in family], name="params", yaxis="y")
+        fam.add_scatter(x=phis, y=[p["accuracy"] for p in family], name="accuracy", yaxis="y2")
+        fam.update_layout(title="The family against φ", xaxis_title="φ", yaxis=dict(type="log", title="MACs / params"),
+                          yaxis2=dict(title="accuracy", overlaying="y", side="right"))
+        figs.append(fam)
+
+    search = [p for p in points if p["phase"] == "search" and p["alpha"] is not None]
+    if search:
+        figs.append(go.Figure(go.Parcoords(
+            line=dict(color=[p["accuracy"] for p in search], colorscale="Viridis", showscale=True),
+            dimensions=[dict(label=k, values=[p[k] for p in search]) for k in ("alpha", "beta", "gamma", "accuracy")],
+        )).update_layout(title="Coefficients and accuracy (search trials)"))
+    if data["importances"]:
+        names = list(data["importances"])
+        figs.append(go.Figure(go.Bar(x=[data["importances"][n] for n in names], y=names, orientation="h"))
+                    .update_layout(title="Parameter importance for accuracy (fANOVA)"))
+    if data["fidelity"]:
+        pairs = data["fidelity"]["pairs"]
+        figs.append(go.Figure(go.Scatter(x=[p[1] for p in pairs], y=[p[2] for p in pairs], mode="markers+text",
+                                         text=[f"trial {p[0]}" for p in pairs], textposition="top center"))
+                    .update_layout(title=f"Proxy against final accuracy (Kendall τ {data['fidelity']['tau']:.2f})",
+                                   xaxis_title="proxy validation accuracy", yaxis_title="final test accuracy"))
+    if law:
+        fam_macs = [p["macs"] for p in family]
+        top = data["next"]["macs"] if data["next"] else max(fam_macs) * 2
+        grid = np.geomspace(min(fam_macs) / 1.5, top * 1.2, 60)
+        bands = [law.band(m) for m in grid]
+        fit = go.Figure()
+        fit.add_scatter(x=list(grid) + list(grid[::-1]), y=[b[1] for b in bands] + [b[0] for b in bands[::-1]],
+                        fill="toself", line=dict(width=0), fillcolor="rgba(70,130,180,0.2)", name="95% band")
+        fit.add_scatter(x=grid, y=[law.predict(m) for m in grid], mode="lines",
+                        name=f"error = {law.a:.3g}·MACs^{law.b:.3f}")
+        fit.add_scatter(x=fam_macs, y=[1 - p["accuracy"] for p in family], mode="markers", name="family")
+        if data["next"]:
+            fit.add_scatter(x=[data["next"]["macs"]], y=[law.predict(data["next"]["macs"])], mode="markers",
+                            marker=dict(symbol="diamond", size=12), name=f"φ={data['next']['phi']:g} (predicted)")
+        fit.update_layout(title="Scaling law: error rate against MACs", xaxis_type="log", yaxis_type="log",
+                          xaxis_title="MACs", yaxis_title="error rate")
+        figs.append(fit)
+    return figs
+
+
+def _f(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def render_report(data: dict, path: Path) -> Path:
+    """Writes the page: summary, commands, then every figure (plotly.js embedded once)."""
+    figs = figures(data)
+    parts = [fig.to_html(full_html=False, include_plotlyjs=(i == 0), default_height="480px")
+             for i, fig in enumerate(figs)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(_page(data, parts))
+    return path
+
+
+def _page(data: dict, plots: list[str]) -> str:
+    s = data["summary"]
+    best = sorted((p for p in data["points"] if p["on_frontier"]), key=lambda p: p["macs"])
+    rows = "".join(
+        f"<tr><td>{p['trial']}</td><td>{p['phase']}</td><td>{p['phi']:g}</td><td>{p['accuracy']:.2%}</td>"
+        f"<td>{p['macs'] / 1e6:,.1f}</td><td>{p['params'] / 1e6:.3f}M</td><td>{_f(p['alpha'])}</td>"
+        f"<td>{_f(p['beta'])}</td><td>{_f(p['gamma'])}</td></tr>" for p in best)
+    law, nxt = data["law"], data["next"]
+    prediction = ""
+    if law and nxt:
+        low, high = law.band(nxt["macs"])
+        prediction = (f"<p><b>Scaling law</b>: error = {law.a:.3g} · MACs<sup>{law.b:.3f}</sup> over "
+                      f"{law.points} family members. The next member, φ = {nxt['phi']:g} at "
+                      f"{nxt['macs'] / 1e6:,.1f} MMACs, would reach about "
+                      f"<b>{1 - law.predict(nxt['macs']):.2%}</b> accuracy (95% band "
+                      f"{1 - high:.2%} – {1 - low:.2%}).</p>")
+    storage = html.escape(s["storage"])
+    name = html.escape(s["study"])
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>scalesearch report: {name}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse}}
+td,th{{padding:2px 10px;text-align:right;border-bottom:1px solid #ddd}}code{{background:#f4f4f4}}</style>
+</head><body>
+<h1>scalesearch report: {name}</h1>
+<p>Space <b>{html.escape(s['space'])}</b>; trials by state {html.escape(json.dumps(s['trials']))};
+search budget {s['budget']}; MACs budget {s['max_macs']}.</p>
+<h2>Pareto frontier</h2>
+<table><tr><th>trial</th><th>phase</th><th>φ</th><th>accuracy</th><th>MMACs</th><th>params</th>
+<th>α</th><th>β</th><th>γ</th></tr>{rows}</table>
+{prediction}
+<h2>Reproduce</h2>
+<pre><code>scalesearch run --space {html.escape(s['space'])} --study {name} --storage '{storage}' --resume
+scalesearch frontier --storage '{storage}' --study {name}
+scalesearch train --storage '{storage}' --study {name} --pareto 2
+scalesearch dashboard --storage '{storage}'</code></pre>
+<h2>Figures</h2>
+{''.join(f'<div class="plot">{p}</div>' for p in plots)}
+</body></html>
+"""
+
+
+def export_png(data: dict, folder: Path) -> list[Path]:
+    """Static images of every figure (kaleido, which needs a Chrome/Chromium)."""
+    try:
+        import kaleido  # noqa: F401
+    except ImportError:
+        raise ReportError("--png needs kaleido and a Chrome/Chromium: pip install kaleido "
+                          "(and e.g. apt install chromium)") from None
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, fig in enumerate(figures(data)):
+        path = folder / f"figure{i + 1}.png"
+        try:
+            fig.write_image(path)
+        except Exception as err:  # noqa: BLE001 - kaleido reports a missing browser many ways
+            raise ReportError(f"--png: could not render with kaleido ({err}); is Chrome/Chromium installed?") from None
+        paths.append(path)
+    return paths
