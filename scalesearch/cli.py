@@ -327,7 +327,12 @@ def train(
         output=output or run_dir / name / "final", checkpoint_every=checkpoint_every,
     )
     console.print(f"[bold]scalesearch train[/] {name}: trials {', '.join(str(t.number) for t in chosen)}")
-    train_trials(request, chosen, log=console.print)
+    try:
+        train_trials(request, chosen, log=console.print)
+    except KeyboardInterrupt:
+        console.print(f"interrupted: checkpoints up to the last epoch are kept in {request.output}; "
+                      f"continue with the same command and --resume")
+        raise typer.Exit(130) from None
 
 
 @app.command()
