@@ -128,6 +128,8 @@ def test_interrupt_then_resume_loses_and_repeats_nothing(tmp_path) -> None:
     after = st.load_study(storage, "resumable")
     assert sum(st.finished(t) for t in after.trials) == 5
     assert {n: after.trials[n].values for n in kept} == kept  # nothing lost or redone
+    report = tmp_path / "resumable" / "report.html"  # the run ends by writing its report
+    assert f"report: {report}" in resumed.stdout.replace("\n", "") and report.is_file()
 
 
 def test_dashboard_serves_the_study(tmp_path) -> None:
