@@ -53,6 +53,20 @@ def count_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+# Shape-preserving modules whose arithmetic is not counted. On `meta` they run through
+# torch's Python decompositions and took over half of a count; swapped for identities
+# (after the parameters are counted) they cost nothing and change no count.
+_UNCOUNTED = (torch.nn.BatchNorm2d, torch.nn.LayerNorm, torch.nn.GELU)
+
+
+def _without_uncounted(model: torch.nn.Module) -> torch.nn.Module:
+    for parent in model.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, _UNCOUNTED):
+                setattr(parent, name, torch.nn.Identity())
+    return model
+
+
 def count_cost(spec: ArchSpec, resolution: int | None = None) -> ModelCost:
     """Counts parameters and MACs of `spec` for one image of side `resolution`.
 
@@ -65,19 +79,18 @@ def count_cost(spec: ArchSpec, resolution: int | None = None) -> ModelCost:
     # Frozen rather than no_grad: the counter's module tracker rejects parameters passed
     # between modules under no_grad (the shared relative position bias is one).
     model = meta_model(spec).requires_grad_(False)
+    params, stage_params = count_params(model), [count_params(stage) for stage in model.stages]
     images = torch.empty(1, spec.in_chs, resolution, resolution, device="meta")
     counter = FlopCounterMode(display=False, custom_mapping=_EXTRA_FORMULAS)
     with counter:
-        model(images)
+        _without_uncounted(model)(images)
     per_module = counter.get_flop_counts()
     stages = tuple(
-        StageCost(
-            params=count_params(stage),
-            macs=sum(per_module.get(f"HybridNet.stages.{i}", {}).values()) // 2,
-        )
-        for i, stage in enumerate(model.stages)
+        StageCost(params=stage_params[i],
+                  macs=sum(per_module.get(f"HybridNet.stages.{i}", {}).values()) // 2)
+        for i in range(len(stage_params))
     )
-    return ModelCost(count_params(model), counter.get_total_flops() // 2, resolution, stages)
+    return ModelCost(params, counter.get_total_flops() // 2, resolution, stages)
 
 
 def count_macs(spec: ArchSpec, resolution: int | None = None) -> int:
