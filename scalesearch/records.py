@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 T = TypeVar("T")
 
@@ -39,15 +39,17 @@ claims = sa.Table(
 def creating_schema(create: Callable[[], T], attempts: int = 5) -> T:
     """Runs `create` again when another process created the same tables at the same moment.
 
-    Drivers that start together on a fresh PostgreSQL database all find the tables missing
-    and all create them; all but one then fail on a duplicate name. On the next try the
-    tables are there.
+    Drivers that start together on a fresh database all find the tables missing and all
+    create them; all but one then fail on a duplicate name (PostgreSQL) or a lock (SQLite).
+    On the next try the tables are there.
     """
     for attempt in range(attempts):
         try:
             return create()
-        except (IntegrityError, ProgrammingError):
-            if attempt == attempts - 1:
+        except (IntegrityError, ProgrammingError, OperationalError) as err:
+            # SQLite reports the same race as "database is locked".
+            racing = not isinstance(err, OperationalError) or "locked" in str(err)
+            if not racing or attempt == attempts - 1:
                 raise
             time.sleep(0.2 + random.random())
     raise AssertionError("unreachable")

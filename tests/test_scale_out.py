@@ -114,15 +114,21 @@ def test_a_killed_driver_s_trial_ends_fail_and_resume_completes(tmp_path) -> Non
     env = {**os.environ, "SCALESEARCH_HEARTBEAT_S": "1"}
     # Its own session: the kill takes the driver and the local Ray it started, as when a
     # machine dies.
-    driver = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
+    log = tmp_path / "driver.log"
+    with log.open("w") as out:
+        driver = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not _running_trials(storage, "killed"):
+    while not _running_trials(storage, "killed"):
+        assert driver.poll() is None, f"the driver ended early:\n{log.read_text()}"
+        assert time.monotonic() < deadline, f"no trial started:\n{log.read_text()}"
         time.sleep(0.5)
     time.sleep(2)  # mid-trial
     os.killpg(driver.pid, signal.SIGKILL)
     driver.wait(timeout=30)
-    (killed,) = _running_trials(storage, "killed")
+    running = _running_trials(storage, "killed")
+    assert len(running) == 1, f"running trials {running}; the driver said:\n{log.read_text()}"
+    killed = running[0]
 
     resumed = subprocess.run(command + ["--resume"], env=env, capture_output=True, text=True,
                              timeout=300)
