@@ -270,7 +270,7 @@ def frontier(
     if as_json:
         print(json.dumps([p.to_dict() for p in points], indent=2))
         return
-    space = json.loads(loaded.user_attrs.get(st.SPACE_JSON, "{}"))
+    space = st.stored_space(loaded)
     max_macs = space.get("search", {}).get("max_macs", max((p.macs for p in points), default=1))
     _print_frontier(points, st.hypervolume(points, max_macs))
 
@@ -319,7 +319,7 @@ def train(
     url, name = st.locate(storage, study, run_dir)
     loaded = st.load_study(url, name)
     chosen = st.choose_trials(loaded, trial=trial, pareto=pareto, family=family)
-    space = json.loads(loaded.user_attrs.get(st.SPACE_JSON, "{}"))
+    space = st.stored_space(loaded)
     request = TrainRequest(
         storage=url, study_name=name, epochs=epochs, seed=seed, resume=resume,
         dataset=dataset or space.get("proxy", {}).get("dataset", "mnist"),

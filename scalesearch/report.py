@@ -88,9 +88,10 @@ def next_member(study: optuna.Study, family: list[dict]) -> dict | None:
     from scalesearch.cost import count_cost
     from scalesearch.space import Coefficients, SearchSpace
 
-    if not family or st.SPACE_JSON not in study.user_attrs:
+    stored = st.stored_space(study)
+    if not family or not stored:
         return None
-    space = decode(SearchSpace, json.loads(study.user_attrs[st.SPACE_JSON]))
+    space = decode(SearchSpace, stored)
     last = family[-1]
     phi = last["phi"] + 1
     spec = space.member(phi, Coefficients(last["alpha"], last["beta"], last["gamma"]))
@@ -125,7 +126,7 @@ def fidelity(points: list[dict], finals: list[dict]) -> dict | None:
 
 
 def summary(study: optuna.Study, storage: str) -> dict:
-    space = json.loads(study.user_attrs.get(st.SPACE_JSON, "{}"))
+    space = st.stored_space(study)
     return {
         "study": study.study_name, "storage": storage, "space": study.user_attrs.get(st.SPACE_NAME, "?"),
         "trials": st.trials_by_state(study), "budget": st.search_budget(study),

@@ -124,6 +124,11 @@ def create_or_load_study(
     )
 
 
+def stored_space(study: optuna.Study) -> dict[str, Any]:
+    """The space the study was run with, as stored (empty for a study made elsewhere)."""
+    return json.loads(study.user_attrs.get(SPACE_JSON, "{}"))
+
+
 def driver_id() -> str:
     """Names this driver process in the study (host and pid)."""
     return f"{socket.gethostname()}:{os.getpid()}"
