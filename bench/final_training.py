@@ -14,10 +14,10 @@ import time
 import torch
 import torch.nn.functional as F
 
-from scalesearch.data import load_dataset, prepare_batch
-from scalesearch.final import fill_auto, init_distributed, load_deepspeed_config
-from scalesearch.model import HybridNet
-from scalesearch.space import load_space
+from scalesearch.train.data import load_dataset, prepare_batch
+from scalesearch.train.final import fill_auto, init_distributed, load_deepspeed_config
+from scalesearch.arch.model import HybridNet
+from scalesearch.search.space import load_space
 
 
 def _batches(data, resolution: int, batch: int, steps: int, device):

@@ -29,11 +29,11 @@ EXTRA_PHIS = [0.0, 0.5]
 
 
 def _train(job: dict) -> dict:
-    from scalesearch.config import ProxyConfig
-    from scalesearch.data import load_dataset
+    from scalesearch.train.config import ProxyConfig
+    from scalesearch.train.data import load_dataset
     from scalesearch.decode import decode
-    from scalesearch.proxy import train_proxy
-    from scalesearch.space import Coefficients, load_space
+    from scalesearch.train.proxy import train_proxy
+    from scalesearch.search.space import Coefficients, load_space
 
     space = load_space(job["space"])
     spec = space.member(job["phi"], Coefficients(job["alpha"], job["beta"], job["gamma"]))
@@ -48,7 +48,7 @@ def _train(job: dict) -> dict:
 def _jobs(space_name: str, long_epochs: int) -> list[dict]:
     """Proxy and long runs, each with its fully resolved training config (the cache key)."""
     from scalesearch.decode import encode
-    from scalesearch.space import load_space
+    from scalesearch.search.space import load_space
 
     space = load_space(space_name)
     proxy = dataclasses.replace(space.proxy, threads=1)

@@ -22,9 +22,9 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from scalesearch import study as st
-from scalesearch.cost import count_cost
-from scalesearch.space import Coefficients, load_space
+from scalesearch.search import study as st
+from scalesearch.arch.cost import count_cost
+from scalesearch.search.space import Coefficients, load_space
 
 CACHE = Path(__file__).resolve().parents[1] / ".cache" / "search_efficiency.json"
 GRID = [round(1.0 + 0.1 * i, 1) for i in range(7)]
@@ -34,8 +34,8 @@ def _point(alpha: float, beta: float, images: int) -> dict:
     """One grid point: counted, and proxy-trained when within the MACs budget."""
     import torch
 
-    from scalesearch.data import load_dataset
-    from scalesearch.proxy import train_proxy
+    from scalesearch.train.data import load_dataset
+    from scalesearch.train.proxy import train_proxy
 
     torch.set_num_threads(1)
     space = load_space("cmt_compound")

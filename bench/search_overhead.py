@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from scalesearch import study as st
-from scalesearch.search import config_from_flags, run_search
-from scalesearch.space import load_space, spaces_dir
+from scalesearch.search import study as st
+from scalesearch.search.tune import config_from_flags, run_search
+from scalesearch.search.space import load_space, spaces_dir
 
 
 def _space(folder: Path, trials: int, images: int, epochs: int) -> Path:

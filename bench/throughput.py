@@ -19,8 +19,8 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from scalesearch.cost import _EXTRA_FORMULAS
-from scalesearch.model import build_model
+from scalesearch.arch.cost import _EXTRA_FORMULAS
+from scalesearch.arch.model import build_model
 
 REFERENCE_IMAGES_PER_S = {"cvt-13": 4.42, "cmt-ti": 19.0, "cmt-s": 4.2, "hf-cvt-13": 4.89}
 BATCH = 8

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from scalesearch.space import spaces_dir
+from scalesearch.search.space import spaces_dir
 
 TINY_PROXY = "proxy:\n  dataset: digits\n  epochs: 2\n  batch_size: 32\n  max_train_images: 96\n"
 

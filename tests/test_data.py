@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from scalesearch.data import DatasetError, load_dataset, prepare_batch
+from scalesearch.train.data import DatasetError, load_dataset, prepare_batch
 
 
 def _check(ds, classes: int, channels: int, size: int) -> None:

@@ -13,11 +13,11 @@ from pathlib import Path
 import optuna
 import pytest
 
-from scalesearch import records
-from scalesearch import study as st
-from scalesearch.cli import main
-from scalesearch.cost import count_cost
-from scalesearch.space import load_space
+from scalesearch.search import records
+from scalesearch.search import study as st
+from scalesearch.cli.app import main
+from scalesearch.arch.cost import count_cost
+from scalesearch.search.space import load_space
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = [sys.executable, "-m", "scalesearch", "train"]
@@ -78,7 +78,7 @@ def test_two_ranks_with_zero2_agree(study_dir, tmp_path) -> None:
 
 
 def len_train_digits() -> int:
-    from scalesearch.data import load_dataset
+    from scalesearch.train.data import load_dataset
 
     return len(load_dataset("digits", resolution=8).train)
 

@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from scalesearch.cost import _EXTRA_FORMULAS, count_cost
-from scalesearch.model import HybridNet, build_model
-from scalesearch.presets import CVT_BLOCK, CVT_EMBEDS, PRESETS
-from scalesearch.spec import ArchSpec, BlockSpec, EmbedSpec, HeadSpec, StageSpec, StemSpec
+from scalesearch.arch.cost import _EXTRA_FORMULAS, count_cost
+from scalesearch.arch.model import HybridNet, build_model
+from scalesearch.arch.presets import CVT_BLOCK, CVT_EMBEDS, PRESETS
+from scalesearch.arch.spec import ArchSpec, BlockSpec, EmbedSpec, HeadSpec, StageSpec, StemSpec
 
 CMT_BLOCK = BlockSpec(local_perception="lpu", attention="light", kv_reduction=2, ffn="irffn",
                       mlp_ratio=4.0, norm_eps=1e-6)

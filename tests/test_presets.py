@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scalesearch.cost import count_cost
-from scalesearch.model import build_model
-from scalesearch.presets import PRESETS, list_presets
+from scalesearch.arch.cost import count_cost
+from scalesearch.arch.model import build_model
+from scalesearch.arch.presets import PRESETS, list_presets
 
 # (preset, input) → (params, MACs) of the official code, from reference/architectures.md.
 REFERENCE = {

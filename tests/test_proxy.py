@@ -7,11 +7,11 @@ import math
 
 import pytest
 
-from scalesearch.cli import main
-from scalesearch.config import ProxyConfig
-from scalesearch.data import load_dataset
-from scalesearch.proxy import train_proxy, warmup_cosine
-from scalesearch.space import load_space
+from scalesearch.cli.app import main
+from scalesearch.train.config import ProxyConfig
+from scalesearch.train.data import load_dataset
+from scalesearch.train.proxy import train_proxy, warmup_cosine
+from scalesearch.search.space import load_space
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,12 @@ from pathlib import Path
 import optuna
 import pytest
 
-from scalesearch import records
-from scalesearch import study as st
-from scalesearch.cli import main
+from scalesearch.search import records
+from scalesearch.search import study as st
+from scalesearch.cli.app import main
 from scalesearch.decode import encode
-from scalesearch.report import ReportError, build_report, family_rows, fit_power_law, render_report
-from scalesearch.space import load_space
+from scalesearch.cli.report import ReportError, build_report, family_rows, fit_power_law, render_report
+from scalesearch.search.space import load_space
 
 UNIT = optuna.distributions.FloatDistribution(1.0, 1.6)
 EXPONENT, SCALE = -0.3, 40.0  # the fixture family's error = SCALE · MACs^EXPONENT

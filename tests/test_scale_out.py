@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from scalesearch import study as st
-from scalesearch.cli import main
+from scalesearch.search import study as st
+from scalesearch.cli.app import main
 from tests.conftest import free_port, postgres_database, write_space
 
 pytestmark = pytest.mark.ray

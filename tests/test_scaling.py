@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from scalesearch.presets import PRESETS
-from scalesearch.scaling import (
+from scalesearch.arch.presets import PRESETS
+from scalesearch.arch.scaling import (
     Constraint,
     ConstraintError,
     resolution_multiple,

@@ -15,10 +15,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from scalesearch import study as st
-from scalesearch.cli import main
-from scalesearch.search import SearchFailed, config_from_flags, run_search
-from scalesearch.space import load_space
+from scalesearch.search import study as st
+from scalesearch.cli.app import main
+from scalesearch.search.tune import SearchFailed, config_from_flags, run_search
+from scalesearch.search.space import load_space
 from tests.conftest import free_port, postgres_database, write_space
 
 pytestmark = pytest.mark.ray

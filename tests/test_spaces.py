@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from scalesearch.cli import main
-from scalesearch.cost import count_cost
-from scalesearch.model import HybridNet
-from scalesearch.space import SpaceError, list_spaces, load_space, spaces_dir
+from scalesearch.cli.app import main
+from scalesearch.arch.cost import count_cost
+from scalesearch.arch.model import HybridNet
+from scalesearch.search.space import SpaceError, list_spaces, load_space, spaces_dir
 
 SPACES = list_spaces()
 

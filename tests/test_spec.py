@@ -7,8 +7,8 @@ import json
 import pytest
 
 from scalesearch.errors import SpecError
-from scalesearch.presets import PRESETS
-from scalesearch.spec import ArchSpec, BlockSpec, EmbedSpec, HeadSpec, StageSpec
+from scalesearch.arch.presets import PRESETS
+from scalesearch.arch.spec import ArchSpec, BlockSpec, EmbedSpec, HeadSpec, StageSpec
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

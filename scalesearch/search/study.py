@@ -22,7 +22,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from scalesearch.errors import ScaleSearchError
-from scalesearch.records import creating_schema
+from scalesearch.search.records import creating_schema
 
 # Objectives, in this order: maximize validation accuracy, minimize MACs.
 DIRECTIONS = ("maximize", "minimize")

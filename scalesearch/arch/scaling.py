@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, replace
 
 from scalesearch.errors import ScaleSearchError
-from scalesearch.spec import ArchSpec, StageSpec
+from scalesearch.arch.spec import ArchSpec, StageSpec
 
 WIDTH_DIVISOR = 8
 MIN_WIDTH_FRACTION = 0.9

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
-from scalesearch.model import HybridNet
-from scalesearch.spec import ArchSpec
+from scalesearch.arch.model import HybridNet
+from scalesearch.arch.spec import ArchSpec
 
 aten = torch.ops.aten
 

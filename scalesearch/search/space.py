@@ -15,11 +15,11 @@ from typing import Any, Literal
 
 import yaml
 
-from scalesearch.config import ProxyConfig
+from scalesearch.train.config import ProxyConfig
 from scalesearch.decode import DecodeError, decode
 from scalesearch.errors import ScaleSearchError
-from scalesearch.scaling import Constraint, ConstraintError, resolution_multiple, scale_spec
-from scalesearch.spec import ArchSpec, BlockSpec
+from scalesearch.arch.scaling import Constraint, ConstraintError, resolution_multiple, scale_spec
+from scalesearch.arch.spec import ArchSpec, BlockSpec
 
 RULES = {"cmt": (1.5, 2.5), "efficientnet": (2.0, 2.0)}
 OBJECTIVE_DIRECTIONS = {"accuracy": "maximize", "macs": "minimize", "params": "minimize"}
@@ -218,8 +218,9 @@ def apply_choices(base: ArchSpec, choices: dict[str, str]) -> ArchSpec:
 
 def spaces_dir() -> Path:
     """search_spaces/ shipped in the package when installed, else the repository's copy."""
-    packaged = Path(__file__).parent / "search_spaces"
-    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "search_spaces"
+    package = Path(__file__).resolve().parents[1]
+    packaged = package / "search_spaces"
+    return packaged if packaged.is_dir() else package.parent / "search_spaces"
 
 
 def list_spaces() -> list[str]:

@@ -8,8 +8,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from scalesearch.cost import count_cost
-from scalesearch.space import Coefficients, SearchSpace
+from scalesearch.arch.cost import count_cost
+from scalesearch.search.space import Coefficients, SearchSpace
 
 
 def describe_family(

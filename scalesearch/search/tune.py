@@ -28,14 +28,14 @@ from typing import Any
 import optuna
 from optuna.trial import Trial, TrialState
 
-from scalesearch import records
-from scalesearch import study as st
-from scalesearch.config import ProxyConfig
-from scalesearch.cost import count_cost
+from scalesearch.search import records
+from scalesearch.search import study as st
+from scalesearch.train.config import ProxyConfig
+from scalesearch.arch.cost import count_cost
 from scalesearch.decode import decode, encode
 from scalesearch.errors import ScaleSearchError
-from scalesearch.space import Coefficients, SearchSpace
-from scalesearch.spec import ArchSpec
+from scalesearch.search.space import Coefficients, SearchSpace
+from scalesearch.arch.spec import ArchSpec
 
 SEARCH, FAMILY = "search", "family"
 MAX_FAILURES_IN_A_ROW = 3
@@ -351,7 +351,7 @@ class _Run:
 @functools.lru_cache(maxsize=4)
 def _cached_dataset(name: str, data_dir: str | None, resolution: int, seed: int):
     """Loaded once per worker process (Tune reuses actors), then shared by its trials."""
-    from scalesearch.data import load_dataset
+    from scalesearch.train.data import load_dataset
 
     return load_dataset(name, data_dir, resolution=resolution, seed=seed)
 
@@ -365,7 +365,7 @@ def proxy_trial(config: dict) -> None:
     import ray
     from ray import tune
 
-    from scalesearch.proxy import train_proxy
+    from scalesearch.train.proxy import train_proxy
 
     node_id = ray.get_runtime_context().get_node_id()
     try:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from scalesearch.config import ProxyConfig
+from scalesearch.train.config import ProxyConfig
 from scalesearch.errors import UnknownModelError
-from scalesearch.presets import PRESETS, get_preset
-from scalesearch.scaling import ConstraintError
-from scalesearch.space import Coefficients, SearchSpace, list_spaces, load_space
-from scalesearch.spec import ArchSpec
+from scalesearch.arch.presets import PRESETS, get_preset
+from scalesearch.arch.scaling import ConstraintError
+from scalesearch.search.space import Coefficients, SearchSpace, list_spaces, load_space
+from scalesearch.arch.spec import ArchSpec
 
 
 def _is_space(model: str) -> bool:

@@ -2,7 +2,7 @@
 
 A spec is a frozen dataclass tree (`ArchSpec` → `StageSpec` → `EmbedSpec`, `BlockSpec`),
 validated on construction, serialisable to JSON and back, with a stable hash. Models are
-built from specs (`scalesearch.model.build_model`); specs never hold modules or tensors.
+built from specs (`scalesearch.arch.model.build_model`); specs never hold modules or tensors.
 """
 
 from __future__ import annotations

@@ -25,10 +25,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from scalesearch.data import Dataset, prepare_batch
+from scalesearch.train.data import Dataset, prepare_batch
 from scalesearch.errors import ScaleSearchError
-from scalesearch.model import HybridNet
-from scalesearch.spec import ArchSpec
+from scalesearch.arch.model import HybridNet
+from scalesearch.arch.spec import ArchSpec
 
 # The configuration used without --deepspeed-config (launch/deepspeed/zero1_cpu.json).
 DEFAULT_CONFIG: dict = {
@@ -264,10 +264,10 @@ def train_trials(request: TrainRequest, trials: list, log: Callable[[str], None]
 
     Rank 0 records; every rank trains. Returns the recorded rows.
     """
-    from scalesearch import records
-    from scalesearch import study as st
-    from scalesearch.cost import count_cost
-    from scalesearch.data import load_dataset
+    from scalesearch.search import records
+    from scalesearch.search import study as st
+    from scalesearch.arch.cost import count_cost
+    from scalesearch.train.data import load_dataset
 
     config = request.ds_config or load_deepspeed_config(None)
     rank, world = init_distributed()

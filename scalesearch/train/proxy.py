@@ -14,11 +14,11 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from scalesearch.config import ProxyConfig
-from scalesearch.cost import count_cost, count_params
-from scalesearch.data import Dataset, Split, prepare_batch
-from scalesearch.model import HybridNet
-from scalesearch.spec import ArchSpec
+from scalesearch.train.config import ProxyConfig
+from scalesearch.arch.cost import count_cost, count_params
+from scalesearch.train.data import Dataset, Split, prepare_batch
+from scalesearch.arch.model import HybridNet
+from scalesearch.arch.spec import ArchSpec
 
 Status = Literal["completed", "stopped", "diverged"]
 

@@ -6,7 +6,7 @@ attention act on the last dimension directly; convolutions and BatchNorms act on
 `x.permute(0, 3, 1, 2)`, an NCHW *view* in channels-last memory, so no part copies the
 tokens to change layout (PyTorch's CPU and CUDA convolutions take channels-last natively).
 
-Modules here know nothing of specs; `scalesearch.model` wires them from a spec.
+Modules here know nothing of specs; `scalesearch.arch.model` wires them from a spec.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from scalesearch.config import DATASETS
+from scalesearch.train.config import DATASETS
 from scalesearch.errors import ScaleSearchError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from scalesearch.blocks import (
+from scalesearch.arch.blocks import (
     Attention,
     Block,
     ConvEmbedding,
@@ -15,8 +15,8 @@ from scalesearch.blocks import (
     RelativePositionBias,
     to_nchw,
 )
-from scalesearch.presets import get_preset
-from scalesearch.spec import ArchSpec, StageGeometry, StageSpec
+from scalesearch.arch.presets import get_preset
+from scalesearch.arch.spec import ArchSpec, StageGeometry, StageSpec
 
 
 class Stage(nn.Module):
@@ -209,7 +209,7 @@ def build_model(
     """Builds a network from a preset name or a spec.
 
     Args:
-        name_or_spec: a preset name (see `scalesearch.presets.list_presets`) or an ArchSpec.
+        name_or_spec: a preset name (see `scalesearch.arch.presets.list_presets`) or an ArchSpec.
         num_classes: overrides the spec's number of classes.
         resolution: overrides the input size the network is built for.
     """

@@ -12,7 +12,7 @@ class ProxyConfig:
     """A short, cheap training whose ranking of architectures should match full training.
 
     Attributes:
-        dataset: dataset name (see scalesearch.data.DATASETS).
+        dataset: dataset name (see scalesearch.train.data.DATASETS).
         epochs: passes over the (subset of the) training split.
         batch_size: images per step.
         lr: peak AdamW learning rate, reached after `warmup_epochs`, then cosine to zero.

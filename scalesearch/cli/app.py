@@ -45,9 +45,9 @@ def describe(
     as_json: JsonOption = False,
 ) -> None:
     """Show a model's stages, parameters and MACs (counted, not estimated)."""
-    from scalesearch.describe import describe_spec, render_description
-    from scalesearch.model import resolve_spec
-    from scalesearch.resolve import resolve_model
+    from scalesearch.cli.describe import describe_spec, render_description
+    from scalesearch.arch.model import resolve_spec
+    from scalesearch.cli.resolve import resolve_model
 
     spec = resolve_spec(resolve_model(model, phi, alpha, beta, gamma), num_classes, resolution)
     desc = describe_spec(spec)
@@ -69,9 +69,9 @@ def scale(
     as_json: JsonOption = False,
 ) -> None:
     """Show a space's family: one member per φ with params, MACs and growth."""
-    from scalesearch.family import describe_family, render_family
-    from scalesearch.resolve import coefficients_for
-    from scalesearch.space import load_space
+    from scalesearch.cli.family import describe_family, render_family
+    from scalesearch.cli.resolve import coefficients_for
+    from scalesearch.search.space import load_space
 
     loaded = load_space(space)
     coefficients = coefficients_for(loaded, alpha, beta, gamma)
@@ -101,10 +101,10 @@ def proxy(
     as_json: JsonOption = False,
 ) -> None:
     """Train one model with the proxy schedule and print its validation accuracy."""
-    from scalesearch.data import load_dataset
-    from scalesearch.model import resolve_spec
-    from scalesearch.proxy import train_proxy
-    from scalesearch.resolve import proxy_config_for, resolve_model
+    from scalesearch.train.data import load_dataset
+    from scalesearch.arch.model import resolve_spec
+    from scalesearch.train.proxy import train_proxy
+    from scalesearch.cli.resolve import proxy_config_for, resolve_model
 
     spec = resolve_spec(resolve_model(model, phi, alpha, beta, gamma), resolution=resolution)
     overrides = {"dataset": dataset, "epochs": epochs, "subset": subset,
@@ -174,9 +174,9 @@ def run(
     family: Annotated[bool, typer.Option(help="Train the family after the search.")] = True,
 ) -> None:
     """Search the space's coefficients with proxy trials on Ray Tune, then train the family."""
-    from scalesearch import study as st
-    from scalesearch.search import config_from_flags, run_search
-    from scalesearch.space import load_space
+    from scalesearch.search import study as st
+    from scalesearch.search.tune import config_from_flags, run_search
+    from scalesearch.search.space import load_space
 
     loaded = load_space(space)
     study_name = study or loaded.name
@@ -203,7 +203,7 @@ def run(
     console.print(f"{result.counts} in {result.seconds:.0f} s. Inspect it with\n"
                   f"  scalesearch dashboard --storage '{url}'")
     if result.frontier:
-        from scalesearch.report import build_report, render_report
+        from scalesearch.cli.report import build_report, render_report
 
         path = render_report(build_report(url, study_name), folder / "report.html")
         console.print(f"report: {path}")
@@ -212,7 +212,7 @@ def run(
 def _check_study_flags(url: str, name: str, default_file: Path | None, resume: bool,
                        join: bool, trials: int | None) -> None:
     """A fresh run must not silently continue someone's study, nor a resume change its budget."""
-    from scalesearch import study as st
+    from scalesearch.search import study as st
 
     if resume and join:
         raise st.StudyError("choose one of --resume (continue to the budget) and --join (add to it)")
@@ -231,7 +231,7 @@ def _check_study_flags(url: str, name: str, default_file: Path | None, resume: b
 def _study_exists(url: str, name: str, default_file: Path | None) -> bool:
     import optuna
 
-    from scalesearch import study as st
+    from scalesearch.search import study as st
 
     if default_file is not None and not default_file.is_file():
         return False
@@ -262,7 +262,7 @@ def frontier(
     as_json: JsonOption = False,
 ) -> None:
     """The Pareto set of accuracy against MACs, and its hypervolume."""
-    from scalesearch import study as st
+    from scalesearch.search import study as st
 
     url, name = st.locate(storage, study, run_dir)
     loaded = st.load_study(url, name)
@@ -286,7 +286,7 @@ def dashboard(
     """Serve optuna-dashboard on the study's storage (Ctrl-C stops it)."""
     from optuna_dashboard import run_server
 
-    from scalesearch import study as st
+    from scalesearch.search import study as st
 
     url = storage or st.locate(None, study, run_dir)[0]
     st.open_storage(url)  # a clear error before the server starts
@@ -312,8 +312,8 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed of initialisation and data order.")] = 0,
 ) -> None:
     """Train chosen trials' specs for real with DeepSpeed and record their test accuracy."""
-    from scalesearch import study as st
-    from scalesearch.final import TrainRequest, load_deepspeed_config, train_trials
+    from scalesearch.search import study as st
+    from scalesearch.train.final import TrainRequest, load_deepspeed_config, train_trials
 
     ds_config = load_deepspeed_config(deepspeed_config)
     url, name = st.locate(storage, study, run_dir)
@@ -344,8 +344,8 @@ def report(
     png: Annotated[Optional[Path], typer.Option(help="Also export every figure as PNG here (needs kaleido and Chrome).")] = None,
 ) -> None:
     """Write one self-contained HTML page: frontier, family, coefficients, fidelity, scaling law."""
-    from scalesearch import study as st
-    from scalesearch.report import build_report, export_png, render_report
+    from scalesearch.search import study as st
+    from scalesearch.cli.report import build_report, export_png, render_report
 
     url, name = st.locate(storage, study, run_dir)
     data = build_report(url, name)
@@ -359,7 +359,7 @@ def report(
 @app.command()
 def spaces() -> None:
     """List the search spaces under search_spaces/."""
-    from scalesearch.space import list_spaces, load_space
+    from scalesearch.search.space import list_spaces, load_space
 
     for name in list_spaces():
         print(f"{name:18s} {load_space(name).description}")
@@ -368,7 +368,7 @@ def spaces() -> None:
 @app.command()
 def presets() -> None:
     """List the published models that are built in."""
-    from scalesearch.presets import PRESETS
+    from scalesearch.arch.presets import PRESETS
 
     for name, spec in PRESETS.items():
         print(f"{name:10s} {len(spec.stages)} stages, input {spec.resolution}")

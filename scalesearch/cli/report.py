@@ -16,8 +16,8 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from scalesearch import records
-from scalesearch import study as st
+from scalesearch.search import records
+from scalesearch.search import study as st
 from scalesearch.decode import decode
 from scalesearch.errors import ScaleSearchError
 
@@ -85,8 +85,8 @@ def fit_power_law(macs: list[float], error: list[float]) -> PowerLaw:
 
 def next_member(study: optuna.Study, family: list[dict]) -> dict | None:
     """The next φ after the family's largest: its MACs, counted from the stored space."""
-    from scalesearch.cost import count_cost
-    from scalesearch.space import Coefficients, SearchSpace
+    from scalesearch.arch.cost import count_cost
+    from scalesearch.search.space import Coefficients, SearchSpace
 
     stored = st.stored_space(study)
     if not family or not stored:

@@ -8,8 +8,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from scalesearch.cost import count_cost
-from scalesearch.spec import ArchSpec
+from scalesearch.arch.cost import count_cost
+from scalesearch.arch.spec import ArchSpec
 
 
 def describe_spec(spec: ArchSpec) -> dict[str, Any]:
