@@ -14,16 +14,16 @@ import time
 import torch
 import torch.nn.functional as F
 
-from scalesearch.train.data import load_dataset, prepare_batch
-from scalesearch.train.final import fill_auto, init_distributed, load_deepspeed_config
 from scalesearch.arch.model import HybridNet
 from scalesearch.search.space import load_space
+from scalesearch.train.data import load_dataset, prepare_batch
+from scalesearch.train.final import fill_auto, init_distributed, load_deepspeed_config
 
 
 def _batches(data, resolution: int, batch: int, steps: int, device):
     generator = torch.Generator().manual_seed(0)
     out = []
-    for step in range(steps):
+    for _ in range(steps):
         index = torch.randint(len(data.train), (batch,), generator=generator)
         x = prepare_batch(data.train.images[index], resolution, True, data.flip, generator)
         out.append((x.to(device), data.train.labels[index].to(device)))

@@ -29,11 +29,11 @@ EXTRA_PHIS = [0.0, 0.5]
 
 
 def _train(job: dict) -> dict:
+    from scalesearch.decode import decode
+    from scalesearch.search.space import Coefficients, load_space
     from scalesearch.train.config import ProxyConfig
     from scalesearch.train.data import load_dataset
-    from scalesearch.decode import decode
     from scalesearch.train.proxy import train_proxy
-    from scalesearch.search.space import Coefficients, load_space
 
     space = load_space(job["space"])
     spec = space.member(job["phi"], Coefficients(job["alpha"], job["beta"], job["gamma"]))

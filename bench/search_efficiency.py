@@ -22,8 +22,10 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from scalesearch.search import study as st
 from scalesearch.arch.cost import count_cost
+from scalesearch.search import storage as st
+from scalesearch.search.frontier import FrontierPoint, hypervolume
+from scalesearch.search.schema import DIRECTIONS
 from scalesearch.search.space import Coefficients, load_space
 
 CACHE = Path(__file__).resolve().parents[1] / ".cache" / "search_efficiency.json"
@@ -70,13 +72,13 @@ def table(images: int) -> dict[tuple[float, float], dict]:
 
 
 def _hypervolume(points: list[tuple[float, int]], max_macs: float) -> float:
-    front = [st.FrontierPoint(0, acc, macs, 0, "search", 1.0, {}, {}) for acc, macs in points]
-    return st.hypervolume(front, max_macs)
+    front = [FrontierPoint(0, acc, macs, 0, "search", 1.0, {}, {}) for acc, macs in points]
+    return hypervolume(front, max_macs)
 
 
 def search(grid: dict, sampler: str, seed: int, trials: int, max_macs: float) -> list[float]:
     """Hypervolume after each trial of one seeded search over the table."""
-    study = optuna.create_study(directions=list(st.DIRECTIONS),
+    study = optuna.create_study(directions=list(DIRECTIONS),
                                 sampler=st.make_sampler(sampler, seed))
     curve = []
     for _ in range(trials):

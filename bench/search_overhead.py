@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from scalesearch.search import study as st
-from scalesearch.search.tune import config_from_flags, run_search
+from scalesearch.search import storage as st
 from scalesearch.search.space import load_space, spaces_dir
+from scalesearch.search.tune import config_from_flags, run_search
 
 
 def _space(folder: Path, trials: int, images: int, epochs: int) -> Path:
@@ -62,14 +62,14 @@ def main() -> None:
         began = time.monotonic()
         run_search(config, log=lambda line: None)
         wall = time.monotonic() - began
-        trials = [t for t in st.load_study(storage, "overhead").trials if st.TRAIN_SECONDS in t.user_attrs
-                  or st.SECONDS in t.user_attrs]
+        trials = [t for t in st.load_study(storage, "overhead").trials if "train_seconds" in t.user_attrs
+                  or "wall_seconds" in t.user_attrs]
     ray.shutdown()
 
-    trained = [t for t in trials if st.TRAIN_SECONDS in t.user_attrs]
-    spans = [t.user_attrs[st.SECONDS] for t in trials]
-    train = [t.user_attrs[st.TRAIN_SECONDS] for t in trained]
-    in_trial = [t.user_attrs[st.SECONDS] - t.user_attrs[st.TRAIN_SECONDS] for t in trained]
+    trained = [t for t in trials if "train_seconds" in t.user_attrs]
+    spans = [t.user_attrs["wall_seconds"] for t in trials]
+    train = [t.user_attrs["train_seconds"] for t in trained]
+    in_trial = [t.user_attrs["wall_seconds"] - t.user_attrs["train_seconds"] for t in trained]
     idle = (wall * args.slots - sum(spans)) / len(trials)
     per_trial = sum(spans) / len(trials)
     overhead = statistics.mean(in_trial) + idle

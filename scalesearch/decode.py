@@ -11,16 +11,9 @@ import types
 import typing
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
+from scalesearch.errors import DecodeError
+
 T = TypeVar("T")
-
-
-class DecodeError(ValueError):
-    """Raised with the dotted key path of the offending value."""
-
-    def __init__(self, path: str, message: str) -> None:
-        self.path = path
-        self.message = message
-        super().__init__(f"{path}: {message}" if path else message)
 
 
 def decode(cls: type[T], data: Any, path: str = "") -> T:

@@ -1,7 +1,9 @@
-"""The exceptions scalesearch raises for problems a user can fix.
+"""Every exception scalesearch raises for a problem a user can fix, in one hierarchy.
 
-Every subclass of `ScaleSearchError` carries a message that names the problem and the
-fix; the CLI prints it on one line and exits with code 2, never with a traceback.
+Each carries a message that names the problem and the fix; the CLI prints it on one line
+and exits with code 2, never with a traceback. Input errors are also `ValueError`s (as
+Optuna's are), so a library user may catch either; the others also derive from the
+builtin that describes them (`ConnectionError`, `RuntimeError`).
 """
 
 from __future__ import annotations
@@ -11,9 +13,58 @@ class ScaleSearchError(Exception):
     """Base class of user-facing errors (bad input, missing files, unknown names)."""
 
 
+class DecodeError(ScaleSearchError, ValueError):
+    """JSON or YAML that does not fit a dataclass; carries the dotted key path."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.message = message
+        super().__init__(f"{path}: {message}" if path else message)
+
+
 class SpecError(ScaleSearchError, ValueError):
     """An architecture spec breaks a rule (a width the heads do not divide, ...)."""
 
 
 class UnknownModelError(ScaleSearchError, ValueError):
     """A model name is neither a preset nor a search space."""
+
+
+class ConstraintError(ScaleSearchError, ValueError):
+    """Scaling coefficients off the space's constraint, or outside their domain."""
+
+
+class SpaceError(ScaleSearchError, ValueError):
+    """A search-space file that cannot be used; the message names the file and the key."""
+
+
+class ConfigError(ScaleSearchError, ValueError):
+    """A run or training setting out of its range (epochs 0, trials -1, ...)."""
+
+
+class DatasetError(ScaleSearchError, ValueError):
+    """A dataset that cannot be loaded; the message names the path and the expected layout."""
+
+
+class TrainConfigError(ScaleSearchError, ValueError):
+    """A DeepSpeed configuration or training request that cannot be used."""
+
+
+class StudyError(ScaleSearchError, ValueError):
+    """A storage URL or study that cannot be used."""
+
+
+class ReportError(ScaleSearchError, ValueError):
+    """A study with nothing to report yet."""
+
+
+class ClusterError(ScaleSearchError, ConnectionError):
+    """The Ray cluster given with --address cannot be reached."""
+
+
+class SearchFailed(ScaleSearchError, RuntimeError):
+    """Trials keep failing: the space or data is broken, and more trials would not help."""
+
+
+class TrainingDiverged(ScaleSearchError, RuntimeError):
+    """A final training whose loss became non-finite: the schedule is too aggressive."""

@@ -13,10 +13,10 @@ from pathlib import Path
 import optuna
 import pytest
 
-from scalesearch.search import records
-from scalesearch.search import study as st
-from scalesearch.cli.app import main
 from scalesearch.arch.cost import count_cost
+from scalesearch.cli.app import main
+from scalesearch.search import records
+from scalesearch.search import storage as st
 from scalesearch.search.space import load_space
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,8 +36,8 @@ def study_dir(tmp_path_factory) -> Path:
     study.add_trial(optuna.trial.create_trial(
         params={"alpha": 1.2, "beta": 1.3}, distributions={"alpha": unit, "beta": unit},
         values=[0.9, cost.macs],
-        user_attrs={st.SPEC: spec.to_json(), st.SPEC_HASH: spec.spec_hash(), st.PHASE: "search",
-                    st.PHI: -2.0, st.PARAMS: cost.params, st.MACS: cost.macs},
+        user_attrs={"spec": spec.to_json(), "spec_hash": spec.spec_hash(), "phase": "search",
+                    "phi": -2.0, "params": cost.params, "macs": cost.macs},
     ))
     return runs
 

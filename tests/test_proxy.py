@@ -8,10 +8,10 @@ import math
 import pytest
 
 from scalesearch.cli.app import main
+from scalesearch.search.space import load_space
 from scalesearch.train.config import ProxyConfig
 from scalesearch.train.data import load_dataset
 from scalesearch.train.proxy import train_proxy, warmup_cosine
-from scalesearch.search.space import load_space
 
 
 @pytest.fixture(scope="module")

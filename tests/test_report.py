@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from pathlib import Path
 
 import optuna
 import pytest
 
-from scalesearch.search import records
-from scalesearch.search import study as st
 from scalesearch.cli.app import main
+from scalesearch.cli.report import render_report
+from scalesearch.cli.report_data import build_report, family_rows, fit_power_law
 from scalesearch.decode import encode
-from scalesearch.cli.report import ReportError, build_report, family_rows, fit_power_law, render_report
+from scalesearch.errors import ReportError
+from scalesearch.search import records
+from scalesearch.search import storage as st
 from scalesearch.search.space import load_space
 
 UNIT = optuna.distributions.FloatDistribution(1.0, 1.6)
@@ -25,8 +26,8 @@ def _add(study, number_of_params, phase, phi, accuracy, macs, alpha=1.2, beta=1.
     study.add_trial(optuna.trial.create_trial(
         params={"alpha": alpha, "beta": beta}, distributions={"alpha": UNIT, "beta": UNIT},
         values=[accuracy, macs],
-        user_attrs={st.PHASE: phase, st.PHI: phi, st.GAMMA: 1.15, st.PARAMS: number_of_params,
-                    st.MACS: macs},
+        user_attrs={"phase": phase, "phi": phi, "gamma": 1.15, "params": number_of_params,
+                    "macs": macs},
     ))
 
 
@@ -34,8 +35,8 @@ def _add(study, number_of_params, phase, phi, accuracy, macs, alpha=1.2, beta=1.
 def fixture_study(tmp_path) -> tuple[str, str]:
     storage = st.default_storage(tmp_path)
     study = st.create_or_load_study(st.open_storage(storage), "fx", st.make_sampler("random", 0))
-    study.set_user_attr(st.SPACE_NAME, "cmt_compound")
-    study.set_user_attr(st.SPACE_JSON, json.dumps(encode(load_space("cmt_compound"))))
+    study.set_user_attr("space", "cmt_compound")
+    study.set_user_attr("space_json", json.dumps(encode(load_space("cmt_compound"))))
     for i, (acc, macs) in enumerate([(0.90, 40e6), (0.93, 50e6), (0.91, 60e6), (0.85, 30e6)]):
         _add(study, 700_000, "search", 1.0, acc, macs, alpha=1.0 + 0.1 * i, beta=1.5 - 0.1 * i)
     for phi, macs in [(2.0, 120e6), (0.0, 15e6), (1.0, 45e6)]:  # out of order on purpose

@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from scalesearch.search import study as st
 from scalesearch.cli.app import main
+from scalesearch.errors import StudyError
+from scalesearch.search import storage as st
+from scalesearch.search.frontier import frontier
+from scalesearch.search.schema import finished
 from tests.conftest import free_port, postgres_database, write_space
 
 pytestmark = pytest.mark.ray
@@ -70,8 +73,8 @@ def test_search_spreads_over_a_two_node_cluster(two_node_cluster, tmp_path) -> N
                           capture_output=True, text=True, timeout=600, env=TOKEN_AUTH)
     assert done.returncode == 0, done.stdout + done.stderr
     study = st.load_study(st.default_storage(tmp_path / "spread"), "spread")
-    trained = [t for t in study.trials if st.NODE_ID in t.user_attrs]
-    assert len({t.user_attrs[st.NODE_ID] for t in trained}) == 2, [t.user_attrs for t in trained]
+    trained = [t for t in study.trials if "node_id" in t.user_attrs]
+    assert len({t.user_attrs["node_id"] for t in trained}) == 2, [t.user_attrs for t in trained]
 
 
 def test_unreachable_cluster_is_one_line_exit_2(tmp_path, capsys) -> None:
@@ -94,15 +97,15 @@ def test_two_drivers_share_one_postgresql_study(tmp_path) -> None:
         outputs = [d.communicate(timeout=600)[0] for d in drivers]
         assert [d.returncode for d in drivers] == [0, 0], "\n".join(outputs)
         study = st.load_study(url, "shared")
-        search = [t for t in study.trials if t.user_attrs.get(st.PHASE) == "search"]
-        assert sum(st.finished(t) for t in search) == 6  # the sum of both budgets
-        assert len({t.user_attrs[st.DRIVER] for t in search}) == 2  # both drivers trained
+        search = [t for t in study.trials if t.user_attrs.get("phase") == "search"]
+        assert sum(finished(t) for t in search) == 6  # the sum of both budgets
+        assert len({t.user_attrs["driver"] for t in search}) == 2  # both drivers trained
         points = Counter((t.params["alpha"], t.params["beta"]) for t in search)
         assert max(points.values()) == 1  # no point sampled twice
-        family = [t for t in study.trials if t.user_attrs.get(st.PHASE) == "family"]
-        assert sorted(t.user_attrs[st.PHI] for t in family) == [-2.0, -1.0, 1.0]  # none twice
+        family = [t for t in study.trials if t.user_attrs.get("phase") == "family"]
+        assert sorted(t.user_attrs["phi"] for t in family) == [-2.0, -1.0, 1.0]  # none twice
         assert all(t.state == TrialState.COMPLETE for t in family)
-        assert {p.trial for p in st.frontier(study)} == {t.number for t in study.best_trials}
+        assert {p.trial for p in frontier(study)} == {t.number for t in study.best_trials}
 
 
 def test_a_killed_driver_s_trial_ends_fail_and_resume_completes(tmp_path) -> None:
@@ -136,7 +139,7 @@ def test_a_killed_driver_s_trial_ends_fail_and_resume_completes(tmp_path) -> Non
     assert "of a stopped driver as failed" in resumed.stdout
     study = st.load_study(storage, "killed")
     assert study.trials[killed].state == TrialState.FAIL
-    assert sum(st.finished(t) for t in study.trials) == 3
+    assert sum(finished(t) for t in study.trials) == 3
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
 
 
@@ -145,6 +148,6 @@ def _running_trials(storage: str, name: str) -> list[int]:
         return []
     try:
         study = st.load_study(storage, name)
-    except st.StudyError:
+    except StudyError:
         return []
     return [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,16 +14,20 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from scalesearch.search import study as st
 from scalesearch.cli.app import main
-from scalesearch.search.tune import SearchFailed, config_from_flags, run_search
+from scalesearch.errors import SearchFailed
+from scalesearch.search import storage as st
+from scalesearch.search.frontier import frontier
+from scalesearch.search.lifecycle import config_from_flags
+from scalesearch.search.schema import finished
 from scalesearch.search.space import load_space
+from scalesearch.search.tune import run_search
 from tests.conftest import free_port, postgres_database, write_space
 
 pytestmark = pytest.mark.ray
 
-RECORDED = {st.PHASE, st.PHI, st.GAMMA, st.SPEC, st.SPEC_HASH, st.PARAMS, st.MACS,
-            st.RESOLUTION, st.VERSION, st.SECONDS, st.NODE_ID, st.VAL_ACCURACIES}
+RECORDED = {"phase", "phi", "gamma", "spec", "spec_hash", "params", "macs",
+            "resolution", "scalesearch_version", "wall_seconds", "node_id", "val_accuracies"}
 
 
 def _run(space_path: Path, run_dir: Path, storage: str | None = None, **flags):
@@ -37,20 +40,20 @@ def _run(space_path: Path, run_dir: Path, storage: str | None = None, **flags):
 
 def _check_study(storage: str, name: str, trials: int) -> optuna.Study:
     study = st.load_study(storage, name)
-    search = [t for t in study.trials if t.user_attrs[st.PHASE] == "search"]
-    assert sum(st.finished(t) for t in search) == trials
+    search = [t for t in study.trials if t.user_attrs["phase"] == "search"]
+    assert sum(finished(t) for t in search) == trials
     for t in study.trials:
         assert t.state != TrialState.RUNNING
         if t.state == TrialState.COMPLETE:
-            assert RECORDED <= set(t.user_attrs), RECORDED - set(t.user_attrs)
-            assert t.values[1] == t.user_attrs[st.MACS]
-            assert len(t.user_attrs[st.VAL_ACCURACIES]) == 2
-            spec = json.loads(t.user_attrs[st.SPEC])
+            assert set(t.user_attrs) >= RECORDED, RECORDED - set(t.user_attrs)
+            assert t.values[1] == t.user_attrs["macs"]
+            assert len(t.user_attrs["val_accuracies"]) == 2
+            spec = json.loads(t.user_attrs["spec"])
             assert spec["num_classes"] == 10
             assert {"alpha", "beta"} <= set(t.params)
         if t.state == TrialState.PRUNED:
-            assert t.user_attrs[st.STOP_REASON]
-    front = {p.trial for p in st.frontier(study)}
+            assert t.user_attrs["stop_reason"]
+    front = {p.trial for p in frontier(study)}
     assert front == {t.number for t in study.best_trials}
     assert all(study.trials[n].state == TrialState.COMPLETE for n in front)
     return study
@@ -59,10 +62,10 @@ def _check_study(storage: str, name: str, trials: int) -> optuna.Study:
 def test_search_and_family_on_sqlite(tiny_space, tmp_path, local_ray, capsys) -> None:
     result, storage = _run(tiny_space, tmp_path)
     study = _check_study(storage, "tiny", trials=4)
-    family = [t for t in study.trials if t.user_attrs[st.PHASE] == "family"]
-    assert sorted(t.user_attrs[st.PHI] for t in family) == [-2.0, -1.0, 1.0]
-    (copy,) = [t for t in family if t.user_attrs[st.PHI] == 1.0]  # the search φ: not retrained
-    source = study.trials[copy.user_attrs[st.COPIED_FROM]]
+    family = [t for t in study.trials if t.user_attrs["phase"] == "family"]
+    assert sorted(t.user_attrs["phi"] for t in family) == [-2.0, -1.0, 1.0]
+    (copy,) = [t for t in family if t.user_attrs["phi"] == 1.0]  # the search φ: not retrained
+    source = study.trials[copy.user_attrs["copied_from"]]
     assert copy.values == source.values and copy.params == source.params
     assert len({t.params["alpha"] for t in family}) == 1
     assert result.frontier and 0 < result.hypervolume < 1
@@ -80,8 +83,8 @@ def test_over_budget_is_rejected_without_training(tmp_path, local_ray) -> None:
     result, storage = _run(space, tmp_path, family=False)
     study = st.load_study(storage, "costly")
     assert [t.state for t in study.trials] == [TrialState.PRUNED] * 3
-    assert all("over the MACs budget" in t.user_attrs[st.STOP_REASON] for t in study.trials)
-    assert all(st.SECONDS not in t.user_attrs for t in study.trials)  # never trained
+    assert all("over the MACs budget" in t.user_attrs["stop_reason"] for t in study.trials)
+    assert all("wall_seconds" not in t.user_attrs for t in study.trials)  # never trained
     assert result.frontier == []
 
 
@@ -94,7 +97,7 @@ def test_a_trial_that_raises_ends_fail_with_its_message(tmp_path, local_ray) -> 
         _run(space, tmp_path, family=False, max_concurrent=1)
     study = st.load_study(st.default_storage(tmp_path), "onechannel")
     assert [t.state for t in study.trials] == [TrialState.FAIL] * 3
-    assert all("expected input" in t.user_attrs[st.ERROR] for t in study.trials)
+    assert all("expected input" in t.user_attrs["error"] for t in study.trials)
 
 
 def test_same_search_on_postgresql(tiny_space, tmp_path, local_ray) -> None:
@@ -120,13 +123,13 @@ def test_interrupt_then_resume_loses_and_repeats_nothing(tmp_path) -> None:
     assert proc.returncode == 130, output
     before = st.load_study(storage, "resumable")
     kept = {t.number: t.values for t in before.trials if t.state == TrialState.COMPLETE}
-    assert 1 <= sum(st.finished(t) for t in before.trials) < 5
+    assert 1 <= sum(finished(t) for t in before.trials) < 5
     assert not [t for t in before.trials if t.state == TrialState.RUNNING]
 
     resumed = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     after = st.load_study(storage, "resumable")
-    assert sum(st.finished(t) for t in after.trials) == 5
+    assert sum(finished(t) for t in after.trials) == 5
     assert {n: after.trials[n].values for n in kept} == kept  # nothing lost or redone
     report = tmp_path / "resumable" / "report.html"  # the run ends by writing its report
     assert f"report: {report}" in resumed.stdout.replace("\n", "") and report.is_file()

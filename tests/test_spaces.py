@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 import zipfile
 from pathlib import Path
 
 import pytest
 import torch
 
-from scalesearch.cli.app import main
 from scalesearch.arch.cost import count_cost
 from scalesearch.arch.model import HybridNet
+from scalesearch.cli.app import main
 from scalesearch.search.space import SpaceError, list_spaces, load_space, spaces_dir
 
 SPACES = list_spaces()

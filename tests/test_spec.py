@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from scalesearch.errors import SpecError
 from scalesearch.arch.presets import PRESETS
 from scalesearch.arch.spec import ArchSpec, BlockSpec, EmbedSpec, HeadSpec, StageSpec
+from scalesearch.errors import SpecError
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

@@ -168,6 +168,17 @@ class HybridNet(nn.Module):
             x, cls = stage(x if i == 0 else to_nchw(x), cls)
         return self.head(x, cls)
 
+    def no_weight_decay(self) -> set[str]:
+        """Parameters an optimizer should not decay: class tokens and relative position
+        biases (timm's convention; biases and norms are found by their one dimension)."""
+        names = set()
+        for prefix, module in self.named_modules():
+            if isinstance(module, RelativePositionBias):
+                names.add(f"{prefix}.bias")
+            elif isinstance(module, Stage) and module.cls_token is not None:
+                names.add(f"{prefix}.cls_token")
+        return names
+
 
 def _cls_mode(index: int, cls_stage: int) -> str:
     if cls_stage < 0 or index < cls_stage:
@@ -213,10 +224,10 @@ def build_model(
         num_classes: overrides the spec's number of classes.
         resolution: overrides the input size the network is built for.
     """
-    return HybridNet(resolve_spec(name_or_spec, num_classes, resolution))
+    return HybridNet(spec_with_overrides(name_or_spec, num_classes, resolution))
 
 
-def resolve_spec(
+def spec_with_overrides(
     name_or_spec: str | ArchSpec,
     num_classes: int | None = None,
     resolution: int | None = None,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import itertools
 
-from scalesearch.errors import UnknownModelError
 from scalesearch.arch.spec import ArchSpec, BlockSpec, EmbedSpec, HeadSpec, StageSpec, StemSpec
+from scalesearch.errors import UnknownModelError
 
 # CvT: convolutional projections with stride-2 keys/values, QuickGELU MLPs, the official
 # code's dim^-0.5 attention scale, and a class token joining in the last stage.

@@ -12,15 +12,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from scalesearch.errors import ScaleSearchError
 from scalesearch.arch.spec import ArchSpec, StageSpec
+from scalesearch.errors import ConstraintError
 
 WIDTH_DIVISOR = 8
 MIN_WIDTH_FRACTION = 0.9
-
-
-class ConstraintError(ScaleSearchError, ValueError):
-    """Coefficients that are off the space's compound-scaling constraint."""
+MAX_MULTIPLIER = 1000.0
 
 
 def round_width(width: float, num_heads: int = 1, divisor: int = WIDTH_DIVISOR) -> int:
@@ -66,17 +63,16 @@ def scale_spec(
     Heads stay as in the base (as CMT's variants keep 1/2/4/8); widths of the stem and of a
     conv head scale with β too, as EfficientNet scales its stem and head.
     """
-    if min(alpha, beta, gamma) <= 0:
-        raise ConstraintError(
-            f"coefficients must be > 0, but got alpha={alpha}, beta={beta}, gamma={gamma}"
-        )
-    depth_mult, width_mult = alpha**phi, beta**phi
+    check_coefficients(alpha=alpha, beta=beta, gamma=gamma)
+    if not math.isfinite(phi):
+        raise ConstraintError(f"phi must be a finite number, but got phi={phi}")
+    depth_mult, width_mult, size_mult = _multipliers(alpha, beta, gamma, phi)
     stages = tuple(_scale_stage(s, depth_mult, width_mult) for s in base.stages)
     stem = base.stem and replace(base.stem, out_chs=round_width(base.stem.out_chs * width_mult))
     head = base.head
     if head.kind == "conv_pool":
         head = replace(head, hidden_dim=round_width(head.hidden_dim * width_mult))
-    resolution = round_resolution(base.resolution * gamma**phi, resolution_multiple(base))
+    resolution = round_resolution(base.resolution * size_mult, resolution_multiple(base))
     return replace(
         base,
         name=name or f"{base.name}-phi{phi:g}",
@@ -85,6 +81,34 @@ def scale_spec(
         head=head,
         resolution=resolution,
     )
+
+
+def check_coefficients(**coefficients: float) -> None:
+    """Coefficients lie in (0, 1000]: a power of zero, a negative or NaN has no meaning, and
+    a coefficient past 1000 is a typo that would overflow the arithmetic."""
+    for name, value in coefficients.items():
+        if not (math.isfinite(value) and 0 < value <= MAX_MULTIPLIER):
+            given = ", ".join(f"{k}={v}" for k, v in coefficients.items())
+            raise ConstraintError(
+                f"{name} must be a number in (0, {MAX_MULTIPLIER:g}], but got {given}")
+
+
+def _multipliers(alpha: float, beta: float, gamma: float, phi: float) -> tuple[float, float, float]:
+    """α^φ, β^φ, γ^φ, refused when the member would not fit any machine.
+
+    The bound (each multiplier at most 1000×) is far past any published family (EfficientNet
+    B7 is 3.1× deep and 2.7× wide at φ = 6) and keeps int() and the model builder finite.
+    """
+    try:
+        mults = (alpha**phi, beta**phi, gamma**phi)
+    except OverflowError:
+        mults = (math.inf, math.inf, math.inf)
+    if max(mults) > MAX_MULTIPLIER:
+        raise ConstraintError(
+            f"phi={phi:g} with alpha={alpha:g}, beta={beta:g}, gamma={gamma:g} scales a dimension "
+            f"more than {MAX_MULTIPLIER:g}x; choose a smaller phi or coefficients nearer 1"
+        )
+    return mults
 
 
 def _scale_stage(stage: StageSpec, depth_mult: float, width_mult: float) -> StageSpec:
@@ -109,10 +133,12 @@ class Constraint:
 
     def solve_gamma(self, alpha: float, beta: float) -> float:
         """The γ that puts (α, β, γ) exactly on the constraint."""
+        check_coefficients(alpha=alpha, beta=beta)
         return math.sqrt(self.target / (alpha * beta**self.width_exponent))
 
     def check(self, alpha: float, beta: float, gamma: float) -> None:
         """Raises ConstraintError when the triple is off by more than the tolerance."""
+        check_coefficients(alpha=alpha, beta=beta, gamma=gamma)
         product = self.product(alpha, beta, gamma)
         if abs(product / self.target - 1) > self.tolerance:
             raise ConstraintError(

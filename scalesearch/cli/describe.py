@@ -1,15 +1,12 @@
-"""What `scalesearch describe` shows: a spec's stages, parts and counted cost."""
+"""What `describe` and `scale` report, as plain data (their JSON): stages, parts, counted cost."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from rich import box
-from rich.console import Console
-from rich.table import Table
-
 from scalesearch.arch.cost import count_cost
 from scalesearch.arch.spec import ArchSpec
+from scalesearch.search.space import Coefficients, SearchSpace
 
 
 def describe_spec(spec: ArchSpec) -> dict[str, Any]:
@@ -54,49 +51,31 @@ def describe_spec(spec: ArchSpec) -> dict[str, Any]:
     }
 
 
-def _parts_label(stage: dict[str, Any], block: dict[str, Any]) -> str:
-    attention = {
-        "linear": "attn",
-        "conv": f"convproj/{block['kv_stride']}",
-        "light": f"light/{block['kv_reduction']}",
-    }[stage["attention"]]
-    parts = [
-        "lpu" if stage["local_perception"] == "lpu" else None,
-        attention,
-        f"{stage['ffn']}×{stage['mlp_ratio']:g}",
-        "cls" if stage["class_token"] else None,
-    ]
-    return "+".join(p for p in parts if p)
-
-
-def render_description(desc: dict[str, Any], console: Console) -> None:
-    """Prints a description as a per-stage table with totals."""
-    table = Table(
-        title=(
-            f"{desc['name']}: {desc['params']:,} params, {desc['macs'] / 1e9:.3f} GMACs "
-            f"at {desc['resolution']}×{desc['resolution']}, {desc['num_classes']} classes"
-        ),
-        caption="MACs = multiply-adds (papers call them FLOPs), counted for one image.",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
-    )
-    for column in ("#", "grid", "dim/heads", "depth", "embed", "block parts", "params",
-                   "MMACs"):
-        table.add_column(column, justify="left" if column == "block parts" else "right",
-                         no_wrap=True)
-    for s, spec_stage in zip(desc["stages"], desc["spec"]["stages"]):
-        table.add_row(
-            str(s["index"]),
-            f"{s['grid'][0]}×{s['grid'][1]}",
-            f"{s['dim']}/{s['num_heads']}",
-            str(s["depth"]),
-            s["embed"],
-            _parts_label(s, spec_stage["block"]),
-            f"{s['params'] / 1e6:.3f}M",
-            f"{s['macs'] / 1e6:,.1f}",
+def describe_family(
+    space: SearchSpace, phis: list[float], coefficients: Coefficients
+) -> list[dict[str, Any]]:
+    """One plain-data row per φ (the JSON of `scale`), with the MACs ratio to the row before."""
+    rows: list[dict[str, Any]] = []
+    for phi in phis:
+        spec = space.member(phi, coefficients)
+        cost = count_cost(spec)
+        previous = rows[-1]["macs"] if rows else None
+        rows.append(
+            {
+                "phi": phi,
+                "alpha": coefficients.alpha,
+                "beta": coefficients.beta,
+                "gamma": coefficients.gamma,
+                "resolution": spec.resolution,
+                "depths": [s.depth for s in spec.stages],
+                "dims": [s.dim for s in spec.stages],
+                "params": cost.params,
+                "macs": cost.macs,
+                "macs_ratio": None if previous is None else cost.macs / previous,
+                "spec_hash": spec.spec_hash(),
+                "spec": spec.to_dict(),
+            }
         )
-    console.print(table)
-    stem = f"stem {desc['stem']['out_chs']} ch, " if desc["stem"] else ""
-    console.print(f"{stem}head {desc['head']}, total stride {desc['total_stride']}, "
-                  f"spec hash {desc['spec_hash']}")
+    return rows
+
+

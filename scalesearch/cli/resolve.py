@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from scalesearch.train.config import ProxyConfig
-from scalesearch.errors import UnknownModelError
 from scalesearch.arch.presets import PRESETS, get_preset
 from scalesearch.arch.scaling import ConstraintError
-from scalesearch.search.space import Coefficients, SearchSpace, list_spaces, load_space
 from scalesearch.arch.spec import ArchSpec
+from scalesearch.errors import UnknownModelError
+from scalesearch.search.space import Coefficients, SearchSpace, list_spaces, load_space
+from scalesearch.train.config import ProxyConfig
 
 
 def _is_space(model: str) -> bool:
@@ -32,7 +32,7 @@ def coefficients_for(
     return Coefficients(a, b, gamma)
 
 
-def resolve_model(
+def spec_from_argument(
     model: str,
     phi: float | None = None,
     alpha: float | None = None,

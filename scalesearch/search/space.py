@@ -11,23 +11,19 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 
-from scalesearch.train.config import ProxyConfig
-from scalesearch.decode import DecodeError, decode
-from scalesearch.errors import ScaleSearchError
-from scalesearch.arch.scaling import Constraint, ConstraintError, resolution_multiple, scale_spec
+from scalesearch.arch.scaling import Constraint, resolution_multiple, scale_spec
 from scalesearch.arch.spec import ArchSpec, BlockSpec
+from scalesearch.decode import decode
+from scalesearch.errors import ConstraintError, DecodeError, SpaceError
+from scalesearch.train.config import ProxyConfig
 
 RULES = {"cmt": (1.5, 2.5), "efficientnet": (2.0, 2.0)}
 OBJECTIVE_DIRECTIONS = {"accuracy": "maximize", "macs": "minimize", "params": "minimize"}
 CHOOSABLE_PARTS = ("local_perception", "attention", "ffn")
-
-
-class SpaceError(ScaleSearchError, ValueError):
-    """A search-space file that cannot be used; the message names the file and the key."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +33,7 @@ class Range:
 
     def __post_init__(self) -> None:
         if not 0 < self.low < self.high:
-            raise ValueError(
+            raise SpaceError(
                 f"a range must satisfy 0 < low < high, but got low={self.low}, high={self.high}"
             )
 
@@ -70,16 +66,16 @@ class ScalingSpec:
         named = self.rule != "custom"
         given = (self.width_exponent is not None, self.target is not None)
         if named and any(given):
-            raise ValueError(
+            raise SpaceError(
                 f"rule {self.rule!r} fixes width_exponent and target; remove them or use "
                 f"rule: custom"
             )
         if not named and not all(given):
-            raise ValueError("rule 'custom' needs both width_exponent and target")
+            raise SpaceError("rule 'custom' needs both width_exponent and target")
         if not 0 < self.tolerance < 1:
-            raise ValueError(f"tolerance must be in (0, 1), but got {self.tolerance}")
+            raise SpaceError(f"tolerance must be in (0, 1), but got {self.tolerance}")
         if not self.family_phi:
-            raise ValueError("family_phi must list at least one phi")
+            raise SpaceError("family_phi must list at least one phi")
 
     @property
     def constraint(self) -> Constraint:
@@ -102,17 +98,17 @@ class SearchSettings:
 
     def __post_init__(self) -> None:
         if self.trials < 1:
-            raise ValueError(f"trials must be >= 1, but got {self.trials}")
+            raise SpaceError(f"trials must be >= 1, but got {self.trials}")
         if self.max_macs <= 0:
-            raise ValueError(f"max_macs must be > 0, but got {self.max_macs}")
+            raise SpaceError(f"max_macs must be > 0, but got {self.max_macs}")
         for name, direction in self.objectives.items():
             if OBJECTIVE_DIRECTIONS.get(name) != direction:
                 allowed = ", ".join(f"{k}: {v}" for k, v in OBJECTIVE_DIRECTIONS.items())
-                raise ValueError(
+                raise SpaceError(
                     f"objectives must be among {{{allowed}}}, but got {name}: {direction}"
                 )
         if "accuracy" not in self.objectives or len(self.objectives) != 2:
-            raise ValueError(
+            raise SpaceError(
                 "objectives must be accuracy and one cost (macs or params), but got "
                 f"{', '.join(self.objectives)}"
             )
@@ -133,7 +129,7 @@ class SearchSpace:
 
     def __post_init__(self) -> None:
         if self.stage_choices and len(self.stage_choices) != len(self.base.stages):
-            raise ValueError(
+            raise SpaceError(
                 f"stage_choices must have one entry per base stage ({len(self.base.stages)}), "
                 f"but got {len(self.stage_choices)}"
             )
@@ -148,7 +144,7 @@ class SearchSpace:
         lowest = constraint.solve_gamma(s.alpha.high, s.beta.high)
         highest = constraint.solve_gamma(s.alpha.low, s.beta.low)
         if highest < s.gamma.low or lowest > s.gamma.high:
-            raise ValueError(
+            raise SpaceError(
                 f"scaling: no (alpha, beta) in the ranges puts gamma in [{s.gamma.low}, "
                 f"{s.gamma.high}]: the constraint gives gamma in [{lowest:.3f}, "
                 f"{highest:.3f}]; widen the ranges or change the target"
@@ -157,10 +153,10 @@ class SearchSpace:
         try:
             constraint.check(d.alpha, d.beta, d.gamma)
         except ConstraintError as err:
-            raise ValueError(f"scaling.defaults: {err}") from err
+            raise SpaceError(f"scaling.defaults: {err}") from err
         step = resolution_multiple(self.base)
         if self.base.resolution % step:
-            raise ValueError(
+            raise SpaceError(
                 f"base.resolution must be a multiple of {step} (the network's stride and "
                 f"reductions), but got {self.base.resolution}"
             )
@@ -189,13 +185,13 @@ class SearchSpace:
 def _check_part(stage: int, part: str, options: tuple[str, ...]) -> None:
     where = f"stage_choices[{stage}].{part}"
     if part not in CHOOSABLE_PARTS:
-        raise ValueError(f"{where}: unknown part; choosable parts are: {', '.join(CHOOSABLE_PARTS)}")
+        raise SpaceError(f"{where}: unknown part; choosable parts are: {', '.join(CHOOSABLE_PARTS)}")
     if not options:
-        raise ValueError(f"{where}: the list of options is empty")
+        raise SpaceError(f"{where}: the list of options is empty")
     allowed = _literal_options(part)
     bad = [o for o in options if o not in allowed]
     if bad:
-        raise ValueError(f"{where}: {bad[0]!r} is not one of {', '.join(allowed)}")
+        raise SpaceError(f"{where}: {bad[0]!r} is not one of {', '.join(allowed)}")
 
 
 def _literal_options(part: str) -> tuple[str, ...]:

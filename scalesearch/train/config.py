@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from scalesearch.errors import ConfigError
+
 DATASETS = ("mnist", "digits", "cifar10", "cifar100", "imagefolder", "synthetic")
 
 
@@ -43,16 +45,16 @@ class ProxyConfig:
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
-            raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, but got {self.dataset!r}")
+            raise ConfigError(f"dataset must be one of {', '.join(DATASETS)}, but got {self.dataset!r}")
         for name in ("epochs", "batch_size", "threads", "eval_batch_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, but got {name}={getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 1, but got {name}={getattr(self, name)}")
         if not 0 < self.subset <= 1:
-            raise ValueError(f"subset must be in (0, 1], but got subset={self.subset}")
+            raise ConfigError(f"subset must be in (0, 1], but got subset={self.subset}")
         if self.lr <= 0 or self.weight_decay < 0 or self.grad_clip <= 0:
-            raise ValueError(
+            raise ConfigError(
                 f"lr and grad_clip must be > 0 and weight_decay >= 0, but got lr={self.lr}, "
                 f"grad_clip={self.grad_clip}, weight_decay={self.weight_decay}"
             )
         if self.max_train_images is not None and self.max_train_images < 1:
-            raise ValueError(f"max_train_images must be >= 1, but got {self.max_train_images}")
+            raise ConfigError(f"max_train_images must be >= 1, but got {self.max_train_images}")

@@ -18,14 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from scalesearch.errors import DatasetError
 from scalesearch.train.config import DATASETS
-from scalesearch.errors import ScaleSearchError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
-
-
-class DatasetError(ScaleSearchError, ValueError):
-    """A dataset that cannot be loaded; the message names the path and the expected layout."""
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from scalesearch.train.data import Dataset, prepare_batch
-from scalesearch.errors import ScaleSearchError
 from scalesearch.arch.model import HybridNet
 from scalesearch.arch.spec import ArchSpec
+from scalesearch.errors import TrainConfigError, TrainingDiverged
+from scalesearch.train.data import Dataset
+from scalesearch.train.loop import Batching, batches, evaluate, param_groups, train_epoch
 
 # The configuration used without --deepspeed-config (launch/deepspeed/zero1_cpu.json).
 DEFAULT_CONFIG: dict = {
@@ -53,10 +53,6 @@ KNOWN_KEYS = (
     "memory_breakdown", "elasticity", "compile", "data_efficiency", "aio",
 )
 WARMUP_FRACTION = 0.05  # of all steps, where the config says "auto"
-
-
-class TrainConfigError(ScaleSearchError, ValueError):
-    """A DeepSpeed configuration or training request that cannot be used."""
 
 
 @dataclass(frozen=True)
@@ -167,8 +163,9 @@ def train_final(
     micro_steps = steps_per_epoch * accumulation  # whole optimizer steps only
     config = fill_auto(ds_config, steps_per_epoch, epochs)
     try:
-        engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=model.parameters(),
-                                               config=config)
+        weight_decay = config.get("optimizer", {}).get("params", {}).get("weight_decay", 0.0)
+        engine, _, _, _ = deepspeed.initialize(
+            model=model, model_parameters=param_groups(model, weight_decay), config=config)
     except (ValueError, AssertionError, TypeError, KeyError) as err:  # pydantic errors are ValueErrors
         raise TrainConfigError(f"DeepSpeed rejected the config: {str(err).splitlines()[0]}") from None
 
@@ -176,26 +173,25 @@ def train_final(
     if resume and (checkpoint_dir / "latest").is_file():
         _, client = engine.load_checkpoint(str(checkpoint_dir))
         start_epoch = int(client["epoch"])
-    dtype = next(engine.module.parameters()).dtype
-    device = engine.device
+    stepper = EngineStepper(engine)
+    batching = Batching(spec.resolution, data.flip, engine.device,
+                        next(engine.module.parameters()).dtype)
     losses: list[float] = []
     images, started = 0, time.perf_counter()
     for epoch in range(start_epoch, epochs):
         engine.train()
-        order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+        order = torch.randperm(len(data.train),
+                               generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
         shard = order[rank::world][: micro_steps * micro]
         augment = torch.Generator().manual_seed((seed * 100_003 + epoch) * 1_009 + rank)
-        epoch_loss = 0.0
-        for begin in range(0, len(shard), micro):
-            index = shard[begin:begin + micro]
-            x = prepare_batch(data.train.images[index], spec.resolution, True, data.flip, augment)
-            y = data.train.labels[index].to(device)
-            loss = F.cross_entropy(engine(x.to(device, dtype)).float(), y, label_smoothing=label_smoothing)
-            engine.backward(loss)
-            engine.step()
-            epoch_loss += loss.item()
-        images += len(shard) * world
-        losses.append(epoch_loss / micro_steps)
+        stats = train_epoch(stepper, batches(data.train, shard, micro), batching, augment,
+                            label_smoothing)
+        if stats.diverged:
+            raise TrainingDiverged(
+                f"training diverged: non-finite loss at epoch {epoch + 1}, step "
+                f"{len(stats.losses)}; lower the learning rate in the DeepSpeed config")
+        images += stats.images * world
+        losses.append(stats.mean_loss)
         if on_epoch is not None:
             on_epoch(epoch + 1, losses[-1])
         if (epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs:
@@ -203,13 +199,28 @@ def train_final(
                                    client_state={"epoch": epoch + 1})
     seconds = time.perf_counter() - started
     _check_replicas_agree(engine.module, dist)
+    test_accuracy, _ = evaluate(engine.module, data.test, batching)
     return FinalResult(
-        test_accuracy=evaluate(engine.module, data, spec.resolution, device, dtype),
-        train_losses=losses, epochs_done=epochs, steps=int(engine.global_steps),
-        world_size=world, seconds=seconds,
+        test_accuracy=test_accuracy, train_losses=losses, epochs_done=epochs,
+        steps=int(engine.global_steps), world_size=world, seconds=seconds,
         images_per_second=images / seconds if seconds else 0.0,
         checkpoint=str(checkpoint_dir),
     )
+
+
+class EngineStepper:
+    """A DeepSpeed engine behind the training loop's `Stepper`: it owns backward, gradient
+    clipping, the optimizer and the scheduler (all from the DeepSpeed config)."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.engine(x)
+
+    def step(self, loss: torch.Tensor) -> None:
+        self.engine.backward(loss)
+        self.engine.step()
 
 
 def _micro_from_total(config: dict, world: int) -> int:
@@ -228,90 +239,3 @@ def _check_replicas_agree(model: torch.nn.Module, dist) -> None:
     torch.distributed.all_gather_object(gathered, digest)
     if any(g != gathered[0] for g in gathered):
         raise RuntimeError(f"ranks ended with different weights: {gathered}")
-
-
-@torch.no_grad()
-def evaluate(model: torch.nn.Module, data: Dataset, resolution: int, device, dtype,
-             batch: int = 256) -> float:
-    """Top-1 accuracy on the test split (every rank computes it; rank 0 records it)."""
-    model.eval()
-    correct = 0
-    for begin in range(0, len(data.test), batch):
-        x = prepare_batch(data.test.images[begin:begin + batch], resolution, False, data.flip)
-        logits = model(x.to(device, dtype))
-        correct += int((logits.argmax(1).cpu() == data.test.labels[begin:begin + batch]).sum())
-    return correct / len(data.test)
-
-
-@dataclass(frozen=True)
-class TrainRequest:
-    """`scalesearch train`, resolved."""
-
-    storage: str
-    study_name: str
-    output: Path
-    epochs: int
-    dataset: str
-    data_dir: str | None = None
-    ds_config: dict | None = None
-    resume: bool = False
-    seed: int = 0
-    checkpoint_every: int = 1
-
-
-def train_trials(request: TrainRequest, trials: list, log: Callable[[str], None] = print) -> list[dict]:
-    """Trains each chosen trial's stored spec and records every run in the study's database.
-
-    Rank 0 records; every rank trains. Returns the recorded rows.
-    """
-    from scalesearch.search import records
-    from scalesearch.search import study as st
-    from scalesearch.arch.cost import count_cost
-    from scalesearch.train.data import load_dataset
-
-    config = request.ds_config or load_deepspeed_config(None)
-    rank, world = init_distributed()
-    rows = []
-    for trial in trials:
-        spec = ArchSpec.from_json(trial.user_attrs[st.SPEC])
-        if spec.spec_hash() != trial.user_attrs.get(st.SPEC_HASH, spec.spec_hash()):
-            raise TrainConfigError(f"trial {trial.number}: its stored spec does not match its hash")
-        data = load_dataset(request.dataset, request.data_dir, resolution=spec.resolution, seed=request.seed)
-        folder = request.output / f"{request.study_name}-trial{trial.number}"
-        cost = count_cost(spec)
-        row = dict(study=request.study_name, trial=trial.number, spec_hash=spec.spec_hash(),
-                   dataset=request.dataset, epochs=request.epochs, epochs_done=0, steps=0,
-                   world_size=world, test_accuracy=None, params=cost.params, macs=cost.macs,
-                   wall_seconds=0.0, checkpoint=str((folder / "checkpoints").resolve()),
-                   status="running")
-
-        def save(**changes) -> None:
-            row.update(changes)
-            if rank == 0:
-                records.save_final_run(request.storage, row)
-
-        def on_epoch(epoch: int, loss: float) -> None:
-            save(epochs_done=epoch)
-            if rank == 0:
-                log(f"[train] trial {trial.number} epoch {epoch}/{request.epochs}: loss {loss:.4f}")
-
-        save()
-        try:
-            result = train_final(spec, data, config, request.epochs, folder / "checkpoints",
-                                 resume=request.resume, seed=request.seed,
-                                 checkpoint_every=request.checkpoint_every, on_epoch=on_epoch)
-        except KeyboardInterrupt:
-            save(status="interrupted")
-            raise
-        except TrainConfigError:
-            save(status="failed")
-            raise
-        save(status="completed", test_accuracy=result.test_accuracy, steps=result.steps,
-             epochs_done=result.epochs_done, wall_seconds=row["wall_seconds"] + result.seconds)
-        if rank == 0:
-            (folder / "result.json").write_text(json.dumps({**row, "train_losses": result.train_losses,
-                                                            "images_per_second": result.images_per_second}, indent=2))
-            log(f"[train] trial {trial.number}: test accuracy {result.test_accuracy:.2%} after "
-                f"{result.steps} steps on {world} rank(s), {result.seconds:.0f} s")
-        rows.append(dict(row))
-    return rows

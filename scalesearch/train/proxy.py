@@ -5,6 +5,7 @@ Knows nothing of Ray or Optuna: the search reports and early-stops through `on_e
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -12,13 +13,20 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 
-from scalesearch.train.config import ProxyConfig
 from scalesearch.arch.cost import count_cost, count_params
-from scalesearch.train.data import Dataset, Split, prepare_batch
 from scalesearch.arch.model import HybridNet
 from scalesearch.arch.spec import ArchSpec
+from scalesearch.train.config import ProxyConfig
+from scalesearch.train.data import Dataset, Split
+from scalesearch.train.loop import (
+    Batching,
+    PlainStepper,
+    batches,
+    evaluate,
+    param_groups,
+    train_epoch,
+)
 
 Status = Literal["completed", "stopped", "diverged"]
 
@@ -127,107 +135,58 @@ def train_proxy(
     spec = spec.replace(num_classes=data.num_classes)
     macs = count_cost(spec).macs if macs is None else macs
     model = HybridNet(spec).to(device)
-    params = count_params(model)
-    if device.type == "cuda":
+    cuda = device.type == "cuda"
+    if cuda:
         model = model.to(memory_format=torch.channels_last)
     train = train_subset(data.train, config)
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.lr)
     warmup = max(1, int(config.warmup_epochs * steps_per_epoch))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: warmup_cosine(s, warmup, total_steps)
+        optimizer, lambda s: warmup_cosine(s, warmup, steps_per_epoch * config.epochs)
     )
+    stepper = PlainStepper(model, optimizer, scheduler, config.grad_clip)
+    batching = Batching(spec.resolution, data.flip, device, channels_last=cuda)
     generator = torch.Generator().manual_seed(config.seed)
-    run = _Run(model, optimizer, scheduler, config, data, device, generator)
 
     start = time.perf_counter()
     epochs: list[EpochResult] = []
     status: Status = "completed"
     reason = None
+    loss_sum, images, train_seconds = 0.0, 0, 0.0
     for epoch in range(1, config.epochs + 1):
-        losses = run.train_epoch(train, spec.resolution)
-        if not math.isfinite(losses[-1]):
-            status, reason = "diverged", f"non-finite training loss at epoch {epoch}, step {len(losses)}"
+        model.train()
+        order = torch.randperm(len(train), generator=generator)
+        stats = train_epoch(stepper, batches(train, order, config.batch_size), batching,
+                            generator, config.label_smoothing, _autocast(device))
+        images, train_seconds = images + stats.images, train_seconds + stats.seconds
+        if stats.diverged:
+            status = "diverged"
+            reason = f"non-finite training loss at epoch {epoch}, step {len(stats.losses)}"
             break
-        val_accuracy, val_loss = run.evaluate(data.val, spec.resolution)
-        epochs.append(EpochResult(epoch, val_accuracy, val_loss, sum(losses) / len(losses),
+        loss_sum += sum(stats.losses)
+        val_accuracy, val_loss = evaluate(model, data.val, batching, config.eval_batch_size,
+                                          _autocast(device))
+        epochs.append(EpochResult(epoch, val_accuracy, val_loss, stats.mean_loss,
                                   time.perf_counter() - start))
         if on_epoch is not None and on_epoch(epochs[-1]) is False:
             if epoch < config.epochs:
                 status, reason = "stopped", f"stopped after epoch {epoch} by the caller"
             break
-    seconds = time.perf_counter() - start
     return ProxyResult(
         status=status,
         reason=reason,
-        train_loss_sum=run.loss_sum,
-        params=params,
+        train_loss_sum=loss_sum,
+        params=count_params(model),
         macs=macs,
         resolution=spec.resolution,
-        images_per_second=run.images / run.train_seconds if run.train_seconds else 0.0,
-        seconds=seconds,
+        images_per_second=images / train_seconds if train_seconds else 0.0,
+        seconds=time.perf_counter() - start,
         device=str(device),
         epochs=epochs,
     )
 
 
-class _Run:
-    """The mutable state of one proxy training (kept out of train_proxy's signature)."""
-
-    def __init__(self, model, optimizer, scheduler, config, data, device, generator) -> None:
-        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
-        self.config, self.data, self.device, self.generator = config, data, device, generator
-        self.loss_sum = 0.0
-        self.images = 0
-        self.train_seconds = 0.0
-
-    def _autocast(self):
-        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
-
-    def _inputs(self, images: torch.Tensor, resolution: int, train: bool) -> torch.Tensor:
-        x = prepare_batch(images, resolution, train, self.data.flip, self.generator)
-        x = x.to(self.device, non_blocking=True)
-        if self.device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x
-
-    def train_epoch(self, split: Split, resolution: int) -> list[float]:
-        """One pass in a seeded order; stops at the first non-finite loss (returned last)."""
-        self.model.train()
-        start = time.perf_counter()
-        order = torch.randperm(len(split), generator=self.generator)
-        losses: list[float] = []
-        for begin in range(0, len(split), self.config.batch_size):
-            index = order[begin:begin + self.config.batch_size]
-            x = self._inputs(split.images[index], resolution, train=True)
-            y = split.labels[index].to(self.device)
-            with self._autocast():
-                loss = F.cross_entropy(self.model(x), y, label_smoothing=self.config.label_smoothing)
-            value = loss.item()
-            losses.append(value)
-            if not math.isfinite(value):
-                break
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-            self.optimizer.step()
-            self.scheduler.step()
-            self.loss_sum += value
-            self.images += len(index)
-        self.train_seconds += time.perf_counter() - start
-        return losses
-
-    @torch.no_grad()
-    def evaluate(self, split: Split, resolution: int) -> tuple[float, float]:
-        """Top-1 accuracy and mean cross-entropy on a split."""
-        self.model.eval()
-        correct, loss_sum = 0, 0.0
-        for begin in range(0, len(split), self.config.eval_batch_size):
-            x = self._inputs(split.images[begin:begin + self.config.eval_batch_size], resolution, False)
-            y = split.labels[begin:begin + self.config.eval_batch_size].to(self.device)
-            with self._autocast():
-                logits = self.model(x).float()
-            loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
-            correct += (logits.argmax(1) == y).sum().item()
-        return correct / len(split), loss_sum / len(split)
+def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA; none on the CPU (the proxy trains in fp32 there)."""
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")

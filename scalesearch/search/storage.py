@@ -1,10 +1,9 @@
-"""The Optuna study: storage, the trial record schema, and the frontier.
+"""The Optuna study's storage: URLs, opening and creating studies, budgets, heartbeats.
 
-This is the only module that talks to Optuna storage. A study holds every trial of a
-search — its sampled parameters, both objectives and the attributes that make it
-rebuildable (the spec JSON above all) — in a SQL database through SQLAlchemy.
-
-The names below are a schema: stored studies depend on them, so renaming one breaks resume.
+The only module that talks to Optuna storage, and the only one that touches Optuna's
+private API (`trial_id`, `record_heartbeat`, `compute_hypervolume` below): an Optuna
+upgrade that moves them breaks one file. A study lives in a SQL database through
+SQLAlchemy (SQLite by default, PostgreSQL for clusters).
 """
 
 from __future__ import annotations
@@ -13,29 +12,17 @@ import json
 import os
 import socket
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import BaseTrial, TrialState
 
-from scalesearch.errors import ScaleSearchError
+from scalesearch.decode import decode
+from scalesearch.errors import DecodeError, StudyError
 from scalesearch.search.records import creating_schema
-
-# Objectives, in this order: maximize validation accuracy, minimize MACs.
-DIRECTIONS = ("maximize", "minimize")
-# Trial user attributes.
-PHASE, PHI, GAMMA = "phase", "phi", "gamma"
-SPEC, SPEC_HASH, PARAMS, MACS, RESOLUTION = "spec", "spec_hash", "params", "macs", "resolution"
-VAL_ACCURACIES, TRAIN_LOSS_SUM, SECONDS = "val_accuracies", "train_loss_sum", "wall_seconds"
-IMAGES_PER_SECOND, NODE_ID, VERSION = "images_per_second", "node_id", "scalesearch_version"
-STOP_REASON, ERROR, COPIED_FROM = "stop_reason", "error", "copied_from"
-DRIVER, TRAIN_SECONDS = "driver", "train_seconds"
-# Study user attributes. Each driver adds its search budget under its own key, so drivers
-# that join a study at once never overwrite one another; the study's budget is their sum.
-SPACE_NAME, SPACE_JSON, BUDGET_PREFIX = "space", "space_json", "budget:"
+from scalesearch.search.schema import BUDGET_PREFIX, DIRECTIONS, SPACE_JSON, SPACE_NAME
+from scalesearch.search.space import SearchSpace
 
 # How often a driver marks its running trials alive, and how long after the last beat a
 # trial counts as its driver's death. SCALESEARCH_HEARTBEAT_S sets the interval (slow
@@ -47,10 +34,6 @@ HEARTBEAT_GRACE_S = 4 * HEARTBEAT_INTERVAL_S
 # warns when they are used with ask/tell rather than optimize. Both are deliberate here.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
-
-
-class StudyError(ScaleSearchError, ValueError):
-    """A storage URL or study that cannot be used."""
 
 
 def default_storage(run_dir: Path) -> str:
@@ -124,9 +107,51 @@ def create_or_load_study(
     )
 
 
-def stored_space(study: optuna.Study) -> dict[str, Any]:
-    """The space the study was run with, as stored (empty for a study made elsewhere)."""
-    return json.loads(study.user_attrs.get(SPACE_JSON, "{}"))
+def stored_space(study: optuna.Study) -> SearchSpace | None:
+    """The space the study was run with (None for a study made elsewhere).
+
+    Raises:
+        StudyError: the stored space no longer decodes (written by an incompatible version).
+    """
+    text = study.user_attrs.get(SPACE_JSON)
+    if text is None:
+        return None
+    try:
+        return decode(SearchSpace, json.loads(text))
+    except DecodeError as err:
+        raise StudyError(
+            f"study {study.study_name!r}: its stored space does not load ({err}); was it "
+            f"written by another scalesearch version?"
+        ) from None
+
+
+def store_space(study: optuna.Study, space: SearchSpace) -> None:
+    """Binds the study to its space (name and full JSON), on first use only."""
+    from scalesearch.decode import encode
+
+    study.set_user_attr(SPACE_NAME, space.name)
+    study.set_user_attr(SPACE_JSON, json.dumps(encode(space)))
+
+
+def space_name(study: optuna.Study) -> str | None:
+    return study.user_attrs.get(SPACE_NAME)
+
+
+def study_exists(url: str, name: str) -> bool:
+    return name in {s.study_name for s in optuna.get_all_study_summaries(open_storage(url))}
+
+
+# -- Optuna's private API, in one place ----------------------------------------------------
+def trial_id(trial: BaseTrial) -> int:
+    """The storage's id of a trial (Optuna exposes only the per-study number)."""
+    return trial._trial_id
+
+
+def compute_hypervolume(losses: np.ndarray, reference: np.ndarray) -> float:
+    """Optuna's exact hypervolume of points to minimise (no public API for it)."""
+    from optuna._hypervolume import compute_hypervolume as hv
+
+    return float(hv(losses, reference))
 
 
 def driver_id() -> str:
@@ -134,9 +159,10 @@ def driver_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def record_heartbeat(study: optuna.Study, trial_id: int) -> None:
-    """Marks a running trial alive (Optuna ends trials that never beat only with their study)."""
-    study._storage.record_heartbeat(trial_id)
+def record_heartbeat(study: optuna.Study, trial: int) -> None:
+    """Marks a running trial (by storage id) alive: a trial that never beat is never found
+    stale, so a driver beats as soon as it asks."""
+    study._storage.record_heartbeat(trial)
 
 
 def add_budget(study: optuna.Study, driver: str, trials: int) -> None:
@@ -160,63 +186,11 @@ def _count(study: optuna.Study, state: TrialState) -> int:
     return len(study.get_trials(deepcopy=False, states=(state,)))
 
 
-@dataclass(frozen=True)
-class FrontierPoint:
-    trial: int
-    accuracy: float
-    macs: int
-    params: int
-    phase: str
-    phi: float
-    coefficients: dict[str, Any]
-    spec: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def frontier(study: optuna.Study) -> list[FrontierPoint]:
-    """The Pareto set (Optuna's best_trials: COMPLETE trials only), sorted by MACs."""
-    points = [
-        FrontierPoint(
-            trial=t.number,
-            accuracy=t.values[0],
-            macs=int(t.values[1]),
-            params=int(t.user_attrs.get(PARAMS, 0)),
-            phase=t.user_attrs.get(PHASE, "search"),
-            phi=float(t.user_attrs.get(PHI, 0.0)),
-            coefficients={**t.params, GAMMA: t.user_attrs.get(GAMMA)},
-            spec=json.loads(t.user_attrs[SPEC]) if SPEC in t.user_attrs else {},
-        )
-        for t in study.best_trials
-    ]
-    return sorted(points, key=lambda p: (p.macs, -p.accuracy))
-
-
-def hypervolume(points: list[FrontierPoint], max_macs: float) -> float:
-    """Area dominated by the frontier in (error, MACs / max_macs), reference point (1, 1).
-
-    1.0 would be a perfect classifier at zero cost; points over the budget add nothing.
-    """
-    if not points:
-        return 0.0
-    from optuna._hypervolume import compute_hypervolume
-
-    losses = np.array([[1.0 - p.accuracy, min(p.macs / max_macs, 1.0)] for p in points])
-    return float(compute_hypervolume(losses, np.array([1.0, 1.0])))
-
-
 def trials_by_state(study: optuna.Study) -> dict[str, int]:
     counts: dict[str, int] = {}
     for t in study.get_trials(deepcopy=False):
         counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
     return counts
-
-
-def finished(trial: FrozenTrial) -> bool:
-    """Counts toward the budget: complete, or pruned (early-stopped or over the MACs budget).
-    A FAIL does not: an interrupted or crashed trial is retried by a resumed search."""
-    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 def locate(storage: str | None, study: str | None, runs_root: Path) -> tuple[str, str]:
@@ -240,35 +214,3 @@ def locate(storage: str | None, study: str | None, runs_root: Path) -> tuple[str
     return storage, study or only_study_name(storage)
 
 
-def choose_trials(study: optuna.Study, trial: int | None = None, pareto: int | None = None,
-                  family: bool = False) -> list[FrozenTrial]:
-    """The trials `scalesearch train` trains: one by number, K spread over the frontier (from
-    the cheapest to the most accurate), or the family in φ order.
-
-    Raises StudyError naming what is missing.
-    """
-    if sum((trial is not None, pareto is not None, family)) != 1:
-        raise StudyError("choose what to train: exactly one of --trial N, --pareto K, --family")
-    trials = study.get_trials(deepcopy=False)
-    if trial is not None:
-        if not 0 <= trial < len(trials):
-            raise StudyError(f"--trial {trial}: study {study.study_name!r} has trials 0..{len(trials) - 1}")
-        chosen = [trials[trial]]
-    elif pareto is not None:
-        if pareto < 1:
-            raise StudyError(f"--pareto must be >= 1, but got {pareto}")
-        front = frontier(study)
-        if not front:
-            raise StudyError(f"study {study.study_name!r} has no complete trial, so no frontier yet")
-        k = min(pareto, len(front))
-        picks = [len(front) - 1] if k == 1 else [round(i * (len(front) - 1) / (k - 1)) for i in range(k)]
-        chosen = [trials[front[i].trial] for i in picks]
-    else:
-        chosen = sorted((t for t in trials if t.state == TrialState.COMPLETE
-                         and t.user_attrs.get(PHASE) == "family"), key=lambda t: t.user_attrs[PHI])
-        if not chosen:
-            raise StudyError(f"study {study.study_name!r} has no complete family trial; run the search with its family first")
-    for t in chosen:
-        if SPEC not in t.user_attrs:
-            raise StudyError(f"trial {t.number} ({t.state.name.lower()}) has no stored spec to train")
-    return chosen

@@ -1,0 +1,43 @@
+"""What every command shares: the Typer app, the consoles, the common options and checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from scalesearch.errors import ConfigError
+
+app = typer.Typer(
+    name="scalesearch",
+    help="Neural-architecture scaling search for hybrid conv-transformer classifiers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+PhiOption = Annotated[Optional[float], typer.Option(help="Compound exponent φ (spaces).")]
+AlphaOption = Annotated[Optional[float], typer.Option(help="Depth coefficient α.")]
+BetaOption = Annotated[Optional[float], typer.Option(help="Width coefficient β.")]
+GammaOption = Annotated[
+    Optional[float], typer.Option(help="Resolution coefficient γ (solved from α, β if omitted).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+StorageOption = Annotated[
+    Optional[str], typer.Option(help="SQLAlchemy URL of the study database (default: SQLite in the run folder).")
+]
+StudyOption = Annotated[Optional[str], typer.Option(help="Study name (default: the space name).")]
+RunsOption = Annotated[Path, typer.Option("--run-dir", help="Folder of runs; each study gets RUN_DIR/STUDY.")]
+
+
+def check_positive(**values: int | None) -> None:
+    """Counts given on the command line are >= 1 (a typer range would print a box, not a line)."""
+    for name, value in values.items():
+        if value is not None and value < 1:
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(f"{flag} must be >= 1, but got {value}")

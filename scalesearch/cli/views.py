@@ -1,0 +1,120 @@
+"""How the CLI shows things: every table and progress bar, from plain data."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from scalesearch.search.frontier import FrontierPoint
+from scalesearch.search.space import SearchSpace
+
+
+def _parts_label(stage: dict[str, Any], block: dict[str, Any]) -> str:
+    attention = {
+        "linear": "attn",
+        "conv": f"convproj/{block['kv_stride']}",
+        "light": f"light/{block['kv_reduction']}",
+    }[stage["attention"]]
+    parts = [
+        "lpu" if stage["local_perception"] == "lpu" else None,
+        attention,
+        f"{stage['ffn']}×{stage['mlp_ratio']:g}",
+        "cls" if stage["class_token"] else None,
+    ]
+    return "+".join(p for p in parts if p)
+
+
+def render_description(desc: dict[str, Any], console: Console) -> None:
+    """Prints a description as a per-stage table with totals."""
+    table = Table(
+        title=(
+            f"{desc['name']}: {desc['params']:,} params, {desc['macs'] / 1e9:.3f} GMACs "
+            f"at {desc['resolution']}×{desc['resolution']}, {desc['num_classes']} classes"
+        ),
+        caption="MACs = multiply-adds (papers call them FLOPs), counted for one image.",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for column in ("#", "grid", "dim/heads", "depth", "embed", "block parts", "params",
+                   "MMACs"):
+        table.add_column(column, justify="left" if column == "block parts" else "right",
+                         no_wrap=True)
+    for s, spec_stage in zip(desc["stages"], desc["spec"]["stages"]):
+        table.add_row(
+            str(s["index"]),
+            f"{s['grid'][0]}×{s['grid'][1]}",
+            f"{s['dim']}/{s['num_heads']}",
+            str(s["depth"]),
+            s["embed"],
+            _parts_label(s, spec_stage["block"]),
+            f"{s['params'] / 1e6:.3f}M",
+            f"{s['macs'] / 1e6:,.1f}",
+        )
+    console.print(table)
+    stem = f"stem {desc['stem']['out_chs']} ch, " if desc["stem"] else ""
+    console.print(f"{stem}head {desc['head']}, total stride {desc['total_stride']}, "
+                  f"spec hash {desc['spec_hash']}")
+
+
+def render_family(space: SearchSpace, rows: list[dict[str, Any]], console: Console) -> None:
+    c = rows[0]
+    constraint = space.scaling.constraint
+    product = constraint.product(c["alpha"], c["beta"], c["gamma"])
+    table = Table(
+        title=f"{space.name}: α={c['alpha']:.3f} β={c['beta']:.3f} γ={c['gamma']:.3f}",
+        caption=(
+            f"α·β^{constraint.width_exponent:g}·γ² = {product:.2f} (target {constraint.target:g}). "
+            "MACs = multiply-adds (papers call them FLOPs); ratio = MACs over the row above."
+        ),
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for column in ("φ", "input", "depths", "widths", "params", "MMACs", "ratio"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for r in rows:
+        ratio = "" if r["macs_ratio"] is None else f"{r['macs_ratio']:.2f}×"
+        table.add_row(
+            f"{r['phi']:g}", str(r["resolution"]), "/".join(map(str, r["depths"])),
+            "/".join(map(str, r["dims"])), f"{r['params'] / 1e6:.3f}M",
+            f"{r['macs'] / 1e6:,.1f}", ratio,
+        )
+    console.print(table)
+
+
+def render_frontier(points: list[FrontierPoint], hypervolume: float, console: Console) -> None:
+    table = Table(title=f"Pareto frontier: {len(points)} points, hypervolume {hypervolume:.4f}",
+                  caption="MACs = multiply-adds (papers call them FLOPs).", box=box.SIMPLE_HEAD)
+    for column in ("trial", "phase", "φ", "accuracy", "MMACs", "params", "α", "β", "γ"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for p in points:
+        c = p.coefficients
+        table.add_row(
+            str(p.trial), p.phase, f"{p.phi:g}", f"{p.accuracy:.2%}", f"{p.macs / 1e6:,.1f}",
+            f"{p.params / 1e6:.3f}M",
+            *(f"{c[k]:.3f}" if c.get(k) is not None else "-" for k in ("alpha", "beta", "gamma")),
+        )
+    console.print(table)
+
+
+@contextlib.contextmanager
+def epoch_progress(epochs: int, name: str, console: Console) -> Iterator[Callable]:
+    """A progress bar over epochs; yields the callback that advances it."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
+               TimeElapsedColumn()]
+    with Progress(*columns, console=console, transient=console.stderr) as progress:
+        task = progress.add_task(f"proxy {name}", total=epochs, status="")
+
+        def on_epoch(epoch) -> None:
+            progress.update(task, advance=1, status=(
+                f"epoch {epoch.epoch}: val {epoch.val_accuracy:.1%}, loss {epoch.train_loss:.3f}"))
+
+        yield on_epoch

@@ -1,0 +1,234 @@
+"""The search driver: asks the study for trials, builds their specs, tells the outcomes.
+
+Knows nothing of Ray: the Tune adapter (`scalesearch.search.tune`) forwards Tune's calls
+(`suggest`, `on_result`, `on_complete`) here, and tests call them directly on a real study.
+A trial is COMPLETE (on the frontier) only if it trained to the end; PRUNED when the
+scheduler stopped it early or its spec was over the MACs budget (never on the frontier);
+FAIL with the reason when it diverged, raised, or was cut off, and a resumed search
+retries it. The study is the source of truth: budgets and counts are read from it each
+time, so several drivers can share one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from importlib.metadata import version
+from typing import Any
+
+import optuna
+from optuna.trial import Trial, TrialState
+
+from scalesearch.arch.cost import count_cost
+from scalesearch.decode import encode
+from scalesearch.search import storage
+from scalesearch.search.heartbeat import Heartbeat
+from scalesearch.search.lifecycle import RunConfig
+from scalesearch.search.outcome import ProxyOutcome, Verdict, decide
+from scalesearch.search.schema import Phase, TrialRecord, finished, phase_of
+from scalesearch.search.space import Coefficients, SearchSpace
+
+FINISHED = "FINISHED"  # what `suggest` returns when this phase has nothing more to run
+MAX_FAILURES_IN_A_ROW = 3
+WAIT_POLL_S = 1.0  # how often a waiting driver reads the study
+
+TrialSource = Callable[[], "Trial | None"]
+
+
+def sample_point(trial: Trial, space: SearchSpace) -> tuple[Coefficients, dict[str, str]]:
+    """The free parameters of a trial: α and β in their ranges, γ solved, part choices.
+
+    The parameter names ("alpha", "beta", "stage{i}.{part}") are the study's schema.
+    """
+    s = space.scaling
+    alpha = trial.suggest_float("alpha", s.alpha.low, s.alpha.high)
+    beta = trial.suggest_float("beta", s.beta.low, s.beta.high)
+    gamma = s.constraint.solve_gamma(alpha, beta)
+    choices = {
+        f"stage{i}.{part}": trial.suggest_categorical(f"stage{i}.{part}", list(options))
+        for i, stage in enumerate(space.stage_choices)
+        for part, options in stage.items()
+    }
+    return Coefficients(alpha, beta, gamma), choices
+
+
+@dataclass
+class LiveTrial:
+    trial: Trial
+    started: float
+    accuracies: list[float] = field(default_factory=list)
+
+
+class SearchDriver:
+    """One driver's side of a run: the budget clock, the live trials, progress output."""
+
+    def __init__(self, config: RunConfig, study: optuna.Study, heartbeat: Heartbeat,
+                 num_classes: int, driver: str, log: Callable[[str], None] = print) -> None:
+        self.config, self.study, self.heartbeat, self.log = config, study, heartbeat, log
+        self.num_classes, self.driver = num_classes, driver
+        self.phase = Phase.SEARCH
+        self.started = time.monotonic()
+        self.version = version("scalesearch")
+        self.live: dict[str, LiveTrial] = {}
+        self.failures_in_a_row = 0
+        self.last_error = ""
+        self._waiting_since = -1.0
+        self._stale_checked = time.monotonic()
+
+    # -- the clock and the budget ---------------------------------------------------------
+    def out_of_time(self) -> bool:
+        budget = self.config.time_budget_s
+        return budget is not None and time.monotonic() - self.started > budget
+
+    def failing(self) -> bool:
+        return self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW
+
+    def search_budget(self) -> int:
+        """Read each time: a driver that joins the study later adds its budget."""
+        return storage.search_budget(self.study) or self.config.trials
+
+    def phase_counts(self) -> tuple[int, int]:
+        """(finished, running) trials of this phase in the study, whichever driver ran them."""
+        done = running = 0
+        for t in self.study.get_trials(deepcopy=False):
+            if phase_of(t) == self.phase:
+                done += finished(t)
+                running += t.state == TrialState.RUNNING
+        return done, running
+
+    # -- what Tune calls ------------------------------------------------------------------
+    def suggest(self, tune_id: str, next_trial: TrialSource) -> dict[str, Any] | str | None:
+        """A config for Tune's next trial; None to be asked again later; FINISHED when done."""
+        while True:
+            if self.out_of_time() or self.failing():
+                return self._finish()
+            if self.phase == Phase.SEARCH:
+                if time.monotonic() - self._waiting_since < WAIT_POLL_S:
+                    return None  # Tune asks again soon; spare the database
+                done, running = self.phase_counts()
+                budget = self.search_budget()
+                if done >= budget:
+                    return self._finish()
+                if done + running >= budget:
+                    self._wait()  # running trials (this driver's or another's) may complete it
+                    return None
+            trial = next_trial()
+            if trial is None:
+                return self._finish()
+            config = self.prepare(trial)
+            if config is not None:
+                self.live[tune_id] = LiveTrial(trial, time.monotonic())
+                return config
+
+    def on_result(self, tune_id: str, result: dict[str, Any]) -> None:
+        live = self.live.get(tune_id)
+        if live is not None and "val_accuracy" in result and not result.get("final"):
+            live.accuracies.append(result["val_accuracy"])
+
+    def on_complete(self, tune_id: str, result: dict[str, Any] | None, crashed: bool,
+                    early_stopped: bool) -> None:
+        live = self.live.pop(tune_id, None)
+        if live is None:
+            return
+        outcome = ProxyOutcome.from_report(result or {})
+        accuracies = outcome.val_accuracies if outcome else live.accuracies
+        if not accuracies and result and "val_accuracy" in result:
+            accuracies = [result["val_accuracy"]]  # stopped at its first report
+        verdict = decide(outcome, len(accuracies), crashed=crashed, early_stopped=early_stopped,
+                         out_of_time=self.out_of_time())
+        record = TrialRecord(seconds=time.monotonic() - live.started, val_accuracies=accuracies,
+                             node_id=(outcome.node_id if outcome else None)
+                             or (result or {}).get("node_id"))
+        if verdict.state == TrialState.COMPLETE:
+            record = _with_measurements(record, outcome)
+        self._write(live.trial, record)
+        self._count(verdict)
+        self.tell(live.trial, verdict)
+
+    def fail_live(self, reason: str) -> None:
+        """Ends this driver's live trials FAIL (an interrupt, the end of Tune's run)."""
+        for live in self.live.values():
+            self.tell(live.trial, Verdict(TrialState.FAIL, reason=reason))
+        self.live.clear()
+
+    # -- ask: build the spec; reject over-budget specs before training ----------------------
+    def prepare(self, trial: Trial) -> dict[str, Any] | None:
+        """Writes the trial's record and returns its Tune config; None when it was PRUNED
+        for being over the MACs budget (never trained)."""
+        self.heartbeat.add(storage.trial_id(trial))
+        space = self.config.space
+        phi = float(trial.user_attrs.get("phi", space.scaling.search_phi))
+        coefficients, choices = sample_point(trial, space)
+        spec = space.member(phi, coefficients, choices).replace(num_classes=self.num_classes)
+        cost = count_cost(spec)
+        self._write(trial, TrialRecord(
+            phase=self.phase, phi=phi, gamma=coefficients.gamma, spec=spec.to_json(),
+            spec_hash=spec.spec_hash(), params=cost.params, macs=cost.macs,
+            resolution=spec.resolution, version=self.version, driver=self.driver,
+        ))
+        if self.phase == Phase.SEARCH and cost.macs > space.search.max_macs:
+            reason = f"over the MACs budget: {cost.macs:,} > {space.search.max_macs:,.0f}"
+            self.tell(trial, Verdict(TrialState.PRUNED, reason=reason))
+            return None
+        return {"spec": spec.to_json(), "proxy": json.dumps(encode(self.config.proxy)),
+                "data_dir": self.config.data_dir, "seed": self.config.seed, "macs": cost.macs}
+
+    # -- tell -----------------------------------------------------------------------------
+    def tell(self, trial: Trial, verdict: Verdict) -> None:
+        if verdict.reason:
+            field_name = "error" if verdict.state == TrialState.FAIL else "stop_reason"
+            self._write(trial, TrialRecord(**{field_name: verdict.reason}))
+        values = None
+        if verdict.state == TrialState.COMPLETE:
+            values = [verdict.accuracy, trial.user_attrs["macs"]]
+        self.study.tell(trial, values=values, state=verdict.state)
+        self.heartbeat.discard(storage.trial_id(trial))
+        self._progress(trial.number, verdict.state, values, verdict.reason)
+
+    def _count(self, verdict: Verdict) -> None:
+        if verdict.failure:
+            self.failures_in_a_row += 1
+            self.last_error = verdict.reason or ""
+        elif verdict.state != TrialState.FAIL:
+            self.failures_in_a_row = 0
+
+    @staticmethod
+    def _write(trial: Trial, record: TrialRecord) -> None:
+        for key, value in record.to_attrs().items():
+            trial.set_user_attr(key, value)
+
+    def _finish(self) -> str | None:
+        return FINISHED if not self.live else None
+
+    def _wait(self) -> None:
+        """Notes that this driver waits; ends trials whose driver died now and then."""
+        now = self._waiting_since = time.monotonic()
+        if now - self._stale_checked > storage.HEARTBEAT_INTERVAL_S:
+            self._stale_checked = now
+            stale = storage.fail_stale_trials(self.study)
+            if stale:
+                self.log(f"marked {stale} trial(s) of a stopped driver as failed")
+
+    def _progress(self, number: int, state: TrialState, values, reason: str | None) -> None:
+        counts = storage.trials_by_state(self.study)
+        elapsed = time.monotonic() - self.started
+        left = ""
+        if self.config.time_budget_s is not None:
+            left = f", {max(0.0, self.config.time_budget_s - elapsed):.0f} s left"
+        what = f"acc {values[0]:.2%} at {values[1] / 1e6:.1f} MMACs" if values else reason
+        self.log(
+            f"[{self.phase.value}] trial {number} {state.name.lower()}: {what} | "
+            f"{self.phase_counts()[0]} finished, {counts.get('running', 0)} running, "
+            f"{counts.get('fail', 0)} failed | {elapsed:.0f} s elapsed{left} | "
+            f"frontier {len(self.study.best_trials)} points"
+        )
+
+
+def _with_measurements(record: TrialRecord, outcome: ProxyOutcome | None) -> TrialRecord:
+    if outcome is None:
+        return record
+    return replace(record, train_loss_sum=outcome.train_loss_sum,
+                   images_per_second=outcome.images_per_second,
+                   train_seconds=outcome.train_seconds)

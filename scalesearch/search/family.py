@@ -1,0 +1,85 @@
+"""The family phase: the chosen coefficients scaled to every φ, each member trained once.
+
+Several drivers may share a study: each member is claimed in the database before it is
+trained (`records.claim`), so no member is trained twice. A member whose trial failed (a
+killed driver, an interrupt) can be claimed again: its claim key counts the failed attempts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import optuna
+from optuna.trial import FrozenTrial, Trial, TrialState
+
+from scalesearch.errors import StudyError
+from scalesearch.search import records
+from scalesearch.search.lifecycle import RunConfig
+from scalesearch.search.schema import Phase, TrialRecord, finished, phase_of
+
+
+def family_source(study: optuna.Study, number: int | None) -> FrozenTrial:
+    """The search trial whose coefficients the family scales: `number`, or the most
+    accurate complete search trial (the cheaper one on a tie)."""
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if phase_of(t) == Phase.SEARCH]
+    if number is not None:
+        match = [t for t in complete if t.number == number]
+        if not match:
+            raise StudyError(f"--family-from {number}: not a complete search trial of this study")
+        return match[0]
+    if not complete:
+        raise StudyError("no search trial completed, so there are no coefficients to scale")
+    return max(complete, key=lambda t: (t.values[0], -t.values[1]))
+
+
+class FamilyMembers:
+    """Serves the members still to train, one `Trial` per call (None when none is left).
+
+    The member at the search φ is the source trial itself (same spec, same seed, so the same
+    result): it is recorded as a family trial, not trained again.
+    """
+
+    def __init__(self, study: optuna.Study, config: RunConfig, driver: str,
+                 log: Callable[[str], None] = print) -> None:
+        self.study, self.config, self.driver = study, config, driver
+        self.source = family_source(study, config.family_from)
+        self.params = dict(self.source.params)
+        source_phi = TrialRecord.from_trial(self.source).phi
+        self.search_phi = config.space.scaling.search_phi if source_phi is None else source_phi
+        phis = ", ".join(f"{p:g}" for p in config.space.scaling.family_phi)
+        shown = ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
+                          for k, v in self.params.items())
+        log(f"[family] coefficients of trial {self.source.number}: {shown}; phi {phis}")
+
+    def __call__(self) -> Trial | None:
+        members = [t for t in self.study.get_trials(deepcopy=False)
+                   if phase_of(t) == Phase.FAMILY and t.params == self.params]
+        for phi in self.config.space.scaling.family_phi:
+            if not self._claim(phi, members):
+                continue
+            if phi == self.search_phi:
+                self._copy_source()
+                continue
+            self.study.enqueue_trial(self.params, user_attrs={"phase": Phase.FAMILY.value,
+                                                              "phi": phi}, skip_if_exists=False)
+            # ask() takes the oldest enqueued member: maybe another driver's, which is as
+            # good, since that driver's ask() then takes this one.
+            return self.study.ask()
+        return None
+
+    def _claim(self, phi: float, members: list[FrozenTrial]) -> bool:
+        at_phi = [t for t in members if TrialRecord.from_trial(t).phi == phi]
+        if any(finished(t) or t.state == TrialState.RUNNING for t in at_phi):
+            return False
+        key = f"family:{self.source.number}:{phi:g}:{len(at_phi)}"  # len: failed attempts
+        return records.claim(self.config.storage, self.config.study_name, key, self.driver)
+
+    def _copy_source(self) -> None:
+        source = self.source
+        attrs = {**source.user_attrs, **TrialRecord(phase=Phase.FAMILY, copied_from=source.number,
+                                                    driver=self.driver).to_attrs()}
+        self.study.add_trial(optuna.trial.create_trial(
+            params=source.params, distributions=source.distributions, values=source.values,
+            user_attrs=attrs,
+        ))

@@ -1,0 +1,108 @@
+"""The accuracy-vs-MACs frontier of a study, its hypervolume, and the trials `train` picks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from scalesearch.errors import StudyError
+from scalesearch.search.schema import Phase, TrialRecord, phase_of
+from scalesearch.search.storage import compute_hypervolume
+
+
+@dataclass(frozen=True)
+class FrontierPoint:
+    trial: int
+    accuracy: float
+    macs: int
+    params: int
+    phase: str
+    phi: float
+    coefficients: dict[str, Any]
+    spec: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def frontier_point(trial: FrozenTrial) -> FrontierPoint:
+    record = TrialRecord.from_trial(trial)
+    return FrontierPoint(
+        trial=trial.number,
+        accuracy=trial.values[0],
+        macs=int(trial.values[1]),
+        params=int(record.params or 0),
+        phase=record.phase.value,
+        phi=float(record.phi or 0.0),
+        coefficients={**trial.params, "gamma": record.gamma},
+        spec=record.spec_dict(),
+    )
+
+
+def frontier(study: optuna.Study) -> list[FrontierPoint]:
+    """The Pareto set (Optuna's best_trials: COMPLETE trials only), sorted by MACs."""
+    points = [frontier_point(t) for t in study.best_trials]
+    return sorted(points, key=lambda p: (p.macs, -p.accuracy))
+
+
+def hypervolume(points: list[FrontierPoint], max_macs: float) -> float:
+    """Area dominated by the frontier in (error, MACs / max_macs), reference point (1, 1).
+
+    1.0 would be a perfect classifier at zero cost; points over the budget add nothing.
+    """
+    if not points:
+        return 0.0
+    losses = np.array([[1.0 - p.accuracy, min(p.macs / max_macs, 1.0)] for p in points])
+    return compute_hypervolume(losses, np.array([1.0, 1.0]))
+
+
+def choose_trials(
+    study: optuna.Study, trial: int | None = None, pareto: int | None = None, family: bool = False
+) -> list[FrozenTrial]:
+    """The trials `scalesearch train` trains: one by number, K spread over the frontier (from
+    the cheapest to the most accurate), or the family in φ order.
+
+    Raises StudyError naming what is missing.
+    """
+    if sum((trial is not None, pareto is not None, family)) != 1:
+        raise StudyError("choose what to train: exactly one of --trial N, --pareto K, --family")
+    trials = study.get_trials(deepcopy=False)
+    if trial is not None:
+        if not 0 <= trial < len(trials):
+            raise StudyError(
+                f"--trial {trial}: study {study.study_name!r} has trials 0..{len(trials) - 1}"
+            )
+        chosen = [trials[trial]]
+    elif pareto is not None:
+        chosen = [trials[p.trial] for p in _spread_over_frontier(study, pareto)]
+    else:
+        members = [
+            t for t in trials if t.state == TrialState.COMPLETE and phase_of(t) == Phase.FAMILY
+        ]
+        chosen = sorted(members, key=lambda t: TrialRecord.from_trial(t).phi or 0.0)
+        if not chosen:
+            raise StudyError(
+                f"study {study.study_name!r} has no complete family trial; run the search "
+                f"with its family first"
+            )
+    for t in chosen:
+        if TrialRecord.from_trial(t).spec is None:
+            raise StudyError(
+                f"trial {t.number} ({t.state.name.lower()}) has no stored spec to train"
+            )
+    return chosen
+
+
+def _spread_over_frontier(study: optuna.Study, k: int) -> list[FrontierPoint]:
+    if k < 1:
+        raise StudyError(f"--pareto must be >= 1, but got {k}")
+    front = frontier(study)
+    if not front:
+        raise StudyError(f"study {study.study_name!r} has no complete trial, so no frontier yet")
+    k = min(k, len(front))
+    picks = [len(front) - 1] if k == 1 else [round(i * (len(front) - 1) / (k - 1)) for i in range(k)]
+    return [front[i] for i in picks]

@@ -1,0 +1,169 @@
+"""A run's life before its first trial: check every input, then create or join the study.
+
+Validate, then act. `check_run` reads only (flags against the study's state, the storage,
+the space the study belongs to, the dataset, the cluster address) and raises a one-line
+error before anything is written; only then does `open_study` create the study or add this
+driver's budget to it. A failed start therefore leaves the study exactly as it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from sqlalchemy.engine import make_url
+
+from scalesearch.errors import ClusterError, ConfigError, StudyError
+from scalesearch.search import storage
+from scalesearch.search.space import SearchSpace
+from scalesearch.train.config import ProxyConfig
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How to run a search (the `scalesearch run` flags, resolved and checked)."""
+
+    space: SearchSpace
+    storage: str
+    study_name: str
+    run_dir: Path
+    trials: int
+    proxy: ProxyConfig
+    data_dir: str | None = None
+    time_budget_s: float | None = None
+    address: str | None = None
+    max_concurrent: int | None = None
+    seed: int = 0
+    family_from: int | None = None
+    family: bool = True
+    resume: bool = False  # continue to the study's budget instead of adding `trials` to it
+    join: bool = False  # share the study with other drivers running at the same time
+
+    def __post_init__(self) -> None:
+        if self.trials < 1:
+            raise ConfigError(f"--trials must be >= 1, but got {self.trials}")
+        if self.time_budget_s is not None and not self.time_budget_s > 0:
+            raise ConfigError(f"--time-budget must be > 0 seconds, but got {self.time_budget_s}")
+        if self.max_concurrent is not None and self.max_concurrent < 1:
+            raise ConfigError(f"--max-concurrent must be >= 1, but got {self.max_concurrent}")
+        if self.seed < 0:
+            raise ConfigError(f"--seed must be >= 0, but got {self.seed}")
+        if self.resume and self.join:
+            raise ConfigError(
+                "choose one of --resume (continue to the budget) and --join (add to it)"
+            )
+
+
+def config_from_flags(space: SearchSpace, run_dir: Path, **flags: Any) -> RunConfig:
+    """RunConfig from CLI flags, with the space's own settings as defaults.
+
+    `trials=None` takes the space's budget; `epochs` and `dataset` override the proxy's.
+    """
+    if flags.get("resume") and flags.get("trials") is not None:
+        raise StudyError(
+            "--resume continues to the study's budget; to add trials, use --join --trials N"
+        )
+    given = {k: flags.pop(k, None) for k in ("epochs", "dataset")}
+    overrides = {k: v for k, v in given.items() if v is not None}
+    proxy = dataclasses.replace(space.proxy, seed=flags.get("seed", 0), **overrides)
+    if flags.get("trials") is None:
+        flags["trials"] = space.search.trials
+    return RunConfig(space=space, run_dir=run_dir, proxy=proxy, **flags)
+
+
+def check_run(config: RunConfig) -> int:
+    """Every check a run needs, without writing anything; returns the dataset's classes.
+
+    Raises:
+        ScaleSearchError subclasses naming the problem and the fix.
+    """
+    from scalesearch.train.data import load_dataset
+
+    exists = _study_exists(config.storage, config.study_name)
+    if config.resume and not exists:
+        raise StudyError(
+            f"--resume: no study {config.study_name!r} at {config.storage}; drop --resume to "
+            f"start one"
+        )
+    if exists and not (config.resume or config.join):
+        raise StudyError(
+            f"study {config.study_name!r} already exists at {config.storage}; --resume continues "
+            f"it, --join adds this run's trials to it, or --study NAME starts another"
+        )
+    if exists:
+        _check_same_space(storage.load_study(config.storage, config.study_name), config.space)
+    data = load_dataset(config.proxy.dataset, config.data_dir,
+                        resolution=config.space.base.resolution, seed=config.seed)
+    if config.address:
+        check_reachable(config.address)
+    return data.num_classes
+
+
+def open_study(config: RunConfig, driver: str) -> optuna.Study:
+    """Creates or loads the study, binds it to the space, adds this driver's budget, ends
+    the trials of drivers that died, and seeds the sampler. Call after `check_run`."""
+    config.run_dir.mkdir(parents=True, exist_ok=True)
+    sampler_name = config.space.search.sampler
+    study = storage.create_or_load_study(
+        storage.open_storage(config.storage), config.study_name,
+        storage.make_sampler(sampler_name, config.seed),
+    )
+    if storage.space_name(study) is None:
+        storage.store_space(study, config.space)
+    study.sampler = storage.make_sampler(sampler_name, sampler_seed(config, study, driver))
+    if not config.resume:
+        storage.add_budget(study, driver, config.trials)
+    return study
+
+
+def sampler_seed(config: RunConfig, study: optuna.Study, driver: str) -> int:
+    """The user's seed for a fresh run, so it is reproducible. A resumed or joining driver
+    mixes in the study's size and its own name: the same seed would replay the random
+    start-up points already tried (or being tried by the other drivers)."""
+    tried = len(study.get_trials(deepcopy=False))
+    if tried == 0 and not config.join:
+        return config.seed
+    return zlib.crc32(f"{config.seed}:{driver}:{tried}".encode())
+
+
+def check_reachable(address: str) -> None:
+    """Fails in a second, with the fix, where ray.init would retry for a minute."""
+    if address == "auto":
+        return
+    netloc = address.split("://", 1)[-1]
+    host, _, port = netloc.rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
+    except (OSError, ValueError) as err:
+        raise ClusterError(
+            f"--address {address}: no Ray cluster answers there ({err}); start one with "
+            f"`ray start --head --port=PORT` and pass HEAD_IP:PORT"
+        ) from None
+
+
+def _study_exists(url: str, name: str) -> bool:
+    """Whether the study is there, without creating an SQLite file that is not."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - open_storage names the problem
+        parsed = None
+    if parsed is not None and parsed.get_backend_name() == "sqlite":
+        path = parsed.database
+        if path and path != ":memory:" and not Path(path).is_file():
+            return False
+    return storage.study_exists(url, name)
+
+
+def _check_same_space(study: optuna.Study, space: SearchSpace) -> None:
+    """A study belongs to one space: resuming it with another would mix schemas."""
+    stored = storage.space_name(study)
+    if stored is not None and stored != space.name:
+        raise StudyError(
+            f"study {study.study_name!r} belongs to space {stored!r}, not {space.name!r}; "
+            f"use another --study"
+        )

@@ -1,0 +1,128 @@
+"""What a trial stores: its phase and a typed record of its user attributes.
+
+Optuna keeps a trial's sampled parameters and objective values; everything that makes it
+rebuildable and explainable (the spec JSON above all) lives in its user attributes. The
+attribute names are a schema: stored studies depend on them, so renaming one breaks resume.
+`TrialRecord` is the one place that maps field names to attribute names and back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from optuna.trial import FrozenTrial, TrialState
+
+from scalesearch.arch.spec import ArchSpec
+
+# Objectives, in this order: maximize validation accuracy, minimize MACs.
+DIRECTIONS = ("maximize", "minimize")
+# Study user attributes. Each driver adds its search budget under its own key, so drivers
+# that join a study at once never overwrite one another; the study's budget is their sum.
+SPACE_NAME, SPACE_JSON, BUDGET_PREFIX = "space", "space_json", "budget:"
+
+
+class Phase(str, Enum):
+    """Why a trial was trained: to search coefficients, or as a member of the family."""
+
+    SEARCH = "search"
+    FAMILY = "family"
+
+
+# Field names whose stored attribute name differs (kept for studies already written).
+_STORED_NAMES = {"seconds": "wall_seconds", "version": "scalesearch_version"}
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """A trial's user attributes, typed. Fields left None are not written, so a record can
+    carry just the attributes one step adds.
+
+    Attributes:
+        phase: search or family (read as search from a trial that has none).
+        phi: compound exponent the spec was built at.
+        gamma: resolution coefficient (solved from α and β; not an Optuna parameter).
+        spec: the architecture as JSON, exactly as trained.
+        spec_hash: `ArchSpec.spec_hash()` of `spec`.
+        params, macs, resolution: counted cost and input size.
+        version: scalesearch version that built it.
+        driver: host:pid of the driver that ran it.
+        seconds: wall time of the trial slot, as the driver saw it.
+        node_id: Ray node that trained it.
+        val_accuracies: validation accuracy per epoch.
+        train_loss_sum, images_per_second, train_seconds: what the proxy measured.
+        stop_reason: why a trial was PRUNED.
+        error: why a trial FAILED.
+        copied_from: the search trial a family member was copied from (same spec, same seed).
+    """
+
+    phase: Phase | None = None
+    phi: float | None = None
+    gamma: float | None = None
+    spec: str | None = None
+    spec_hash: str | None = None
+    params: int | None = None
+    macs: int | None = None
+    resolution: int | None = None
+    version: str | None = None
+    driver: str | None = None
+    seconds: float | None = None
+    node_id: str | None = None
+    val_accuracies: list[float] | None = None
+    train_loss_sum: float | None = None
+    images_per_second: float | None = None
+    train_seconds: float | None = None
+    stop_reason: str | None = None
+    error: str | None = None
+    copied_from: int | None = None
+
+    @classmethod
+    def from_attrs(cls, attrs: dict[str, Any]) -> TrialRecord:
+        """Reads what is there; a study written elsewhere may hold none of it."""
+        values = {}
+        for f in dataclasses.fields(cls):
+            key = attr_name(f.name)
+            if key in attrs:
+                values[f.name] = attrs[key]
+        values["phase"] = Phase(values.get("phase", Phase.SEARCH.value))
+        return cls(**values)
+
+    @classmethod
+    def from_trial(cls, trial: FrozenTrial) -> TrialRecord:
+        return cls.from_attrs(trial.user_attrs)
+
+    def to_attrs(self) -> dict[str, Any]:
+        """The set fields under their stored names (the phase as its plain string)."""
+        attrs = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                attrs[attr_name(f.name)] = value.value if isinstance(value, Phase) else value
+        return attrs
+
+    def arch(self) -> ArchSpec:
+        """The stored spec, rebuilt exactly."""
+        if self.spec is None:
+            raise KeyError("the trial has no stored spec")
+        return ArchSpec.from_json(self.spec)
+
+    def spec_dict(self) -> dict[str, Any]:
+        return json.loads(self.spec) if self.spec else {}
+
+
+def attr_name(field_name: str) -> str:
+    """The user-attribute key a TrialRecord field is stored under."""
+    return _STORED_NAMES.get(field_name, field_name)
+
+
+def phase_of(trial: FrozenTrial) -> Phase:
+    return Phase(trial.user_attrs.get("phase", Phase.SEARCH.value))
+
+
+def finished(trial: FrozenTrial) -> bool:
+    """Counts toward the budget: complete, or pruned (early-stopped or over the MACs budget).
+    A FAIL does not: an interrupted or crashed trial is retried by a resumed search."""
+    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED)

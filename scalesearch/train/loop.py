@@ -1,0 +1,143 @@
+"""The one training loop, shared by the proxy and the final (DeepSpeed) trainer.
+
+What differs between them hides behind `Stepper`: a plain module with its optimizer, or a
+DeepSpeed engine. Batches, the loss, the stop at a non-finite loss, evaluation and the
+weight-decay parameter groups are written once, here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from scalesearch.train.data import Split, prepare_batch
+
+
+class Stepper(Protocol):
+    """A trainable model: call it on a batch, then `step` on the loss."""
+
+    def __call__(self, x: Tensor) -> Tensor: ...
+
+    def step(self, loss: Tensor) -> None: ...
+
+
+class PlainStepper:
+    """A module with its optimizer and per-step scheduler: backward, clip, step."""
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
+                 scheduler: torch.optim.lr_scheduler.LRScheduler, grad_clip: float) -> None:
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.grad_clip = grad_clip
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return self.model(x)
+
+    def step(self, loss: Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+
+
+@dataclass(frozen=True)
+class Batching:
+    """How images become model inputs: size, augmentation, device and dtype."""
+
+    resolution: int
+    flip: bool
+    device: torch.device
+    dtype: torch.dtype = torch.float32
+    channels_last: bool = False
+
+    def inputs(self, images: Tensor, train: bool, generator: torch.Generator | None) -> Tensor:
+        x = prepare_batch(images, self.resolution, train, self.flip, generator)
+        x = x.to(self.device, self.dtype, non_blocking=True)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    losses: list[float]  # per step; a non-finite loss, if any, is the last (and not stepped)
+    images: int  # images trained on
+    seconds: float
+
+    @property
+    def diverged(self) -> bool:
+        return bool(self.losses) and not math.isfinite(self.losses[-1])
+
+    @property
+    def mean_loss(self) -> float:
+        return sum(self.losses) / len(self.losses) if self.losses else float("nan")
+
+
+def batches(split: Split, order: Tensor, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
+    """(images, labels) of `split` in `order`, `batch_size` at a time (the last may be short)."""
+    for begin in range(0, len(order), batch_size):
+        index = order[begin:begin + batch_size]
+        yield split.images[index], split.labels[index]
+
+
+def train_epoch(
+    model: Stepper, data: Iterable[tuple[Tensor, Tensor]], batching: Batching,
+    generator: torch.Generator | None, label_smoothing: float = 0.0,
+    autocast: contextlib.AbstractContextManager | None = None,
+) -> EpochStats:
+    """One pass over `data`; stops at the first non-finite loss (returned last, not stepped)."""
+    start = time.perf_counter()
+    losses: list[float] = []
+    images = 0
+    for raw, labels in data:
+        x = batching.inputs(raw, train=True, generator=generator)
+        y = labels.to(batching.device)
+        with autocast or contextlib.nullcontext():
+            logits = model(x)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+        value = loss.item()
+        losses.append(value)
+        if not math.isfinite(value):
+            break
+        model.step(loss)
+        images += len(y)
+    return EpochStats(losses, images, time.perf_counter() - start)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, split: Split, batching: Batching, batch_size: int = 256,
+    autocast: contextlib.AbstractContextManager | None = None,
+) -> tuple[float, float]:
+    """Top-1 accuracy and mean cross-entropy of `model` on `split` (eval mode, no augmentation)."""
+    model.eval()
+    correct, loss_sum = 0, 0.0
+    for raw, labels in batches(split, torch.arange(len(split)), batch_size):
+        x = batching.inputs(raw, train=False, generator=None)
+        y = labels.to(batching.device)
+        with autocast or contextlib.nullcontext():
+            logits = model(x).float()
+        loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+        correct += (logits.argmax(1) == y).sum().item()
+    return correct / len(split), loss_sum / len(split)
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW groups as the official CvT and CMT recipes: no decay on biases, norms (every
+    tensor of one dimension), nor on the parameters the model lists in `no_weight_decay()`
+    (class tokens, relative position biases). Decaying those pulls them toward zero for no
+    regularising gain."""
+    skip = model.no_weight_decay() if hasattr(model, "no_weight_decay") else set()
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if param.ndim <= 1 or name in skip else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
