@@ -232,7 +232,11 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
     """
     path = _find(str(name_or_path))
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise SpaceError(f"{path}: not UTF-8 text; a search space is a YAML file") from None
+    except OSError as err:
+        raise SpaceError(f"{path}: cannot be read ({err.strerror})") from None
     except yaml.YAMLError as err:
         raise SpaceError(f"{path}: not valid YAML: {err}".replace("\n", " ")) from err
     if not isinstance(data, dict):

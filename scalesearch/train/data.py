@@ -162,9 +162,12 @@ def _image_folder(root: Path, resolution: int) -> tuple[np.ndarray, np.ndarray, 
         if not files:
             raise DatasetError(f"{root / name}: empty class folder; put PNG or JPEG images in it")
         for file in files:
-            with Image.open(file) as image:
-                image = image.convert("RGB").resize((resolution, resolution), Image.BILINEAR)
-                images.append(np.asarray(image).transpose(2, 0, 1))
+            try:
+                with Image.open(file) as image:
+                    image = image.convert("RGB").resize((resolution, resolution), Image.BILINEAR)
+            except OSError as err:  # PIL's "cannot identify image file", truncated files
+                raise DatasetError(f"{file}: not a readable image ({err}); remove or replace it") from None
+            images.append(np.asarray(image).transpose(2, 0, 1))
             labels.append(label)
     return np.stack(images), np.asarray(labels, dtype=np.int64), classes
 

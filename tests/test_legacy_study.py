@@ -1,0 +1,67 @@
+"""A study written by scalesearch 0.1 (before the package was split) still loads and resumes.
+
+tests/data/study_v0.1.db was made by `scalesearch run` of the 0.1 layout on
+tests/data/legacy_space.yaml (3 search trials and the family on digits).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from optuna.trial import TrialState
+
+from scalesearch.cli.app import main
+from scalesearch.cli.report_data import build_report
+from scalesearch.search import storage as st
+from scalesearch.search.frontier import frontier
+from scalesearch.search.schema import Phase, TrialRecord, finished
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture
+def legacy(tmp_path: Path) -> str:
+    shutil.copy(DATA / "study_v0.1.db", tmp_path / "study.db")
+    return st.default_storage(tmp_path)
+
+
+def test_the_old_study_reads_as_typed_records(legacy, capsys) -> None:
+    study = st.load_study(legacy, "legacy")
+    records = [TrialRecord.from_trial(t) for t in study.trials]
+    assert {r.phase for r in records} == {Phase.SEARCH, Phase.FAMILY}
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert all(TrialRecord.from_trial(t).arch().num_classes == 10 for t in complete)
+    assert st.stored_space(study).name == "legacy"
+    assert main(["frontier", "--storage", legacy, "--study", "legacy", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [p["trial"] for p in listed] == [p.trial for p in frontier(study)]
+    assert build_report(legacy, "legacy")["family"]
+
+
+def test_a_failed_join_leaves_the_old_study_as_it_was(legacy, capsys) -> None:
+    before = st.load_study(legacy, "legacy")
+    args = ["run", "--space", str(DATA / "legacy_space.yaml"), "--storage", legacy, "--join",
+            "--dataset", "cifar10"]
+    assert main(args) == 2
+    assert "--data-dir" in capsys.readouterr().err
+    after = st.load_study(legacy, "legacy")
+    assert after.user_attrs == before.user_attrs and len(after.trials) == len(before.trials)
+
+
+@pytest.mark.ray
+def test_the_old_study_takes_more_trials(legacy, tmp_path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "scalesearch", "run", "--space", str(DATA / "legacy_space.yaml"),
+         "--storage", legacy, "--run-dir", str(tmp_path), "--join", "--trials", "1",
+         "--no-family"],
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    study = st.load_study(legacy, "legacy")
+    search = [t for t in study.trials if TrialRecord.from_trial(t).phase == Phase.SEARCH]
+    assert sum(finished(t) for t in search) == 4  # 3 from 0.1, one more now
+    assert st.search_budget(study) == 4
