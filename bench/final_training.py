@@ -50,14 +50,17 @@ def engine(spec, batches, config: dict) -> float:
     import deepspeed
 
     model = HybridNet(spec)
-    ds, _, _, _ = deepspeed.initialize(model=model, model_parameters=model.parameters(),
-                                       config=fill_auto(config, len(batches), 1))
+    ds, _, _, _ = deepspeed.initialize(
+        model=model, model_parameters=model.parameters(), config=fill_auto(config, len(batches), 1)
+    )
     dtype = next(ds.module.parameters()).dtype
     start = None
     for i, (x, y) in enumerate(batches):
         if i == 3:
             start = time.perf_counter()
-        loss = F.cross_entropy(ds(x.to(ds.device, dtype)).float(), y.to(ds.device), label_smoothing=0.1)
+        loss = F.cross_entropy(
+            ds(x.to(ds.device, dtype)).float(), y.to(ds.device), label_smoothing=0.1
+        )
         ds.backward(loss)
         ds.step()
     return (len(batches) - 3) * len(batches[0][1]) / (time.perf_counter() - start)
@@ -88,10 +91,14 @@ def main() -> None:
     for _ in range(args.repeats):  # interleaved, so drift hits both alike
         rows.append((plain(spec, batches, cuda), engine(spec, batches, config)))
     best_plain, best_engine = max(r[0] for r in rows), max(r[1] for r in rows)
-    print(f"{spec.name} at {spec.resolution}px, batch {args.batch}, {device}, "
-          f"{args.threads} threads, best of {args.repeats}")
+    print(
+        f"{spec.name} at {spec.resolution}px, batch {args.batch}, {device}, "
+        f"{args.threads} threads, best of {args.repeats}"
+    )
     print(f"plain torch loop   {best_plain:8.1f} img/s")
-    print(f"DeepSpeed engine   {best_engine:8.1f} img/s  ({best_engine / best_plain:.3f}×, target ≥ 0.95)")
+    print(
+        f"DeepSpeed engine   {best_engine:8.1f} img/s  ({best_engine / best_plain:.3f}×, target ≥ 0.95)"
+    )
 
 
 if __name__ == "__main__":

@@ -23,8 +23,16 @@ from pathlib import Path
 from scipy.stats import kendalltau
 
 # (α, β) at the search φ; γ is solved from the constraint. Spread over the ranges.
-PAIRS = [(1.0, 1.0), (1.0, 1.35), (1.1, 1.2), (1.2, 1.3), (1.35, 1.0), (1.35, 1.25),
-         (1.5, 1.1), (1.6, 1.0)]
+PAIRS = [
+    (1.0, 1.0),
+    (1.0, 1.35),
+    (1.1, 1.2),
+    (1.2, 1.3),
+    (1.35, 1.0),
+    (1.35, 1.25),
+    (1.5, 1.1),
+    (1.6, 1.0),
+]
 EXTRA_PHIS = [0.0, 0.5]
 
 
@@ -40,9 +48,15 @@ def _train(job: dict) -> dict:
     config = decode(ProxyConfig, job["config"])
     data = load_dataset(config.dataset, resolution=spec.resolution)
     result = train_proxy(spec, data, config)
-    return {**job, "val_accuracy": result.val_accuracy, "val_loss": result.val_losses[-1]
-            if result.val_losses else None, "train_loss_sum": result.train_loss_sum,
-            "macs": result.macs, "seconds": result.seconds, "status": result.status}
+    return {
+        **job,
+        "val_accuracy": result.val_accuracy,
+        "val_loss": result.val_losses[-1] if result.val_losses else None,
+        "train_loss_sum": result.train_loss_sum,
+        "macs": result.macs,
+        "seconds": result.seconds,
+        "status": result.status,
+    }
 
 
 def _jobs(space_name: str, long_epochs: int) -> list[dict]:
@@ -54,23 +68,31 @@ def _jobs(space_name: str, long_epochs: int) -> list[dict]:
     proxy = dataclasses.replace(space.proxy, threads=1)
     # The long schedule is fixed here, not derived from the proxy, so tuning the proxy
     # settings in the space reuses the (expensive) long runs.
-    long = dataclasses.replace(proxy, epochs=long_epochs, max_train_images=None, batch_size=64,
-                               lr=2e-3, subset=1.0)
+    long = dataclasses.replace(
+        proxy, epochs=long_epochs, max_train_images=None, batch_size=64, lr=2e-3, subset=1.0
+    )
     constraint, phi = space.scaling.constraint, space.scaling.search_phi
     points = [(a, b, constraint.solve_gamma(a, b), phi) for a, b in PAIRS]
     d = space.scaling.defaults
     points += [(d.alpha, d.beta, d.gamma, p) for p in EXTRA_PHIS]
     jobs = []
     for alpha, beta, gamma, p in points:
-        base = {"space": space_name, "alpha": alpha, "beta": beta, "gamma": round(gamma, 6), "phi": p}
+        base = {
+            "space": space_name,
+            "alpha": alpha,
+            "beta": beta,
+            "gamma": round(gamma, 6),
+            "phi": p,
+        }
         jobs.append({**base, "schedule": "proxy", "config": encode(proxy)})
         jobs.append({**base, "schedule": "long", "config": encode(long)})
     return jobs
 
 
 def _key(job: dict) -> str:
-    return json.dumps({k: job[k] for k in ("space", "alpha", "beta", "gamma", "phi", "config")},
-                      sort_keys=True)
+    return json.dumps(
+        {k: job[k] for k in ("space", "alpha", "beta", "gamma", "phi", "config")}, sort_keys=True
+    )
 
 
 def main() -> None:
@@ -91,9 +113,11 @@ def main() -> None:
             cache[_key(done)] = done
             args.cache.parent.mkdir(parents=True, exist_ok=True)
             args.cache.write_text(json.dumps(cache, indent=1))
-            print(f"  trained {done['schedule']:5s} a={done['alpha']:.2f} b={done['beta']:.2f} "
-                  f"phi={done['phi']:g}: {done['val_accuracy']:.4f} in {done['seconds']:.0f} s",
-                  flush=True)
+            print(
+                f"  trained {done['schedule']:5s} a={done['alpha']:.2f} b={done['beta']:.2f} "
+                f"phi={done['phi']:g}: {done['val_accuracy']:.4f} in {done['seconds']:.0f} s",
+                flush=True,
+            )
     print(f"wall time {time.perf_counter() - start:.0f} s for {len(todo)} runs")
     report(args.space, args.long_epochs, cache)
 
@@ -101,19 +125,25 @@ def main() -> None:
 def report(space: str, long_epochs: int, cache: dict) -> None:
     jobs = _jobs(space, long_epochs)
     rows = [(job, cache[_key(job)], cache[_key(long)]) for job, long in zip(jobs[::2], jobs[1::2])]
-    print(f"{'alpha':>5} {'beta':>5} {'gamma':>6} {'phi':>4} {'MMACs':>7} {'proxy acc':>9} "
-          f"{'loss sum':>8} {'long acc':>8} {'proxy s':>7} {'long s':>6}")
+    print(
+        f"{'alpha':>5} {'beta':>5} {'gamma':>6} {'phi':>4} {'MMACs':>7} {'proxy acc':>9} "
+        f"{'loss sum':>8} {'long acc':>8} {'proxy s':>7} {'long s':>6}"
+    )
     for job, proxy, long in rows:
-        print(f"{job['alpha']:5.2f} {job['beta']:5.2f} {job['gamma']:6.3f} {job['phi']:4g} "
-              f"{proxy['macs'] / 1e6:7.1f} {proxy['val_accuracy']:9.4f} "
-              f"{proxy['train_loss_sum']:8.1f} {long['val_accuracy']:8.4f} "
-              f"{proxy['seconds']:7.1f} {long['seconds']:6.0f}")
+        print(
+            f"{job['alpha']:5.2f} {job['beta']:5.2f} {job['gamma']:6.3f} {job['phi']:4g} "
+            f"{proxy['macs'] / 1e6:7.1f} {proxy['val_accuracy']:9.4f} "
+            f"{proxy['train_loss_sum']:8.1f} {long['val_accuracy']:8.4f} "
+            f"{proxy['seconds']:7.1f} {long['seconds']:6.0f}"
+        )
     final = [long["val_accuracy"] for _, _, long in rows]
     tau_acc = kendalltau([p["val_accuracy"] for _, p, _ in rows], final).statistic
     tau_loss = kendalltau([-p["train_loss_sum"] for _, p, _ in rows], final).statistic
     tau_macs = kendalltau([p["macs"] for _, p, _ in rows], final).statistic
-    print(f"Kendall tau vs long accuracy ({len(rows)} architectures): proxy val accuracy "
-          f"{tau_acc:.3f}, proxy train-loss sum {tau_loss:.3f}, MACs alone {tau_macs:.3f}")
+    print(
+        f"Kendall tau vs long accuracy ({len(rows)} architectures): proxy val accuracy "
+        f"{tau_acc:.3f}, proxy train-loss sum {tau_loss:.3f}, MACs alone {tau_macs:.3f}"
+    )
     seconds = [p["seconds"] for _, p, _ in rows if p["phi"] == 1]
     print(f"seconds per proxy trial at the search phi: mean {sum(seconds) / len(seconds):.1f}")
 

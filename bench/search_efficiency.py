@@ -66,8 +66,11 @@ def table(images: int) -> dict[tuple[float, float], dict]:
                 cached[key] = rows
                 CACHE.parent.mkdir(exist_ok=True)
                 CACHE.write_text(json.dumps(cached))
-                print(f"  α={row['alpha']} β={row['beta']}: {row['macs'] / 1e6:.1f} MMACs, "
-                      f"accuracy {row['accuracy']}", flush=True)
+                print(
+                    f"  α={row['alpha']} β={row['beta']}: {row['macs'] / 1e6:.1f} MMACs, "
+                    f"accuracy {row['accuracy']}",
+                    flush=True,
+                )
     return {(r["alpha"], r["beta"]): r for r in rows}
 
 
@@ -78,8 +81,7 @@ def _hypervolume(points: list[tuple[float, int]], max_macs: float) -> float:
 
 def search(grid: dict, sampler: str, seed: int, trials: int, max_macs: float) -> list[float]:
     """Hypervolume after each trial of one seeded search over the table."""
-    study = optuna.create_study(directions=list(DIRECTIONS),
-                                sampler=st.make_sampler(sampler, seed))
+    study = optuna.create_study(directions=list(DIRECTIONS), sampler=st.make_sampler(sampler, seed))
     curve = []
     for _ in range(trials):
         trial = study.ask()
@@ -107,24 +109,35 @@ def main() -> None:
     grid = table(args.images)
     trained = [(r["accuracy"], r["macs"]) for r in grid.values() if r["accuracy"] is not None]
     optimum = _hypervolume(trained, max_macs)
-    print(f"\n{len(grid)} grid points ({len(trained)} within budget); "
-          f"hypervolume of the whole grid {optimum:.4f}")
-    print(f"{'sampler':8s} {'HV@8':>7s} {'HV@16':>7s} {'HV@24':>7s} {'HV@48':>7s} "
-          f"{'trials to 95% (mean, median, reached)':>40s}")
+    print(
+        f"\n{len(grid)} grid points ({len(trained)} within budget); "
+        f"hypervolume of the whole grid {optimum:.4f}"
+    )
+    print(
+        f"{'sampler':8s} {'HV@8':>7s} {'HV@16':>7s} {'HV@24':>7s} {'HV@48':>7s} "
+        f"{'trials to 95% (mean, median, reached)':>40s}"
+    )
     needed: dict[str, float] = {}
     for sampler in ("tpe", "nsga2", "random"):
         curves = [search(grid, sampler, seed, args.trials, max_macs) for seed in range(args.seeds)]
-        hits = [next((i + 1 for i, hv in enumerate(c) if hv >= 0.95 * optimum), args.trials + 1)
-                for c in curves]
+        hits = [
+            next((i + 1 for i, hv in enumerate(c) if hv >= 0.95 * optimum), args.trials + 1)
+            for c in curves
+        ]
         needed[sampler] = statistics.mean(hits)
         at = [statistics.mean(c[n - 1] for c in curves) for n in (8, 16, 24, args.trials)]
         reached = sum(h <= args.trials for h in hits)
-        print(f"{sampler:8s} " + " ".join(f"{v:7.4f}" for v in at)
-              + f" {needed[sampler]:18.1f} {statistics.median(hits):8.1f} "
-              f"{reached:5d}/{args.seeds}")
+        print(
+            f"{sampler:8s} "
+            + " ".join(f"{v:7.4f}" for v in at)
+            + f" {needed[sampler]:18.1f} {statistics.median(hits):8.1f} "
+            f"{reached:5d}/{args.seeds}"
+        )
     ratio = needed["tpe"] / needed["random"]
-    print(f"\nTPE needs {ratio:.2f}× random's trials to reach 95% (target ≤ 0.33; a run that "
-          f"never reaches counts as {args.trials + 1})")
+    print(
+        f"\nTPE needs {ratio:.2f}× random's trials to reach 95% (target ≤ 0.33; a run that "
+        f"never reaches counts as {args.trials + 1})"
+    )
 
 
 if __name__ == "__main__":

@@ -29,10 +29,14 @@ from scalesearch.search.tune import config_from_flags, run_search
 def _space(folder: Path, trials: int, images: int, epochs: int) -> Path:
     text = (spaces_dir() / "cmt_compound.yaml").read_text()
     start, end = text.index("proxy:\n"), text.index("search:\n")
-    proxy = (f"proxy:\n  dataset: digits\n  epochs: {epochs}\n  batch_size: 32\n"
-             f"  max_train_images: {images}\n")
+    proxy = (
+        f"proxy:\n  dataset: digits\n  epochs: {epochs}\n  batch_size: 32\n"
+        f"  max_train_images: {images}\n"
+    )
     text = text[:start] + proxy + text[end:]
-    text = text.replace("name: cmt_compound", "name: overhead").replace("trials: 24", f"trials: {trials}")
+    text = text.replace("name: cmt_compound", "name: overhead").replace(
+        "trials: 24", f"trials: {trials}"
+    )
     path = folder / "overhead.yaml"
     path.write_text(text)
     return path
@@ -49,21 +53,35 @@ def main() -> None:
     import ray
 
     started = time.monotonic()
-    ray.init(address="local", num_cpus=args.slots, include_dashboard=False, log_to_driver=False,
-             logging_level="ERROR")
+    ray.init(
+        address="local",
+        num_cpus=args.slots,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level="ERROR",
+    )
     ray_start = time.monotonic() - started
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         space = load_space(_space(folder, args.trials, args.images, args.epochs))
         storage = st.default_storage(folder)
-        config = config_from_flags(space, folder, storage=storage, study_name="overhead",
-                                   trials=args.trials, family=False,
-                                   max_concurrent=args.slots)
+        config = config_from_flags(
+            space,
+            folder,
+            storage=storage,
+            study_name="overhead",
+            trials=args.trials,
+            family=False,
+            max_concurrent=args.slots,
+        )
         began = time.monotonic()
         run_search(config, log=lambda line: None)
         wall = time.monotonic() - began
-        trials = [t for t in st.load_study(storage, "overhead").trials if "train_seconds" in t.user_attrs
-                  or "wall_seconds" in t.user_attrs]
+        trials = [
+            t
+            for t in st.load_study(storage, "overhead").trials
+            if "train_seconds" in t.user_attrs or "wall_seconds" in t.user_attrs
+        ]
     ray.shutdown()
 
     trained = [t for t in trials if "train_seconds" in t.user_attrs]
@@ -73,15 +91,21 @@ def main() -> None:
     idle = (wall * args.slots - sum(spans)) / len(trials)
     per_trial = sum(spans) / len(trials)
     overhead = statistics.mean(in_trial) + idle
-    print(f"{len(trials)} trials ({len(trained)} trained to the end), {args.slots} slots, "
-          f"{wall:.1f} s wall; Ray start-up {ray_start:.1f} s (once)")
+    print(
+        f"{len(trials)} trials ({len(trained)} trained to the end), {args.slots} slots, "
+        f"{wall:.1f} s wall; Ray start-up {ray_start:.1f} s (once)"
+    )
     print(f"training per trained trial     {statistics.mean(train):7.3f} s")
     print(f"trial wall (ask → tell)        {per_trial:7.3f} s")
-    print(f"in-trial overhead              {statistics.mean(in_trial):7.3f} s "
-          f"(median {statistics.median(in_trial):.3f})")
+    print(
+        f"in-trial overhead              {statistics.mean(in_trial):7.3f} s "
+        f"(median {statistics.median(in_trial):.3f})"
+    )
     print(f"idle slot time per trial       {idle:7.3f} s")
-    print(f"overhead per trial             {overhead:7.3f} s = "
-          f"{overhead / (per_trial + idle):.1%} of slot time per trial (target ≤ 5%)")
+    print(
+        f"overhead per trial             {overhead:7.3f} s = "
+        f"{overhead / (per_trial + idle):.1%} of slot time per trial (target ≤ 5%)"
+    )
 
 
 if __name__ == "__main__":

@@ -93,7 +93,9 @@ def main() -> None:
 
     peak = gemm_gflops(min(args.seconds, 5.0))
     print(f"fp32 GEMM 2048³, {args.threads} threads: {peak:.1f} GFLOP/s")
-    print(f"{'model':10s} {'input':>5s} {'img/s':>7s} {'vs ref':>7s} {'GFLOP/s':>8s} {'of GEMM':>8s}")
+    print(
+        f"{'model':10s} {'input':>5s} {'img/s':>7s} {'vs ref':>7s} {'GFLOP/s':>8s} {'of GEMM':>8s}"
+    )
     models: list[tuple[str, torch.nn.Module, int]] = []
     for name in args.models:
         model = build_model(name)
@@ -113,7 +115,9 @@ def main() -> None:
         vs_ref = f"{rate / ref:6.2f}×" if ref else "      -"
         print(f"{name:10s} {size:5d} {rate:7.2f} {vs_ref} {gflops:8.1f} {gflops / peak:7.0%}")
     if "hf-cvt-13" in rates and "cvt-13" in rates:
-        print(f"cvt-13 vs HF transformers CvT-13, same run: {rates['cvt-13'] / rates['hf-cvt-13']:.2f}×")
+        print(
+            f"cvt-13 vs HF transformers CvT-13, same run: {rates['cvt-13'] / rates['hf-cvt-13']:.2f}×"
+        )
 
 
 if __name__ == "__main__":

@@ -16,11 +16,25 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 __all__ = [
-    "ArchSpec", "HybridNet", "build_model", "list_presets", "get_preset",
-    "count_cost", "scale_spec", "Constraint",
-    "SearchSpace", "Coefficients", "load_space", "list_spaces",
-    "ProxyConfig", "load_dataset", "train_proxy",
-    "RunConfig", "run_search", "frontier", "load_study",
+    "ArchSpec",
+    "HybridNet",
+    "build_model",
+    "list_presets",
+    "get_preset",
+    "count_cost",
+    "scale_spec",
+    "Constraint",
+    "SearchSpace",
+    "Coefficients",
+    "load_space",
+    "list_spaces",
+    "ProxyConfig",
+    "load_dataset",
+    "train_proxy",
+    "RunConfig",
+    "run_search",
+    "frontier",
+    "load_study",
     "ScaleSearchError",
 ]
 

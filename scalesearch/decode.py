@@ -60,7 +60,9 @@ def _decode_value(tp: Any, data: Any, path: str) -> Any:
     if origin is Literal:
         allowed = get_args(tp)
         if data not in allowed:
-            raise DecodeError(path, f"must be one of {', '.join(map(repr, allowed))}, but got {data!r}")
+            raise DecodeError(
+                path, f"must be one of {', '.join(map(repr, allowed))}, but got {data!r}"
+            )
         return data
     if origin in (Union, types.UnionType):
         return _decode_union(tp, data, path)

@@ -40,7 +40,13 @@ def local_ray():
     """One local Ray for a module's tests (run_search leaves a running Ray alone)."""
     import ray
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level="ERROR",
+    )
     yield
     ray.shutdown()
 
@@ -57,8 +63,9 @@ def postgres_database() -> Iterator[str]:
     import psycopg
 
     try:
-        admin = psycopg.connect("host=127.0.0.1 port=5432 dbname=test user=postgres",
-                                autocommit=True)
+        admin = psycopg.connect(
+            "host=127.0.0.1 port=5432 dbname=test user=postgres", autocommit=True
+        )
     except psycopg.OperationalError as err:
         pytest.skip(f"no PostgreSQL on 127.0.0.1:5432: {err}")
     name = f"scalesearch_test_{os.getpid()}_{free_port()}"

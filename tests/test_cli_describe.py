@@ -58,6 +58,8 @@ def test_usage_errors_exit_2(args) -> None:
 def test_installed_console_script() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "scalesearch", "describe", "cmt-ti", "--json"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert json.loads(out)["params"] == 9_492_426

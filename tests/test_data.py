@@ -54,8 +54,10 @@ def _write_cifar(root: Path, classes: int, per_batch: int) -> None:
     rng = np.random.default_rng(0)
 
     def batch(n: int, key: bytes) -> dict:
-        return {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                key: [i % classes for i in range(n)]}
+        return {
+            b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            key: [i % classes for i in range(n)],
+        }
 
     if classes == 10:
         for i in range(1, 6):
@@ -101,8 +103,11 @@ def test_image_folder_train_val(tmp_path: Path) -> None:
     ("name", "make", "message"),
     [
         ("cifar10", lambda p: None, r"data_batch_1: missing; expected the CIFAR python layout"),
-        ("cifar10", lambda p: (p / "data_batch_1").write_text("not a pickle"),
-         r"data_batch_1: not a CIFAR python pickle"),
+        (
+            "cifar10",
+            lambda p: (p / "data_batch_1").write_text("not a pickle"),
+            r"data_batch_1: not a CIFAR python pickle",
+        ),
         ("imagefolder", lambda p: None, r"no class folders; expected .*/<class>/<image>"),
         ("imagefolder", lambda p: (p / "cat").mkdir(), r"cat: empty class folder"),
     ],

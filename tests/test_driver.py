@@ -20,26 +20,55 @@ from scalesearch.search.schema import Phase, TrialRecord
 from scalesearch.search.space import load_space
 from tests.conftest import write_space
 
-COMPLETE = ProxyOutcome(status="completed", val_accuracies=[0.5, 0.75], val_accuracy=0.75,
-                        train_loss_sum=12.5, images_per_second=300.0, train_seconds=2.0,
-                        node_id="node-a")
+COMPLETE = ProxyOutcome(
+    status="completed",
+    val_accuracies=[0.5, 0.75],
+    val_accuracy=0.75,
+    train_loss_sum=12.5,
+    images_per_second=300.0,
+    train_seconds=2.0,
+    node_id="node-a",
+)
 
 
-@pytest.mark.parametrize(("outcome", "flags", "expected"), [
-    (COMPLETE, {}, Verdict(TrialState.COMPLETE, accuracy=0.75)),
-    (ProxyOutcome(status="diverged", reason="non-finite loss"), {},
-     Verdict(TrialState.FAIL, reason="non-finite loss", failure=True)),
-    (ProxyOutcome(status="error", reason="RuntimeError: boom"), {},
-     Verdict(TrialState.FAIL, reason="RuntimeError: boom", failure=True)),
-    (None, {"crashed": True}, Verdict(TrialState.FAIL, reason=CRASHED_REASON, failure=True)),
-    (None, {"early_stopped": True},
-     Verdict(TrialState.PRUNED, reason="stopped early by ASHA after 1 epoch(s)")),
-    (None, {"out_of_time": True},
-     Verdict(TrialState.FAIL, reason="stopped before the end: the time budget ran out")),
-    (None, {}, Verdict(TrialState.FAIL, reason="stopped before the end: the search was interrupted")),
-    # A crash wins over a result that arrived: the process died after reporting.
-    (COMPLETE, {"crashed": True}, Verdict(TrialState.FAIL, reason=CRASHED_REASON, failure=True)),
-])
+@pytest.mark.parametrize(
+    ("outcome", "flags", "expected"),
+    [
+        (COMPLETE, {}, Verdict(TrialState.COMPLETE, accuracy=0.75)),
+        (
+            ProxyOutcome(status="diverged", reason="non-finite loss"),
+            {},
+            Verdict(TrialState.FAIL, reason="non-finite loss", failure=True),
+        ),
+        (
+            ProxyOutcome(status="error", reason="RuntimeError: boom"),
+            {},
+            Verdict(TrialState.FAIL, reason="RuntimeError: boom", failure=True),
+        ),
+        (None, {"crashed": True}, Verdict(TrialState.FAIL, reason=CRASHED_REASON, failure=True)),
+        (
+            None,
+            {"early_stopped": True},
+            Verdict(TrialState.PRUNED, reason="stopped early by ASHA after 1 epoch(s)"),
+        ),
+        (
+            None,
+            {"out_of_time": True},
+            Verdict(TrialState.FAIL, reason="stopped before the end: the time budget ran out"),
+        ),
+        (
+            None,
+            {},
+            Verdict(TrialState.FAIL, reason="stopped before the end: the search was interrupted"),
+        ),
+        # A crash wins over a result that arrived: the process died after reporting.
+        (
+            COMPLETE,
+            {"crashed": True},
+            Verdict(TrialState.FAIL, reason=CRASHED_REASON, failure=True),
+        ),
+    ],
+)
 def test_decide_maps_every_ending_to_one_state(outcome, flags, expected) -> None:
     assert decide(outcome, epochs_reported=1, **flags) == expected
 
@@ -54,8 +83,12 @@ def test_an_outcome_survives_tune_s_result_dict() -> None:
 def test_a_record_keeps_the_stored_attribute_names() -> None:
     record = TrialRecord(phase=Phase.FAMILY, phi=2.0, seconds=3.5, version="0.1.0")
     attrs = record.to_attrs()
-    assert attrs == {"phase": "family", "phi": 2.0, "wall_seconds": 3.5,
-                     "scalesearch_version": "0.1.0"}
+    assert attrs == {
+        "phase": "family",
+        "phi": 2.0,
+        "wall_seconds": 3.5,
+        "scalesearch_version": "0.1.0",
+    }
     assert TrialRecord.from_attrs(attrs) == record
     assert TrialRecord.from_attrs({}).phase == Phase.SEARCH  # a trial written elsewhere
     assert TrialRecord(error="x").to_attrs() == {"error": "x"}  # partial: no phase written
@@ -65,12 +98,14 @@ def test_a_record_keeps_the_stored_attribute_names() -> None:
 def driver(tmp_path: Path):
     """A driver on a fresh study of a 3-trial space, with its heartbeat running."""
     space = load_space(write_space(tmp_path, "unit", {"trials: 24": "trials: 3"}))
-    config = config_from_flags(space, tmp_path, storage=storage.default_storage(tmp_path),
-                               study_name="unit", trials=None)
+    config = config_from_flags(
+        space, tmp_path, storage=storage.default_storage(tmp_path), study_name="unit", trials=None
+    )
     study = open_study(config, "host:1")
     with Heartbeat(study) as beat:
-        yield SearchDriver(config, study, beat, num_classes=10, driver="host:1",
-                           log=lambda line: None)
+        yield SearchDriver(
+            config, study, beat, num_classes=10, driver="host:1", log=lambda line: None
+        )
 
 
 def _suggest(driver: SearchDriver, tune_id: str):
@@ -111,8 +146,9 @@ def test_early_stopped_is_pruned_with_the_epochs_it_reported(driver) -> None:
 
 def test_over_the_macs_budget_is_pruned_before_training(tmp_path) -> None:
     space = load_space(write_space(tmp_path, "dear", {"max_macs: 2.0e+8": "max_macs: 1.0e+6"}))
-    config = config_from_flags(space, tmp_path, storage=storage.default_storage(tmp_path),
-                               study_name="dear", trials=2)
+    config = config_from_flags(
+        space, tmp_path, storage=storage.default_storage(tmp_path), study_name="dear", trials=2
+    )
     study = open_study(config, "host:1")
     with Heartbeat(study) as beat:
         driver = SearchDriver(config, study, beat, 10, "host:1", log=lambda line: None)

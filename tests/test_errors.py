@@ -27,8 +27,10 @@ BAD_INPUT = [
     (["describe"], "Missing argument"),
     # scale
     (["scale", "--space", "cmt_compound", "--beta", "-1", "--phi", "1"], "beta must be a number"),
-    (["scale", "--space", "cmt_compound", "--alpha", "2", "--beta", "2", "--gamma", "2"],
-     "must be within 10% of 2.5"),
+    (
+        ["scale", "--space", "cmt_compound", "--alpha", "2", "--beta", "2", "--gamma", "2"],
+        "must be within 10% of 2.5",
+    ),
     (["scale", "--space", "nosuch"], "unknown search space 'nosuch'"),
     (["scale", "--space", "{binary}"], "not UTF-8 text"),
     (["scale", "--space", "{tmp}/missing.yaml"], "no such search-space file"),
@@ -78,10 +80,12 @@ def files(tmp_path: Path) -> dict[str, str]:
     return {"{binary}": str(binary), "{notyaml}": str(notyaml), "{tmp}": str(tmp_path)}
 
 
-@pytest.mark.parametrize(("args", "message"), BAD_INPUT, ids=lambda v: " ".join(v)[:60]
-                         if isinstance(v, list) else None)
-def test_bad_input_is_one_line_and_exit_2(args, message, files, tmp_path, capsys,
-                                          monkeypatch) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"), BAD_INPUT, ids=lambda v: " ".join(v)[:60] if isinstance(v, list) else None
+)
+def test_bad_input_is_one_line_and_exit_2(
+    args, message, files, tmp_path, capsys, monkeypatch
+) -> None:
     monkeypatch.chdir(tmp_path)  # runs/ of the default run folder lands here
     args = [files.get(a, a).replace("{tmp}", str(tmp_path)) for a in args]
     assert main(args) == 2

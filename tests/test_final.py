@@ -30,22 +30,44 @@ def study_dir(tmp_path_factory) -> Path:
     (runs / "small").mkdir(parents=True)
     spec = load_space("cmt_compound").member(-2).replace(num_classes=10)
     cost = count_cost(spec)
-    study = st.create_or_load_study(st.open_storage(st.default_storage(runs / "small")), "small",
-                                    st.make_sampler("random", 0))
+    study = st.create_or_load_study(
+        st.open_storage(st.default_storage(runs / "small")), "small", st.make_sampler("random", 0)
+    )
     unit = optuna.distributions.FloatDistribution(1.0, 1.6)
-    study.add_trial(optuna.trial.create_trial(
-        params={"alpha": 1.2, "beta": 1.3}, distributions={"alpha": unit, "beta": unit},
-        values=[0.9, cost.macs],
-        user_attrs={"spec": spec.to_json(), "spec_hash": spec.spec_hash(), "phase": "search",
-                    "phi": -2.0, "params": cost.params, "macs": cost.macs},
-    ))
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"alpha": 1.2, "beta": 1.3},
+            distributions={"alpha": unit, "beta": unit},
+            values=[0.9, cost.macs],
+            user_attrs={
+                "spec": spec.to_json(),
+                "spec_hash": spec.spec_hash(),
+                "phase": "search",
+                "phi": -2.0,
+                "params": cost.params,
+                "macs": cost.macs,
+            },
+        )
+    )
     return runs
 
 
-def _train(runs: Path, output: Path, *extra: str, launcher: list[str] | None = None,
-           timeout: float = 600) -> subprocess.CompletedProcess:
-    command = (launcher or TRAIN) + ["--run-dir", str(runs), "--study", "small", "--trial", "0",
-                                     "--dataset", "digits", "--output", str(output), *extra]
+def _train(
+    runs: Path, output: Path, *extra: str, launcher: list[str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    command = (launcher or TRAIN) + [
+        "--run-dir",
+        str(runs),
+        "--study",
+        "small",
+        "--trial",
+        "0",
+        "--dataset",
+        "digits",
+        "--output",
+        str(output),
+        *extra,
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done
@@ -68,10 +90,24 @@ def test_one_process_trains_and_records_test_accuracy(study_dir, tmp_path) -> No
 
 def test_two_ranks_with_zero2_agree(study_dir, tmp_path) -> None:
     # train_final checks that every rank ends with the same weights and raises if not.
-    _train(study_dir, tmp_path, "--epochs", "1", "--deepspeed-config",
-           str(ROOT / "launch" / "deepspeed" / "zero2_cpu.json"),
-           launcher=[sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                     "-m", "scalesearch", "train"])
+    _train(
+        study_dir,
+        tmp_path,
+        "--epochs",
+        "1",
+        "--deepspeed-config",
+        str(ROOT / "launch" / "deepspeed" / "zero2_cpu.json"),
+        launcher=[
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "scalesearch",
+            "train",
+        ],
+    )
     (row,) = [r for r in _runs(study_dir) if r["checkpoint"].startswith(str(tmp_path))]
     assert row["status"] == "completed" and row["world_size"] == 2
     assert row["steps"] == len_train_digits() // (2 * 32 * 2)
@@ -88,10 +124,27 @@ def test_killed_then_resumed_run_matches_an_uninterrupted_one(study_dir, tmp_pat
     (whole,) = [r for r in _runs(study_dir) if r["checkpoint"].startswith(str(tmp_path / "whole"))]
 
     output = tmp_path / "cut"
-    command = TRAIN + ["--run-dir", str(study_dir), "--study", "small", "--trial", "0",
-                       "--dataset", "digits", "--output", str(output), "--epochs", "2"]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            cwd=ROOT, start_new_session=True)
+    command = TRAIN + [
+        "--run-dir",
+        str(study_dir),
+        "--study",
+        "small",
+        "--trial",
+        "0",
+        "--dataset",
+        "digits",
+        "--output",
+        str(output),
+        "--epochs",
+        "2",
+    ]
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        start_new_session=True,
+    )
     latest = output / "small-trial0" / "checkpoints" / "latest"
     deadline = time.monotonic() + 300
     while not latest.is_file() and time.monotonic() < deadline:
@@ -117,13 +170,18 @@ def test_killed_then_resumed_run_matches_an_uninterrupted_one(study_dir, tmp_pat
         (["--trial", "0", "--study", "nope"], "no study database at"),
         (["--trial", "0", "--pareto", "2"], "exactly one of --trial N, --pareto K, --family"),
         (["--family"], "no complete family trial"),
-        (["--trial", "0", "--deepspeed-config", "{bad}"], "unknown key 'optimiser'; did you mean 'optimizer'?"),
+        (
+            ["--trial", "0", "--deepspeed-config", "{bad}"],
+            "unknown key 'optimiser'; did you mean 'optimizer'?",
+        ),
         (["--trial", "0", "--deepspeed-config", "/no/such.json"], "no such file"),
     ],
 )
 def test_bad_requests_are_one_line_exit_2(study_dir, tmp_path, capsys, args, message) -> None:
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"train_micro_batch_size_per_gpu": 8, "optimiser": {"type": "AdamW"}}))
+    bad.write_text(
+        json.dumps({"train_micro_batch_size_per_gpu": 8, "optimiser": {"type": "AdamW"}})
+    )
     args = [a.replace("{bad}", str(bad)) for a in args]
     if "--study" not in args:
         args += ["--study", "small"]

@@ -39,16 +39,22 @@ IMPORTS = {_name(p): _imports(p) for p in MODULES}
 
 
 def _importers(prefix: str) -> set[str]:
-    return {m for m, names in IMPORTS.items()
-            if any(n == prefix or n.startswith(prefix + ".") for n in names)}
+    return {
+        m
+        for m, names in IMPORTS.items()
+        if any(n == prefix or n.startswith(prefix + ".") for n in names)
+    }
 
 
-@pytest.mark.parametrize(("framework", "home"), [
-    ("ray", {"scalesearch.search.tune"}),
-    ("deepspeed", {"scalesearch.train.final"}),
-    ("plotly", {"scalesearch.cli.report"}),
-    ("optuna_dashboard", {"scalesearch.cli.app"}),
-])
+@pytest.mark.parametrize(
+    ("framework", "home"),
+    [
+        ("ray", {"scalesearch.search.tune"}),
+        ("deepspeed", {"scalesearch.train.final"}),
+        ("plotly", {"scalesearch.cli.report"}),
+        ("optuna_dashboard", {"scalesearch.cli.app"}),
+    ],
+)
 def test_each_framework_has_one_home(framework: str, home: set[str]) -> None:
     assert _importers(framework) == home
 
@@ -60,13 +66,18 @@ def test_the_model_code_knows_nothing_of_search_training_or_the_cli() -> None:
     for module in arch:
         ours = {n for n in IMPORTS[module] if n.startswith("scalesearch")}
         assert all(n.startswith(allowed) for n in ours), (module, ours)
-        assert not {n for n in IMPORTS[module] if n.split(".")[0] in ("optuna", "ray", "sqlalchemy")}
+        assert not {
+            n for n in IMPORTS[module] if n.split(".")[0] in ("optuna", "ray", "sqlalchemy")
+        }
 
 
 def test_training_knows_nothing_of_the_search_or_the_cli() -> None:
     for module in (m for m in IMPORTS if m.startswith("scalesearch.train")):
-        bad = {n for n in IMPORTS[module]
-               if n.startswith(("scalesearch.search", "scalesearch.cli", "optuna", "ray"))}
+        bad = {
+            n
+            for n in IMPORTS[module]
+            if n.startswith(("scalesearch.search", "scalesearch.cli", "optuna", "ray"))
+        }
         assert not bad, (module, bad)
 
 

@@ -45,8 +45,16 @@ def test_the_old_study_reads_as_typed_records(legacy, capsys) -> None:
 
 def test_a_failed_join_leaves_the_old_study_as_it_was(legacy, capsys) -> None:
     before = st.load_study(legacy, "legacy")
-    args = ["run", "--space", str(DATA / "legacy_space.yaml"), "--storage", legacy, "--join",
-            "--dataset", "cifar10"]
+    args = [
+        "run",
+        "--space",
+        str(DATA / "legacy_space.yaml"),
+        "--storage",
+        legacy,
+        "--join",
+        "--dataset",
+        "cifar10",
+    ]
     assert main(args) == 2
     assert "--data-dir" in capsys.readouterr().err
     after = st.load_study(legacy, "legacy")
@@ -56,10 +64,26 @@ def test_a_failed_join_leaves_the_old_study_as_it_was(legacy, capsys) -> None:
 @pytest.mark.ray
 def test_the_old_study_takes_more_trials(legacy, tmp_path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "scalesearch", "run", "--space", str(DATA / "legacy_space.yaml"),
-         "--storage", legacy, "--run-dir", str(tmp_path), "--join", "--trials", "1",
-         "--no-family"],
-        capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "scalesearch",
+            "run",
+            "--space",
+            str(DATA / "legacy_space.yaml"),
+            "--storage",
+            legacy,
+            "--run-dir",
+            str(tmp_path),
+            "--join",
+            "--trials",
+            "1",
+            "--no-family",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     study = st.load_study(legacy, "legacy")
     search = [t for t in study.trials if TrialRecord.from_trial(t).phase == Phase.SEARCH]

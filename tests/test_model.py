@@ -13,29 +13,56 @@ from scalesearch.arch.model import HybridNet, build_model
 from scalesearch.arch.presets import CVT_BLOCK, CVT_EMBEDS, PRESETS
 from scalesearch.arch.spec import ArchSpec, BlockSpec, EmbedSpec, HeadSpec, StageSpec, StemSpec
 
-CMT_BLOCK = BlockSpec(local_perception="lpu", attention="light", kv_reduction=2, ffn="irffn",
-                      mlp_ratio=4.0, norm_eps=1e-6)
+CMT_BLOCK = BlockSpec(
+    local_perception="lpu",
+    attention="light",
+    kv_reduction=2,
+    ffn="irffn",
+    mlp_ratio=4.0,
+    norm_eps=1e-6,
+)
 
 HYBRIDS = {
     # CvT's overlapping embeddings carrying CMT blocks, with the CMT head.
     "cvt-embed-cmt-blocks": ArchSpec(
-        "h1", 32,
-        (StageSpec(16, 1, 1, CVT_EMBEDS[0], CMT_BLOCK),
-         StageSpec(32, 2, 2, CVT_EMBEDS[1], CMT_BLOCK.__class__(
-             **{**CMT_BLOCK.__dict__, "kv_reduction": 1}))),
-        HeadSpec("conv_pool", hidden_dim=64), num_classes=5),
+        "h1",
+        32,
+        (
+            StageSpec(16, 1, 1, CVT_EMBEDS[0], CMT_BLOCK),
+            StageSpec(
+                32,
+                2,
+                2,
+                CVT_EMBEDS[1],
+                CMT_BLOCK.__class__(**{**CMT_BLOCK.__dict__, "kv_reduction": 1}),
+            ),
+        ),
+        HeadSpec("conv_pool", hidden_dim=64),
+        num_classes=5,
+    ),
     # The CMT stem and 2×2 embeddings carrying CvT blocks, with a class token from stage 1.
     "cmt-embed-cvt-blocks": ArchSpec(
-        "h2", 32,
-        (StageSpec(16, 1, 1, EmbedSpec(2, 2, 0), CVT_BLOCK),
-         StageSpec(32, 2, 2, EmbedSpec(2, 2, 0), CVT_BLOCK, drop_path_rate=0.1)),
-        HeadSpec("cls_token", cls_stage=0), StemSpec(8), num_classes=5),
+        "h2",
+        32,
+        (
+            StageSpec(16, 1, 1, EmbedSpec(2, 2, 0), CVT_BLOCK),
+            StageSpec(32, 2, 2, EmbedSpec(2, 2, 0), CVT_BLOCK, drop_path_rate=0.1),
+        ),
+        HeadSpec("cls_token", cls_stage=0),
+        StemSpec(8),
+        num_classes=5,
+    ),
     # One block type per stage: ViT attention + MLP, then CMT's block; pooled head.
     "mixed-per-stage": ArchSpec(
-        "h3", 32,
-        (StageSpec(16, 1, 2, EmbedSpec(4, 4, 0), BlockSpec()),
-         StageSpec(32, 1, 2, EmbedSpec(2, 2, 0), CMT_BLOCK)),
-        HeadSpec("pool"), num_classes=5),
+        "h3",
+        32,
+        (
+            StageSpec(16, 1, 2, EmbedSpec(4, 4, 0), BlockSpec()),
+            StageSpec(32, 1, 2, EmbedSpec(2, 2, 0), CMT_BLOCK),
+        ),
+        HeadSpec("pool"),
+        num_classes=5,
+    ),
 }
 
 
@@ -60,7 +87,9 @@ def test_hybrid_trains(name: str) -> None:
 def test_class_token_carried_between_widths_is_projected() -> None:
     model = HybridNet(HYBRIDS["cmt-embed-cvt-blocks"])
     assert model.stages[0].cls_token is not None
-    assert model.stages[1].cls_proj.in_features == 16 and model.stages[1].cls_proj.out_features == 32
+    assert (
+        model.stages[1].cls_proj.in_features == 16 and model.stages[1].cls_proj.out_features == 32
+    )
 
 
 @pytest.mark.parametrize("name", ["cmt-ti", "cvt-13"])

@@ -40,8 +40,15 @@ def test_params_and_macs_match_official_code(name: str, resolution: int) -> None
 
 def test_published_input_sizes() -> None:
     sizes = {name: spec.resolution for name, spec in PRESETS.items()}
-    assert sizes == {"cvt-13": 224, "cvt-21": 224, "cvt-w24": 384, "cmt-ti": 160,
-                     "cmt-xs": 192, "cmt-s": 224, "cmt-b": 256}
+    assert sizes == {
+        "cvt-13": 224,
+        "cvt-21": 224,
+        "cvt-w24": 384,
+        "cmt-ti": 160,
+        "cmt-xs": 192,
+        "cmt-s": 224,
+        "cmt-b": 256,
+    }
 
 
 def _train_step_check(model: torch.nn.Module, images: torch.Tensor, classes: int) -> None:

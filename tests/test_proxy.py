@@ -80,8 +80,24 @@ def test_proxy_config_rejects_bad_values() -> None:
 
 
 def test_proxy_cli_json(capsys) -> None:
-    assert main(["proxy", "cmt_compound", "--phi", "-2", "--dataset", "digits", "--epochs", "1",
-                 "--max-train-images", "128", "--json"]) == 0
+    assert (
+        main(
+            [
+                "proxy",
+                "cmt_compound",
+                "--phi",
+                "-2",
+                "--dataset",
+                "digits",
+                "--epochs",
+                "1",
+                "--max-train-images",
+                "128",
+                "--json",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     for key in ("val_accuracy", "params", "macs", "seconds", "images_per_second"):
         assert key in out

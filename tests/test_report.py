@@ -23,12 +23,20 @@ EXPONENT, SCALE = -0.3, 40.0  # the fixture family's error = SCALE · MACs^EXPON
 
 
 def _add(study, number_of_params, phase, phi, accuracy, macs, alpha=1.2, beta=1.3) -> None:
-    study.add_trial(optuna.trial.create_trial(
-        params={"alpha": alpha, "beta": beta}, distributions={"alpha": UNIT, "beta": UNIT},
-        values=[accuracy, macs],
-        user_attrs={"phase": phase, "phi": phi, "gamma": 1.15, "params": number_of_params,
-                    "macs": macs},
-    ))
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"alpha": alpha, "beta": beta},
+            distributions={"alpha": UNIT, "beta": UNIT},
+            values=[accuracy, macs],
+            user_attrs={
+                "phase": phase,
+                "phi": phi,
+                "gamma": 1.15,
+                "params": number_of_params,
+                "macs": macs,
+            },
+        )
+    )
 
 
 @pytest.fixture
@@ -47,13 +55,30 @@ def fixture_study(tmp_path) -> tuple[str, str]:
 
 def test_data_functions_on_a_fixture_study(fixture_study) -> None:
     storage, name = fixture_study
-    records.save_final_run(storage, dict(study=name, trial=1, spec_hash="x", dataset="mnist", epochs=5,
-                                         epochs_done=5, steps=10, world_size=1, test_accuracy=0.95,
-                                         params=1, macs=1, wall_seconds=1.0, checkpoint="/c1",
-                                         status="completed"))
+    records.save_final_run(
+        storage,
+        dict(
+            study=name,
+            trial=1,
+            spec_hash="x",
+            dataset="mnist",
+            epochs=5,
+            epochs_done=5,
+            steps=10,
+            world_size=1,
+            test_accuracy=0.95,
+            params=1,
+            macs=1,
+            wall_seconds=1.0,
+            checkpoint="/c1",
+            status="completed",
+        ),
+    )
     data = build_report(storage, name)
     study = st.load_study(storage, name)
-    assert {p["trial"] for p in data["points"] if p["on_frontier"]} == {t.number for t in study.best_trials}
+    assert {p["trial"] for p in data["points"] if p["on_frontier"]} == {
+        t.number for t in study.best_trials
+    }
     assert [p["phi"] for p in data["family"]] == [0.0, 1.0, 2.0]
     assert data["law"].b == pytest.approx(EXPONENT, abs=1e-6)
     assert data["next"]["phi"] == 3.0 and data["next"]["macs"] > 120e6
@@ -84,13 +109,20 @@ def test_a_study_without_complete_trials_is_one_line_exit_2(tmp_path, capsys, fa
     study = st.create_or_load_study(st.open_storage(storage), "empty", st.make_sampler("random", 0))
     if failed_only:
         study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
-    assert main(["report", "--storage", storage, "--study", "empty", "-o", str(tmp_path / "r.html")]) == 2
+    assert (
+        main(["report", "--storage", storage, "--study", "empty", "-o", str(tmp_path / "r.html")])
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert "has no complete trial yet" in err and err.count("\n") == 0, err
 
 
 def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    return (
+        shutil.which("chromium")
+        or shutil.which("chromium-browser")
+        or shutil.which("google-chrome")
+    )
 
 
 def test_the_page_renders_every_plot_offline_in_chromium(fixture_study, tmp_path) -> None:
@@ -101,11 +133,25 @@ def test_the_page_renders_every_plot_offline_in_chromium(fixture_study, tmp_path
     page = render_report(build_report(storage, name), tmp_path / "report.html")
     assert '<script src="http' not in page.read_text()  # plotly.js is inside: opens offline
     done = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000",
-         "--enable-logging=stderr", "--v=0", "--dump-dom", page.resolve().as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=15000",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+            page.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     dom = done.stdout
     plots = dom.count('class="plot"')

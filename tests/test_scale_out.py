@@ -30,19 +30,36 @@ TOKEN_AUTH = {**os.environ, "RAY_AUTH_MODE": "token"}
 def _ray_start(*args: str) -> subprocess.Popen:
     """`ray start --block` in its own process group (so teardown stops this node alone)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "ray.scripts.scripts", "start", "--block", "--num-cpus=1",
-         "--disable-usage-stats", *args],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "ray.scripts.scripts",
+            "start",
+            "--block",
+            "--num-cpus=1",
+            "--disable-usage-stats",
+            *args,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
         env=TOKEN_AUTH,
     )
 
 
 def _wait_for_nodes(address: str, count: int) -> None:
-    probe = ("import ray, sys; ray.init(address=sys.argv[1], logging_level='ERROR');"
-             "print(sum(n['Alive'] for n in ray.nodes()))")
+    probe = (
+        "import ray, sys; ray.init(address=sys.argv[1], logging_level='ERROR');"
+        "print(sum(n['Alive'] for n in ray.nodes()))"
+    )
     for _ in range(30):
-        out = subprocess.run([sys.executable, "-c", probe, address], capture_output=True,
-                             text=True, env=TOKEN_AUTH, timeout=120)
+        out = subprocess.run(
+            [sys.executable, "-c", probe, address],
+            capture_output=True,
+            text=True,
+            env=TOKEN_AUTH,
+            timeout=120,
+        )
         if out.stdout.strip() == str(count):
             return
         time.sleep(1)
@@ -53,8 +70,14 @@ def _wait_for_nodes(address: str, count: int) -> None:
 def two_node_cluster():
     """A head and a second node on loopback ports (never 6379: Redis holds it here)."""
     address = f"127.0.0.1:{free_port()}"
-    nodes = [_ray_start("--head", f"--port={address.split(':')[1]}", "--include-dashboard=false",
-                        "--node-ip-address=127.0.0.1")]
+    nodes = [
+        _ray_start(
+            "--head",
+            f"--port={address.split(':')[1]}",
+            "--include-dashboard=false",
+            "--node-ip-address=127.0.0.1",
+        )
+    ]
     time.sleep(3)
     nodes.append(_ray_start(f"--address={address}", "--node-ip-address=127.0.0.1"))
     try:
@@ -68,9 +91,22 @@ def two_node_cluster():
 
 def test_search_spreads_over_a_two_node_cluster(two_node_cluster, tmp_path) -> None:
     space = write_space(tmp_path, "spread", {"trials: 24": "trials: 4"})
-    done = subprocess.run(SCALESEARCH + ["--space", str(space), "--run-dir", str(tmp_path),
-                                         "--address", two_node_cluster, "--no-family"],
-                          capture_output=True, text=True, timeout=600, env=TOKEN_AUTH)
+    done = subprocess.run(
+        SCALESEARCH
+        + [
+            "--space",
+            str(space),
+            "--run-dir",
+            str(tmp_path),
+            "--address",
+            two_node_cluster,
+            "--no-family",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=TOKEN_AUTH,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     study = st.load_study(st.default_storage(tmp_path / "spread"), "spread")
     trained = [t for t in study.trials if "node_id" in t.user_attrs]
@@ -78,8 +114,15 @@ def test_search_spreads_over_a_two_node_cluster(two_node_cluster, tmp_path) -> N
 
 
 def test_unreachable_cluster_is_one_line_exit_2(tmp_path, capsys) -> None:
-    args = ["run", "--space", "cmt_compound", "--run-dir", str(tmp_path),
-            "--address", f"127.0.0.1:{free_port()}"]
+    args = [
+        "run",
+        "--space",
+        "cmt_compound",
+        "--run-dir",
+        str(tmp_path),
+        "--address",
+        f"127.0.0.1:{free_port()}",
+    ]
     started = time.monotonic()
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
@@ -90,10 +133,21 @@ def test_unreachable_cluster_is_one_line_exit_2(tmp_path, capsys) -> None:
 def test_two_drivers_share_one_postgresql_study(tmp_path) -> None:
     space = write_space(tmp_path, "shared", {"trials: 24": "trials: 3"})
     with postgres_database() as url:
-        command = SCALESEARCH + ["--space", str(space), "--run-dir", str(tmp_path),
-                                 "--storage", url, "--join", "--max-concurrent", "1"]
-        drivers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    text=True) for _ in range(2)]
+        command = SCALESEARCH + [
+            "--space",
+            str(space),
+            "--run-dir",
+            str(tmp_path),
+            "--storage",
+            url,
+            "--join",
+            "--max-concurrent",
+            "1",
+        ]
+        drivers = [
+            subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for _ in range(2)
+        ]
         outputs = [d.communicate(timeout=600)[0] for d in drivers]
         assert [d.returncode for d in drivers] == [0, 0], "\n".join(outputs)
         study = st.load_study(url, "shared")
@@ -109,18 +163,29 @@ def test_two_drivers_share_one_postgresql_study(tmp_path) -> None:
 
 
 def test_a_killed_driver_s_trial_ends_fail_and_resume_completes(tmp_path) -> None:
-    space = write_space(tmp_path, "killed", {"trials: 24": "trials: 3",
-                                             "max_train_images: 96": "max_train_images: 512"})
+    space = write_space(
+        tmp_path,
+        "killed",
+        {"trials: 24": "trials: 3", "max_train_images: 96": "max_train_images: 512"},
+    )
     storage = st.default_storage(tmp_path / "killed")
-    command = SCALESEARCH + ["--space", str(space), "--run-dir", str(tmp_path), "--no-family",
-                             "--max-concurrent", "1"]
+    command = SCALESEARCH + [
+        "--space",
+        str(space),
+        "--run-dir",
+        str(tmp_path),
+        "--no-family",
+        "--max-concurrent",
+        "1",
+    ]
     env = {**os.environ, "SCALESEARCH_HEARTBEAT_S": "1"}
     # Its own session: the kill takes the driver and the local Ray it started, as when a
     # machine dies.
     log = tmp_path / "driver.log"
     with log.open("w") as out:
-        driver = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
+        driver = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     deadline = time.monotonic() + 300
     while not _running_trials(storage, "killed"):
         assert driver.poll() is None, f"the driver ended early:\n{log.read_text()}"
@@ -133,8 +198,9 @@ def test_a_killed_driver_s_trial_ends_fail_and_resume_completes(tmp_path) -> Non
     assert len(running) == 1, f"running trials {running}; the driver said:\n{log.read_text()}"
     killed = running[0]
 
-    resumed = subprocess.run(command + ["--resume"], env=env, capture_output=True, text=True,
-                             timeout=300)
+    resumed = subprocess.run(
+        command + ["--resume"], env=env, capture_output=True, text=True, timeout=300
+    )
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "of a stopped driver as failed" in resumed.stdout
     study = st.load_study(storage, "killed")

@@ -26,15 +26,33 @@ from tests.conftest import free_port, postgres_database, write_space
 
 pytestmark = pytest.mark.ray
 
-RECORDED = {"phase", "phi", "gamma", "spec", "spec_hash", "params", "macs",
-            "resolution", "scalesearch_version", "wall_seconds", "node_id", "val_accuracies"}
+RECORDED = {
+    "phase",
+    "phi",
+    "gamma",
+    "spec",
+    "spec_hash",
+    "params",
+    "macs",
+    "resolution",
+    "scalesearch_version",
+    "wall_seconds",
+    "node_id",
+    "val_accuracies",
+}
 
 
 def _run(space_path: Path, run_dir: Path, storage: str | None = None, **flags):
     space = load_space(space_path)
     storage = storage or st.default_storage(run_dir)
-    config = config_from_flags(space, run_dir, storage=storage, study_name=space.name,
-                               trials=flags.pop("trials", space.search.trials), **flags)
+    config = config_from_flags(
+        space,
+        run_dir,
+        storage=storage,
+        study_name=space.name,
+        trials=flags.pop("trials", space.search.trials),
+        **flags,
+    )
     return run_search(config, log=lambda line: None), storage
 
 
@@ -73,13 +91,15 @@ def test_search_and_family_on_sqlite(tiny_space, tmp_path, local_ray, capsys) ->
     assert main(["frontier", "--storage", storage, "--study", "tiny", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [p["trial"] for p in listed] == sorted(
-        (t.number for t in study.best_trials), key=lambda n: study.trials[n].values[1])
+        (t.number for t in study.best_trials), key=lambda n: study.trials[n].values[1]
+    )
     assert all({"trial", "accuracy", "macs", "params", "spec"} <= set(p) for p in listed)
 
 
 def test_over_budget_is_rejected_without_training(tmp_path, local_ray) -> None:
-    space = write_space(tmp_path, "costly", {"max_macs: 2.0e+8": "max_macs: 1.0e+6",
-                                             "trials: 24": "trials: 3"})
+    space = write_space(
+        tmp_path, "costly", {"max_macs: 2.0e+8": "max_macs: 1.0e+6", "trials: 24": "trials: 3"}
+    )
     result, storage = _run(space, tmp_path, family=False)
     study = st.load_study(storage, "costly")
     assert [t.state for t in study.trials] == [TrialState.PRUNED] * 3
@@ -91,9 +111,14 @@ def test_over_budget_is_rejected_without_training(tmp_path, local_ray) -> None:
 def test_a_trial_that_raises_ends_fail_with_its_message(tmp_path, local_ray) -> None:
     # A base for 1-channel input: the driver only counts it (on meta), the trial trains it
     # on RGB-prepared batches and raises in the first convolution.
-    space = write_space(tmp_path, "onechannel", {"  num_classes: 10\n": "  num_classes: 10\n  in_chs: 1\n",
-                                                 "trials: 24": "trials: 1"})
-    with pytest.raises(SearchFailed, match=r"stopped after 3 trials failed in a row; the last: RuntimeError"):
+    space = write_space(
+        tmp_path,
+        "onechannel",
+        {"  num_classes: 10\n": "  num_classes: 10\n  in_chs: 1\n", "trials: 24": "trials: 1"},
+    )
+    with pytest.raises(
+        SearchFailed, match=r"stopped after 3 trials failed in a row; the last: RuntimeError"
+    ):
         _run(space, tmp_path, family=False, max_concurrent=1)
     study = st.load_study(st.default_storage(tmp_path), "onechannel")
     assert [t.state for t in study.trials] == [TrialState.FAIL] * 3
@@ -107,11 +132,25 @@ def test_same_search_on_postgresql(tiny_space, tmp_path, local_ray) -> None:
 
 
 def test_interrupt_then_resume_loses_and_repeats_nothing(tmp_path) -> None:
-    space = write_space(tmp_path, "resumable", {"trials: 24": "trials: 5",
-                                                "max_train_images: 96": "max_train_images: 256"})
+    space = write_space(
+        tmp_path,
+        "resumable",
+        {"trials: 24": "trials: 5", "max_train_images: 96": "max_train_images: 256"},
+    )
     storage = st.default_storage(tmp_path / "resumable")
-    command = [sys.executable, "-m", "scalesearch", "run", "--space", str(space),
-               "--run-dir", str(tmp_path), "--no-family", "--max-concurrent", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "scalesearch",
+        "run",
+        "--space",
+        str(space),
+        "--run-dir",
+        str(tmp_path),
+        "--no-family",
+        "--max-concurrent",
+        "1",
+    ]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:  # wait until one trial has finished
@@ -139,9 +178,20 @@ def test_dashboard_serves_the_study(tmp_path) -> None:
     storage = st.default_storage(tmp_path)
     st.create_or_load_study(st.open_storage(storage), "shown", st.make_sampler("random", 0))
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "scalesearch", "dashboard", "--storage",
-                               storage, "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "scalesearch",
+            "dashboard",
+            "--storage",
+            storage,
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(100):
             try:
@@ -162,11 +212,19 @@ def test_dashboard_serves_the_study(tmp_path) -> None:
     ("args", "message"),
     [
         (["run", "--space", "cmt_compound", "--storage", "nonsense"], "must be an SQLAlchemy URL"),
-        (["run", "--space", "cmt_compound", "--storage", "oracle2://x/y"], "unknown database dialect"),
-        (["run", "--space", "cmt_compound", "--storage",
-          "postgresql://nobody@127.0.0.1:1/none"], "cannot connect"),
+        (
+            ["run", "--space", "cmt_compound", "--storage", "oracle2://x/y"],
+            "unknown database dialect",
+        ),
+        (
+            ["run", "--space", "cmt_compound", "--storage", "postgresql://nobody@127.0.0.1:1/none"],
+            "cannot connect",
+        ),
         (["run", "--space", "no_such_space"], "unknown search space 'no_such_space'"),
-        (["run", "--space", "cmt_compound", "--resume", "--run-dir", "{tmp}"], "--resume: no study"),
+        (
+            ["run", "--space", "cmt_compound", "--resume", "--run-dir", "{tmp}"],
+            "--resume: no study",
+        ),
         (["frontier", "--run-dir", "{tmp}"], "give --study or --storage"),
     ],
 )

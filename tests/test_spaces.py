@@ -45,8 +45,14 @@ def test_macs_grow_by_the_constraint_constant(name: str) -> None:
 
 def test_hybrid_choices_change_the_blocks() -> None:
     space = load_space("hybrid_compound")
-    spec = space.member(1, choices={"stage0.attention": "conv", "stage2.ffn": "mlp",
-                                    "stage1.local_perception": "none"})
+    spec = space.member(
+        1,
+        choices={
+            "stage0.attention": "conv",
+            "stage2.ffn": "mlp",
+            "stage1.local_perception": "none",
+        },
+    )
     assert spec.stages[0].block.attention == "conv"
     assert spec.stages[2].block.ffn == "mlp"
     assert spec.stages[1].block.local_perception == "none"
@@ -65,29 +71,62 @@ VALID = (spaces_dir() / "cmt_compound.yaml").read_text()
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ("  tolerance: 0.1\n", "  tolerance: 0.1\n  tolerence: 0.2\n",
-         r"scaling\.tolerence: unknown key; allowed keys are: alpha, beta, defaults"),
-        ("  epochs: 2\n", "  epochs: two\n", r"proxy\.epochs: must be of type int, but got str 'two'"),
-        ("alpha: {low: 1.0, high: 1.6}", "alpha: {low: 1.6, high: 1.6}",
-         r"scaling\.alpha: a range must satisfy 0 < low < high, but got low=1.6, high=1.6"),
-        ("gamma: {low: 1.0, high: 1.6}", "gamma: {low: 2.0, high: 3.0}",
-         r"scaling: no \(alpha, beta\) in the ranges puts gamma in \[2.0, 3.0\]"),
-        ("defaults: {alpha: 1.2, beta: 1.3, gamma: 1.15}",
-         "defaults: {alpha: 1.5, beta: 1.5, gamma: 1.15}",
-         r"yaml: scaling\.defaults: alpha\*beta\^1.5\*gamma\^2 must be within 10% of 2.5"),
-        ("  rule: cmt\n", "  rule: cmt\n  target: 3.0\n", r"rule 'cmt' fixes width_exponent and target"),
-        ("  sampler: tpe\n", "  sampler: grid\n",
-         r"search\.sampler: must be one of 'tpe', 'nsga2', 'random', but got 'grid'"),
-        ("dim: 48, depth: 4, num_heads: 2", "dim: 66, depth: 4, num_heads: 4",
-         r"base\.stages\[1\]: dim must be divisible by num_heads, but got dim=66, num_heads=4"),
-        ("  resolution: 48\n", "  resolution: 44\n",
-         r"base: stages\[0\]\.block\.kv_reduction=2 must divide the stage's 11x11 token grid"),
-        ("  sampler: tpe\n", "  sampler: tpe\n  objectives: {accuracy: maximize, macs: maximize}\n",
-         r"objectives must be among .*but got macs: maximize"),
+        (
+            "  tolerance: 0.1\n",
+            "  tolerance: 0.1\n  tolerence: 0.2\n",
+            r"scaling\.tolerence: unknown key; allowed keys are: alpha, beta, defaults",
+        ),
+        (
+            "  epochs: 2\n",
+            "  epochs: two\n",
+            r"proxy\.epochs: must be of type int, but got str 'two'",
+        ),
+        (
+            "alpha: {low: 1.0, high: 1.6}",
+            "alpha: {low: 1.6, high: 1.6}",
+            r"scaling\.alpha: a range must satisfy 0 < low < high, but got low=1.6, high=1.6",
+        ),
+        (
+            "gamma: {low: 1.0, high: 1.6}",
+            "gamma: {low: 2.0, high: 3.0}",
+            r"scaling: no \(alpha, beta\) in the ranges puts gamma in \[2.0, 3.0\]",
+        ),
+        (
+            "defaults: {alpha: 1.2, beta: 1.3, gamma: 1.15}",
+            "defaults: {alpha: 1.5, beta: 1.5, gamma: 1.15}",
+            r"yaml: scaling\.defaults: alpha\*beta\^1.5\*gamma\^2 must be within 10% of 2.5",
+        ),
+        (
+            "  rule: cmt\n",
+            "  rule: cmt\n  target: 3.0\n",
+            r"rule 'cmt' fixes width_exponent and target",
+        ),
+        (
+            "  sampler: tpe\n",
+            "  sampler: grid\n",
+            r"search\.sampler: must be one of 'tpe', 'nsga2', 'random', but got 'grid'",
+        ),
+        (
+            "dim: 48, depth: 4, num_heads: 2",
+            "dim: 66, depth: 4, num_heads: 4",
+            r"base\.stages\[1\]: dim must be divisible by num_heads, but got dim=66, num_heads=4",
+        ),
+        (
+            "  resolution: 48\n",
+            "  resolution: 44\n",
+            r"base: stages\[0\]\.block\.kv_reduction=2 must divide the stage's 11x11 token grid",
+        ),
+        (
+            "  sampler: tpe\n",
+            "  sampler: tpe\n  objectives: {accuracy: maximize, macs: maximize}\n",
+            r"objectives must be among .*but got macs: maximize",
+        ),
         ("name: cmt_compound\n", "name: [cmt\n", r"not valid YAML"),
     ],
 )
-def test_broken_space_names_file_key_and_rule(tmp_path: Path, old: str, new: str, message: str) -> None:
+def test_broken_space_names_file_key_and_rule(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
     assert old in VALID
     path = tmp_path / "broken.yaml"
     path.write_text(VALID.replace(old, new, 1))
@@ -100,7 +139,10 @@ def test_broken_stage_choices(tmp_path: Path) -> None:
     text = (spaces_dir() / "hybrid_compound.yaml").read_text()
     path = tmp_path / "h.yaml"
     path.write_text(text.replace("attention: [conv, light]", "attention: [conv, window]", 1))
-    with pytest.raises(SpaceError, match=r"stage_choices\[0\]\.attention: 'window' is not one of linear, conv, light"):
+    with pytest.raises(
+        SpaceError,
+        match=r"stage_choices\[0\]\.attention: 'window' is not one of linear, conv, light",
+    ):
         load_space(path)
     path.write_text(text.replace("ffn: [mlp, irffn]", "ffn: []", 1))
     with pytest.raises(SpaceError, match=r"stage_choices\[0\]\.ffn: the list of options is empty"):
@@ -108,7 +150,9 @@ def test_broken_stage_choices(tmp_path: Path) -> None:
 
 
 def test_unknown_space_and_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(SpaceError, match=r"unknown search space 'nope'; known spaces: cmt_compound"):
+    with pytest.raises(
+        SpaceError, match=r"unknown search space 'nope'; known spaces: cmt_compound"
+    ):
         load_space("nope")
     with pytest.raises(SpaceError, match=r"no such search-space file"):
         load_space(tmp_path / "missing.yaml")
@@ -129,12 +173,31 @@ def test_scale_cli_json(capsys) -> None:
 
 
 def test_scale_cli_solves_gamma_and_rejects_off_constraint(capsys) -> None:
-    assert main(["scale", "--space", "cmt_compound", "--phi", "1", "--alpha", "1.4",
-                 "--beta", "1.2", "--json"]) == 0
+    assert (
+        main(
+            [
+                "scale",
+                "--space",
+                "cmt_compound",
+                "--phi",
+                "1",
+                "--alpha",
+                "1.4",
+                "--beta",
+                "1.2",
+                "--json",
+            ]
+        )
+        == 0
+    )
     row = json.loads(capsys.readouterr().out)[0]
     assert row["alpha"] * row["beta"] ** 1.5 * row["gamma"] ** 2 == pytest.approx(2.5)
-    assert main(["scale", "--space", "cmt_compound", "--alpha", "2", "--beta", "1.3",
-                 "--gamma", "1.15"]) == 2
+    assert (
+        main(
+            ["scale", "--space", "cmt_compound", "--alpha", "2", "--beta", "1.3", "--gamma", "1.15"]
+        )
+        == 2
+    )
     assert "but got 3.920" in capsys.readouterr().err
 
 
@@ -154,8 +217,11 @@ def test_spaces_cli_lists_descriptions(capsys) -> None:
 @pytest.mark.slow
 def test_spaces_ship_inside_the_wheel(tmp_path: Path) -> None:
     root = Path(__file__).parent.parent
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path),
-                    str(root)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(root)],
+        check=True,
+        capture_output=True,
+    )
     (wheel,) = tmp_path.glob("scalesearch-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     for space in SPACES:

@@ -72,8 +72,10 @@ def test_cls_stage_out_of_range() -> None:
         (lambda d: d["stages"][0].update(colour="red"), r"stages\[0\]\.colour: unknown key"),
         (lambda d: d["stages"][0].pop("dim"), r"stages\[0\]\.dim: is required but missing"),
         (lambda d: d["stages"][0].update(depth="2"), r"stages\[0\]\.depth: must be of type int"),
-        (lambda d: d["stages"][0]["block"].update(attention="window"),
-         r"stages\[0\]\.block\.attention: must be one of 'linear', 'conv', 'light'"),
+        (
+            lambda d: d["stages"][0]["block"].update(attention="window"),
+            r"stages\[0\]\.block\.attention: must be one of 'linear', 'conv', 'light'",
+        ),
         (lambda d: d["stages"][0].update(num_heads=5), r"dim must be divisible by num_heads"),
     ],
 )

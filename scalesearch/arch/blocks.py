@@ -260,7 +260,12 @@ class Block(nn.Module):
     """
 
     def __init__(
-        self, dim: int, attention: Attention, ffn: nn.Module, lpu: bool, norm_eps: float,
+        self,
+        dim: int,
+        attention: Attention,
+        ffn: nn.Module,
+        lpu: bool,
+        norm_eps: float,
         drop_path: float,
     ) -> None:
         super().__init__()

@@ -86,8 +86,10 @@ def count_cost(spec: ArchSpec, resolution: int | None = None) -> ModelCost:
         _without_uncounted(model)(images)
     per_module = counter.get_flop_counts()
     stages = tuple(
-        StageCost(params=stage_params[i],
-                  macs=sum(per_module.get(f"HybridNet.stages.{i}", {}).values()) // 2)
+        StageCost(
+            params=stage_params[i],
+            macs=sum(per_module.get(f"HybridNet.stages.{i}", {}).values()) // 2,
+        )
         for i in range(len(stage_params))
     )
     return ModelCost(params, counter.get_total_flops() // 2, resolution, stages)

@@ -14,8 +14,15 @@ from scalesearch.errors import UnknownModelError
 # CvT: convolutional projections with stride-2 keys/values, QuickGELU MLPs, the official
 # code's dim^-0.5 attention scale, and a class token joining in the last stage.
 CVT_BLOCK = BlockSpec(
-    attention="conv", proj_kernel=3, kv_stride=2, qkv_bias=True, attn_scale="dim",
-    ffn="mlp", mlp_ratio=4.0, act="quick_gelu", norm_eps=1e-5,
+    attention="conv",
+    proj_kernel=3,
+    kv_stride=2,
+    qkv_bias=True,
+    attn_scale="dim",
+    ffn="mlp",
+    mlp_ratio=4.0,
+    act="quick_gelu",
+    norm_eps=1e-5,
 )
 CVT_EMBEDS = (EmbedSpec(7, 4, 2), EmbedSpec(3, 2, 1), EmbedSpec(3, 2, 1))
 
@@ -39,10 +46,18 @@ def _cmt(name, resolution, stem, dims, depths, ratio, head_dropout) -> ArchSpec:
     ends = [0.1 * (c - 1) / (total - 1) for c in itertools.accumulate(depths)]
     stages = tuple(
         StageSpec(
-            dim, depth, heads, EmbedSpec(2, 2, 0),
+            dim,
+            depth,
+            heads,
+            EmbedSpec(2, 2, 0),
             BlockSpec(
-                local_perception="lpu", attention="light", kv_reduction=k, qkv_bias=True,
-                ffn="irffn", mlp_ratio=ratio, norm_eps=1e-6,
+                local_perception="lpu",
+                attention="light",
+                kv_reduction=k,
+                qkv_bias=True,
+                ffn="irffn",
+                mlp_ratio=ratio,
+                norm_eps=1e-6,
             ),
             drop_path_rate=end,
         )
@@ -75,7 +90,5 @@ def get_preset(name: str) -> ArchSpec:
     """
     key = name.lower()
     if key not in PRESETS:
-        raise UnknownModelError(
-            f"unknown model {name!r}; known presets: {', '.join(PRESETS)}"
-        )
+        raise UnknownModelError(f"unknown model {name!r}; known presets: {', '.join(PRESETS)}")
     return PRESETS[key]

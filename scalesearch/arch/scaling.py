@@ -90,7 +90,8 @@ def check_coefficients(**coefficients: float) -> None:
         if not (math.isfinite(value) and 0 < value <= MAX_MULTIPLIER):
             given = ", ".join(f"{k}={v}" for k, v in coefficients.items())
             raise ConstraintError(
-                f"{name} must be a number in (0, {MAX_MULTIPLIER:g}], but got {given}")
+                f"{name} must be a number in (0, {MAX_MULTIPLIER:g}], but got {given}"
+            )
 
 
 def _multipliers(alpha: float, beta: float, gamma: float, phi: float) -> tuple[float, float, float]:

@@ -166,10 +166,10 @@ class HeadSpec:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
+        _require(self.hidden_dim > 0, f"head.hidden_dim must be > 0, but got {self.hidden_dim}")
         _require(
-            self.hidden_dim > 0, f"head.hidden_dim must be > 0, but got {self.hidden_dim}"
+            0.0 <= self.dropout < 1.0, f"head.dropout must be in [0, 1), but got {self.dropout}"
         )
-        _require(0.0 <= self.dropout < 1.0, f"head.dropout must be in [0, 1), but got {self.dropout}")
         _require(
             self.cls_stage is None or self.kind == "cls_token",
             f"head.cls_stage is only for kind 'cls_token', but got kind={self.kind!r}",

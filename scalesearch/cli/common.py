@@ -29,10 +29,13 @@ GammaOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 StorageOption = Annotated[
-    Optional[str], typer.Option(help="SQLAlchemy URL of the study database (default: SQLite in the run folder).")
+    Optional[str],
+    typer.Option(help="SQLAlchemy URL of the study database (default: SQLite in the run folder)."),
 ]
 StudyOption = Annotated[Optional[str], typer.Option(help="Study name (default: the space name).")]
-RunsOption = Annotated[Path, typer.Option("--run-dir", help="Folder of runs; each study gets RUN_DIR/STUDY.")]
+RunsOption = Annotated[
+    Path, typer.Option("--run-dir", help="Folder of runs; each study gets RUN_DIR/STUDY.")
+]
 
 
 def check_positive(**values: int | None) -> None:

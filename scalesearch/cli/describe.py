@@ -77,5 +77,3 @@ def describe_family(
             }
         )
     return rows
-
-

@@ -105,19 +105,30 @@ def proxy(
     from scalesearch.train.proxy import train_proxy
 
     check_positive(resolution=resolution)
-    spec = spec_with_overrides(spec_from_argument(model, phi, alpha, beta, gamma),
-                               resolution=resolution)
-    overrides = {"dataset": dataset, "epochs": epochs, "subset": subset,
-                 "max_train_images": max_train_images}
+    spec = spec_with_overrides(
+        spec_from_argument(model, phi, alpha, beta, gamma), resolution=resolution
+    )
+    overrides = {
+        "dataset": dataset,
+        "epochs": epochs,
+        "subset": subset,
+        "max_train_images": max_train_images,
+    }
     config = dataclasses.replace(
-        proxy_config_for(model), threads=threads, seed=seed,
+        proxy_config_for(model),
+        threads=threads,
+        seed=seed,
         **{k: v for k, v in overrides.items() if v is not None},
     )
     data = load_dataset(config.dataset, data_dir, resolution=spec.resolution, seed=seed)
     with epoch_progress(config.epochs, spec.name, err_console if as_json else console) as on_epoch:
         result = train_proxy(spec, data, config, on_epoch=on_epoch)
-    summary = {"name": spec.name, "dataset": config.dataset, **result.to_dict(),
-               "spec_hash": spec.replace(num_classes=data.num_classes).spec_hash()}
+    summary = {
+        "name": spec.name,
+        "dataset": config.dataset,
+        **result.to_dict(),
+        "spec_hash": spec.replace(num_classes=data.num_classes).spec_hash(),
+    }
     if as_json:
         print(json.dumps(summary, indent=2))
         return
@@ -145,5 +156,3 @@ def presets() -> None:
 
     for name, spec in PRESETS.items():
         print(f"{name:10s} {len(spec.stages)} stages, input {spec.resolution}")
-
-

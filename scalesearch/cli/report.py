@@ -20,24 +20,46 @@ def figures(data: dict) -> list:
     import plotly.graph_objects as go
 
     points, family, law = data["points"], data["family"], data["law"]
-    hover = [f"trial {p['trial']} ({p['phase']}, φ={p['phi']:g})<br>α={_f(p['alpha'])} β={_f(p['beta'])} "
-             f"γ={_f(p['gamma'])}<br>{p['params'] / 1e6:.3f}M params" for p in points]
+    hover = [
+        f"trial {p['trial']} ({p['phase']}, φ={p['phi']:g})<br>α={_f(p['alpha'])} β={_f(p['beta'])} "
+        f"γ={_f(p['gamma'])}<br>{p['params'] / 1e6:.3f}M params"
+        for p in points
+    ]
     scatter = go.Figure()
-    scatter.add_scatter(x=[p["macs"] for p in points], y=[p["accuracy"] for p in points],
-                        mode="markers", name="trials", text=hover, hoverinfo="text+x+y",
-                        marker=dict(color=["crimson" if p["on_frontier"] else "steelblue" for p in points]))
+    scatter.add_scatter(
+        x=[p["macs"] for p in points],
+        y=[p["accuracy"] for p in points],
+        mode="markers",
+        name="trials",
+        text=hover,
+        hoverinfo="text+x+y",
+        marker=dict(color=["crimson" if p["on_frontier"] else "steelblue" for p in points]),
+    )
     front = sorted((p for p in points if p["on_frontier"]), key=lambda p: p["macs"])
-    scatter.add_scatter(x=[p["macs"] for p in front], y=[p["accuracy"] for p in front],
-                        mode="lines", name="Pareto frontier", line=dict(color="crimson"))
+    scatter.add_scatter(
+        x=[p["macs"] for p in front],
+        y=[p["accuracy"] for p in front],
+        mode="lines",
+        name="Pareto frontier",
+        line=dict(color="crimson"),
+    )
     macs_of = {p["trial"]: p["macs"] for p in points}
     done = [r for r in data["finals"] if r["status"] == "completed" and r["trial"] in macs_of]
     if done:
-        scatter.add_scatter(x=[macs_of[r["trial"]] for r in done], y=[r["test_accuracy"] for r in done],
-                            mode="markers", name="final (DeepSpeed, test)",
-                            marker=dict(symbol="star", size=12, color="darkorange"),
-                            text=[f"trial {r['trial']}: {r['epochs']} epochs" for r in done])
-    scatter.update_layout(title="Accuracy against MACs", xaxis_type="log",
-                          xaxis_title="MACs", yaxis_title="validation accuracy (proxy)")
+        scatter.add_scatter(
+            x=[macs_of[r["trial"]] for r in done],
+            y=[r["test_accuracy"] for r in done],
+            mode="markers",
+            name="final (DeepSpeed, test)",
+            marker=dict(symbol="star", size=12, color="darkorange"),
+            text=[f"trial {r['trial']}: {r['epochs']} epochs" for r in done],
+        )
+    scatter.update_layout(
+        title="Accuracy against MACs",
+        xaxis_type="log",
+        xaxis_title="MACs",
+        yaxis_title="validation accuracy (proxy)",
+    )
     figs = [scatter]
 
     if family:
@@ -46,42 +68,91 @@ def figures(data: dict) -> list:
         fam.add_scatter(x=phis, y=[p["macs"] for p in family], name="MACs", yaxis="y")
         fam.add_scatter(x=phis, y=[p["params"] for p in family], name="params", yaxis="y")
         fam.add_scatter(x=phis, y=[p["accuracy"] for p in family], name="accuracy", yaxis="y2")
-        fam.update_layout(title="The family against φ", xaxis_title="φ", yaxis=dict(type="log", title="MACs / params"),
-                          yaxis2=dict(title="accuracy", overlaying="y", side="right"))
+        fam.update_layout(
+            title="The family against φ",
+            xaxis_title="φ",
+            yaxis=dict(type="log", title="MACs / params"),
+            yaxis2=dict(title="accuracy", overlaying="y", side="right"),
+        )
         figs.append(fam)
 
     search = [p for p in points if p["phase"] == "search" and p["alpha"] is not None]
     if search:
-        figs.append(go.Figure(go.Parcoords(
-            line=dict(color=[p["accuracy"] for p in search], colorscale="Viridis", showscale=True),
-            dimensions=[dict(label=k, values=[p[k] for p in search]) for k in ("alpha", "beta", "gamma", "accuracy")],
-        )).update_layout(title="Coefficients and accuracy (search trials)"))
+        figs.append(
+            go.Figure(
+                go.Parcoords(
+                    line=dict(
+                        color=[p["accuracy"] for p in search], colorscale="Viridis", showscale=True
+                    ),
+                    dimensions=[
+                        dict(label=k, values=[p[k] for p in search])
+                        for k in ("alpha", "beta", "gamma", "accuracy")
+                    ],
+                )
+            ).update_layout(title="Coefficients and accuracy (search trials)")
+        )
     if data["importances"]:
         names = list(data["importances"])
-        figs.append(go.Figure(go.Bar(x=[data["importances"][n] for n in names], y=names, orientation="h"))
-                    .update_layout(title="Parameter importance for accuracy (fANOVA)"))
+        figs.append(
+            go.Figure(
+                go.Bar(x=[data["importances"][n] for n in names], y=names, orientation="h")
+            ).update_layout(title="Parameter importance for accuracy (fANOVA)")
+        )
     if data["fidelity"]:
         pairs = data["fidelity"]["pairs"]
-        figs.append(go.Figure(go.Scatter(x=[p[1] for p in pairs], y=[p[2] for p in pairs], mode="markers+text",
-                                         text=[f"trial {p[0]}" for p in pairs], textposition="top center"))
-                    .update_layout(title=f"Proxy against final accuracy (Kendall τ {data['fidelity']['tau']:.2f})",
-                                   xaxis_title="proxy validation accuracy", yaxis_title="final test accuracy"))
+        figs.append(
+            go.Figure(
+                go.Scatter(
+                    x=[p[1] for p in pairs],
+                    y=[p[2] for p in pairs],
+                    mode="markers+text",
+                    text=[f"trial {p[0]}" for p in pairs],
+                    textposition="top center",
+                )
+            ).update_layout(
+                title=f"Proxy against final accuracy (Kendall τ {data['fidelity']['tau']:.2f})",
+                xaxis_title="proxy validation accuracy",
+                yaxis_title="final test accuracy",
+            )
+        )
     if law:
         fam_macs = [p["macs"] for p in family]
         top = data["next"]["macs"] if data["next"] else max(fam_macs) * 2
         grid = np.geomspace(min(fam_macs) / 1.5, top * 1.2, 60)
         bands = [law.band(m) for m in grid]
         fit = go.Figure()
-        fit.add_scatter(x=list(grid) + list(grid[::-1]), y=[b[1] for b in bands] + [b[0] for b in bands[::-1]],
-                        fill="toself", line=dict(width=0), fillcolor="rgba(70,130,180,0.2)", name="95% band")
-        fit.add_scatter(x=grid, y=[law.predict(m) for m in grid], mode="lines",
-                        name=f"error = {law.a:.3g}·MACs^{law.b:.3f}")
-        fit.add_scatter(x=fam_macs, y=[1 - p["accuracy"] for p in family], mode="markers", name="family")
+        fit.add_scatter(
+            x=list(grid) + list(grid[::-1]),
+            y=[b[1] for b in bands] + [b[0] for b in bands[::-1]],
+            fill="toself",
+            line=dict(width=0),
+            fillcolor="rgba(70,130,180,0.2)",
+            name="95% band",
+        )
+        fit.add_scatter(
+            x=grid,
+            y=[law.predict(m) for m in grid],
+            mode="lines",
+            name=f"error = {law.a:.3g}·MACs^{law.b:.3f}",
+        )
+        fit.add_scatter(
+            x=fam_macs, y=[1 - p["accuracy"] for p in family], mode="markers", name="family"
+        )
         if data["next"]:
-            fit.add_scatter(x=[data["next"]["macs"]], y=[law.predict(data["next"]["macs"])], mode="markers",
-                            marker=dict(symbol="diamond", size=12), name=f"φ={data['next']['phi']:g} (predicted)")
-        fit.update_layout(title="Scaling law: error rate against MACs", xaxis_type="log", yaxis_type="log",
-                          xaxis_title="MACs", yaxis_title="error rate")
+            fit.add_scatter(
+                x=[data["next"]["macs"]],
+                y=[law.predict(data["next"]["macs"])],
+                mode="markers",
+                marker=dict(symbol="diamond", size=12),
+                name=f"φ={data['next']['phi']:g} (predicted)",
+            )
+        fit.update_layout(
+            title="Scaling law: error rate against MACs",
+            xaxis_type="log",
+            yaxis_type="log",
+            xaxis_title="MACs",
+            yaxis_title="error rate",
+        )
         figs.append(fit)
     return figs
 
@@ -93,8 +164,10 @@ def _f(value) -> str:
 def render_report(data: dict, path: Path) -> Path:
     """Writes the page: summary, commands, then every figure (plotly.js embedded once)."""
     figs = figures(data)
-    parts = [fig.to_html(full_html=False, include_plotlyjs=(i == 0), default_height="480px")
-             for i, fig in enumerate(figs)]
+    parts = [
+        fig.to_html(full_html=False, include_plotlyjs=(i == 0), default_height="480px")
+        for i, fig in enumerate(figs)
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(_page(data, parts))
     return path
@@ -106,16 +179,20 @@ def _page(data: dict, plots: list[str]) -> str:
     rows = "".join(
         f"<tr><td>{p['trial']}</td><td>{p['phase']}</td><td>{p['phi']:g}</td><td>{p['accuracy']:.2%}</td>"
         f"<td>{p['macs'] / 1e6:,.1f}</td><td>{p['params'] / 1e6:.3f}M</td><td>{_f(p['alpha'])}</td>"
-        f"<td>{_f(p['beta'])}</td><td>{_f(p['gamma'])}</td></tr>" for p in best)
+        f"<td>{_f(p['beta'])}</td><td>{_f(p['gamma'])}</td></tr>"
+        for p in best
+    )
     law, nxt = data["law"], data["next"]
     prediction = ""
     if law and nxt:
         low, high = law.band(nxt["macs"])
-        prediction = (f"<p><b>Scaling law</b>: error = {law.a:.3g} · MACs<sup>{law.b:.3f}</sup> over "
-                      f"{law.points} family members. The next member, φ = {nxt['phi']:g} at "
-                      f"{nxt['macs'] / 1e6:,.1f} MMACs, would reach about "
-                      f"<b>{1 - law.predict(nxt['macs']):.2%}</b> accuracy (95% band "
-                      f"{1 - high:.2%} – {1 - low:.2%}).</p>")
+        prediction = (
+            f"<p><b>Scaling law</b>: error = {law.a:.3g} · MACs<sup>{law.b:.3f}</sup> over "
+            f"{law.points} family members. The next member, φ = {nxt['phi']:g} at "
+            f"{nxt['macs'] / 1e6:,.1f} MMACs, would reach about "
+            f"<b>{1 - law.predict(nxt['macs']):.2%}</b> accuracy (95% band "
+            f"{1 - high:.2%} – {1 - low:.2%}).</p>"
+        )
     storage = html.escape(s["storage"])
     name = html.escape(s["study"])
     return f"""<!DOCTYPE html>
@@ -124,19 +201,19 @@ def _page(data: dict, plots: list[str]) -> str:
 td,th{{padding:2px 10px;text-align:right;border-bottom:1px solid #ddd}}code{{background:#f4f4f4}}</style>
 </head><body>
 <h1>scalesearch report: {name}</h1>
-<p>Space <b>{html.escape(s['space'])}</b>; trials by state {html.escape(json.dumps(s['trials']))};
-search budget {s['budget']}; MACs budget {s['max_macs']}.</p>
+<p>Space <b>{html.escape(s["space"])}</b>; trials by state {html.escape(json.dumps(s["trials"]))};
+search budget {s["budget"]}; MACs budget {s["max_macs"]}.</p>
 <h2>Pareto frontier</h2>
 <table><tr><th>trial</th><th>phase</th><th>φ</th><th>accuracy</th><th>MMACs</th><th>params</th>
 <th>α</th><th>β</th><th>γ</th></tr>{rows}</table>
 {prediction}
 <h2>Reproduce</h2>
-<pre><code>scalesearch run --space {html.escape(s['space'])} --study {name} --storage '{storage}' --resume
+<pre><code>scalesearch run --space {html.escape(s["space"])} --study {name} --storage '{storage}' --resume
 scalesearch frontier --storage '{storage}' --study {name}
 scalesearch train --storage '{storage}' --study {name} --pareto 2
 scalesearch dashboard --storage '{storage}'</code></pre>
 <h2>Figures</h2>
-{''.join(f'<div class="plot">{p}</div>' for p in plots)}
+{"".join(f'<div class="plot">{p}</div>' for p in plots)}
 </body></html>
 """
 
@@ -146,8 +223,10 @@ def export_png(data: dict, folder: Path) -> list[Path]:
     try:
         import kaleido  # noqa: F401
     except ImportError:
-        raise ReportError("--png needs kaleido and a Chrome/Chromium: pip install kaleido "
-                          "(and e.g. apt install chromium)") from None
+        raise ReportError(
+            "--png needs kaleido and a Chrome/Chromium: pip install kaleido "
+            "(and e.g. apt install chromium)"
+        ) from None
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, fig in enumerate(figures(data)):
@@ -155,6 +234,8 @@ def export_png(data: dict, folder: Path) -> list[Path]:
         try:
             fig.write_image(path)
         except Exception as err:  # noqa: BLE001 - kaleido reports a missing browser many ways
-            raise ReportError(f"--png: could not render with kaleido ({err}); is Chrome/Chromium installed?") from None
+            raise ReportError(
+                f"--png: could not render with kaleido ({err}); is Chrome/Chromium installed?"
+            ) from None
         paths.append(path)
     return paths

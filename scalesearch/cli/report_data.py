@@ -27,12 +27,20 @@ def trial_points(study: optuna.Study) -> list[dict]:
     rows = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         record = TrialRecord.from_trial(t)
-        rows.append(dict(
-            trial=t.number, phase=record.phase.value, phi=float(record.phi or 0.0),
-            accuracy=t.values[0], macs=t.values[1], params=int(record.params or 0),
-            alpha=t.params.get("alpha"), beta=t.params.get("beta"), gamma=record.gamma,
-            on_frontier=t.number in front,
-        ))
+        rows.append(
+            dict(
+                trial=t.number,
+                phase=record.phase.value,
+                phi=float(record.phi or 0.0),
+                accuracy=t.values[0],
+                macs=t.values[1],
+                params=int(record.params or 0),
+                alpha=t.params.get("alpha"),
+                beta=t.params.get("beta"),
+                gamma=record.gamma,
+                on_frontier=t.number in front,
+            )
+        )
     return rows
 
 
@@ -59,8 +67,9 @@ class PowerLaw:
     def band(self, macs: float, z: float = 1.96) -> tuple[float, float]:
         """A 95% confidence band on the mean prediction (wide with few points)."""
         x = math.log(macs)
-        spread = self.log_sigma * math.sqrt(1 / self.points + (x - self.log_macs_mean) ** 2
-                                            / max(self.log_macs_ss, 1e-12))
+        spread = self.log_sigma * math.sqrt(
+            1 / self.points + (x - self.log_macs_mean) ** 2 / max(self.log_macs_ss, 1e-12)
+        )
         centre = math.log(self.predict(macs))
         return math.exp(centre - z * spread), math.exp(centre + z * spread)
 
@@ -73,8 +82,14 @@ def fit_power_law(macs: list[float], error: list[float]) -> PowerLaw:
     b, log_a = np.polyfit(x, y, 1)
     residual = y - (log_a + b * x)
     dof = max(len(x) - 2, 1)
-    return PowerLaw(float(math.exp(log_a)), float(b), float(math.sqrt((residual**2).sum() / dof)),
-                    len(x), float(x.mean()), float(((x - x.mean()) ** 2).sum()))
+    return PowerLaw(
+        float(math.exp(log_a)),
+        float(b),
+        float(math.sqrt((residual**2).sum() / dof)),
+        len(x),
+        float(x.mean()),
+        float(((x - x.mean()) ** 2).sum()),
+    )
 
 
 def next_member(study: optuna.Study, family: list[dict]) -> dict | None:
@@ -90,14 +105,19 @@ def next_member(study: optuna.Study, family: list[dict]) -> dict | None:
 
 def importances(study: optuna.Study) -> dict[str, float]:
     """Optuna's fANOVA importances of the parameters for accuracy (empty if too few trials)."""
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if phase_of(t) == Phase.SEARCH]
+    complete = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if phase_of(t) == Phase.SEARCH
+    ]
     if len(complete) < 3:
         return {}
     try:
         return optuna.importance.get_param_importances(
-            study, target=lambda t: t.values[0],
-            evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+            study,
+            target=lambda t: t.values[0],
+            evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0),
+        )
     except (ValueError, RuntimeError):
         return {}
 
@@ -111,15 +131,22 @@ def fidelity(points: list[dict], finals: list[dict]) -> dict | None:
     pairs = [(n, proxy[n], r["test_accuracy"]) for n, r in sorted(latest.items())]
     if not pairs:
         return None
-    tau = float(kendalltau([p[1] for p in pairs], [p[2] for p in pairs]).statistic) if len(pairs) > 1 else float("nan")
+    tau = (
+        float(kendalltau([p[1] for p in pairs], [p[2] for p in pairs]).statistic)
+        if len(pairs) > 1
+        else float("nan")
+    )
     return {"pairs": pairs, "tau": tau}
 
 
 def summary(study: optuna.Study, storage: str) -> dict:
     space = st.stored_space(study)
     return {
-        "study": study.study_name, "storage": storage, "space": st.space_name(study) or "?",
-        "trials": st.trials_by_state(study), "budget": st.search_budget(study),
+        "study": study.study_name,
+        "storage": storage,
+        "space": st.space_name(study) or "?",
+        "trials": st.trials_by_state(study),
+        "budget": st.search_budget(study),
         "max_macs": space.search.max_macs if space else None,
     }
 
@@ -132,14 +159,20 @@ def build_report(storage: str, name: str) -> dict:
         counts = st.trials_by_state(study)
         raise ReportError(
             f"study {name!r} has no complete trial yet ({counts or 'no trials'}); run or resume "
-            f"the search first")
+            f"the search first"
+        )
     family = family_rows(points)
     law = None
     if len(family) >= 2:
         law = fit_power_law([p["macs"] for p in family], [1 - p["accuracy"] for p in family])
     finals = records.load_final_runs(storage, name)
-    return dict(points=points, family=family, law=law, next=next_member(study, family) if law else None,
-                importances=importances(study), finals=finals, fidelity=fidelity(points, finals),
-                summary=summary(study, storage))
-
-
+    return dict(
+        points=points,
+        family=family,
+        law=law,
+        next=next_member(study, family) if law else None,
+        importances=importances(study),
+        finals=finals,
+        fidelity=fidelity(points, finals),
+        summary=summary(study, storage),
+    )

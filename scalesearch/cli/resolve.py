@@ -56,7 +56,9 @@ def spec_from_argument(
         return get_preset(model)
     if _is_space(model):
         space = load_space(model)
-        return space.member(0.0 if phi is None else phi, coefficients_for(space, alpha, beta, gamma))
+        return space.member(
+            0.0 if phi is None else phi, coefficients_for(space, alpha, beta, gamma)
+        )
     raise UnknownModelError(
         f"unknown model {model!r}; known presets: {', '.join(PRESETS)}; "
         f"known spaces: {', '.join(list_spaces())}"

@@ -22,20 +22,36 @@ from scalesearch.cli.common import (
 @app.command()
 def run(
     space: Annotated[str, typer.Option(help="Search space name or YAML path.")],
-    trials: Annotated[Optional[int], typer.Option(help="Coefficient trials (default: the space's).")] = None,
+    trials: Annotated[
+        Optional[int], typer.Option(help="Coefficient trials (default: the space's).")
+    ] = None,
     time_budget: Annotated[Optional[float], typer.Option(help="Seconds for the whole run.")] = None,
     storage: StorageOption = None,
     study: StudyOption = None,
     run_dir: RunsOption = Path("runs"),
     resume: Annotated[bool, typer.Option(help="Continue an existing study to its budget.")] = False,
-    join: Annotated[bool, typer.Option(help="Share a study with other drivers: add --trials to its budget (created if missing).")] = False,
+    join: Annotated[
+        bool,
+        typer.Option(
+            help="Share a study with other drivers: add --trials to its budget (created if missing)."
+        ),
+    ] = False,
     dataset: Annotated[Optional[str], typer.Option(help="Override the space's dataset.")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="Folder of on-disk datasets.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the sampler, splits and training.")] = 0,
-    max_concurrent: Annotated[Optional[int], typer.Option(help="Trials at once (default: as resources allow).")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Override the space's proxy epochs.")] = None,
-    address: Annotated[Optional[str], typer.Option(help="Ray cluster address (default: a local Ray).")] = None,
-    family_from: Annotated[Optional[int], typer.Option(help="Scale this trial's coefficients (default: the most accurate).")] = None,
+    max_concurrent: Annotated[
+        Optional[int], typer.Option(help="Trials at once (default: as resources allow).")
+    ] = None,
+    epochs: Annotated[
+        Optional[int], typer.Option(help="Override the space's proxy epochs.")
+    ] = None,
+    address: Annotated[
+        Optional[str], typer.Option(help="Ray cluster address (default: a local Ray).")
+    ] = None,
+    family_from: Annotated[
+        Optional[int],
+        typer.Option(help="Scale this trial's coefficients (default: the most accurate)."),
+    ] = None,
     family: Annotated[bool, typer.Option(help="Train the family after the search.")] = True,
 ) -> None:
     """Search the space's coefficients with proxy trials on Ray Tune, then train the family."""
@@ -50,10 +66,22 @@ def run(
     folder = run_dir / study_name
     url = storage or st.default_storage(folder)
     config = config_from_flags(
-        loaded, folder, storage=url, study_name=study_name, resume=resume, join=join,
-        trials=trials, time_budget_s=time_budget, address=address,
-        max_concurrent=max_concurrent, seed=seed, family_from=family_from, family=family,
-        data_dir=None if data_dir is None else str(data_dir), epochs=epochs, dataset=dataset,
+        loaded,
+        folder,
+        storage=url,
+        study_name=study_name,
+        resume=resume,
+        join=join,
+        trials=trials,
+        time_budget_s=time_budget,
+        address=address,
+        max_concurrent=max_concurrent,
+        seed=seed,
+        family_from=family_from,
+        family=family,
+        data_dir=None if data_dir is None else str(data_dir),
+        epochs=epochs,
+        dataset=dataset,
     )
     console.print(f"[bold]scalesearch run[/] {loaded.name}: study {study_name!r} at {url}")
     try:
@@ -65,8 +93,10 @@ def run(
         )
         raise typer.Exit(130) from None
     render_frontier(result.frontier, result.hypervolume, console)
-    console.print(f"{result.counts} in {result.seconds:.0f} s. Inspect it with\n"
-                  f"  scalesearch dashboard --storage '{url}'")
+    console.print(
+        f"{result.counts} in {result.seconds:.0f} s. Inspect it with\n"
+        f"  scalesearch dashboard --storage '{url}'"
+    )
     if result.frontier:
         from scalesearch.cli.report import render_report
         from scalesearch.cli.report_data import build_report
@@ -102,7 +132,9 @@ def frontier(
 @app.command()
 def dashboard(
     storage: StorageOption = None,
-    study: Annotated[Optional[str], typer.Option(help="Study whose run folder holds the database.")] = None,
+    study: Annotated[
+        Optional[str], typer.Option(help="Study whose run folder holds the database.")
+    ] = None,
     run_dir: RunsOption = Path("runs"),
     host: Annotated[str, typer.Option(help="Interface to serve on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8080,
@@ -124,13 +156,20 @@ def train(
     study: Annotated[Optional[str], typer.Option(help="Study name.")] = None,
     run_dir: RunsOption = Path("runs"),
     trial: Annotated[Optional[int], typer.Option(help="Train this trial's spec.")] = None,
-    pareto: Annotated[Optional[int], typer.Option(help="Train K frontier models, cheapest to most accurate.")] = None,
+    pareto: Annotated[
+        Optional[int], typer.Option(help="Train K frontier models, cheapest to most accurate.")
+    ] = None,
     family: Annotated[bool, typer.Option("--family", help="Train the family, in φ order.")] = False,
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 10,
     dataset: Annotated[Optional[str], typer.Option(help="Dataset (default: the search's).")] = None,
     data_dir: Annotated[Optional[Path], typer.Option(help="Folder of on-disk datasets.")] = None,
-    deepspeed_config: Annotated[Optional[Path], typer.Option(help="DeepSpeed JSON config (examples in launch/deepspeed/).")] = None,
-    output: Annotated[Optional[Path], typer.Option(help="Folder of checkpoints and results (default: RUN_DIR/STUDY/final).")] = None,
+    deepspeed_config: Annotated[
+        Optional[Path], typer.Option(help="DeepSpeed JSON config (examples in launch/deepspeed/).")
+    ] = None,
+    output: Annotated[
+        Optional[Path],
+        typer.Option(help="Folder of checkpoints and results (default: RUN_DIR/STUDY/final)."),
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the latest checkpoints.")] = False,
     checkpoint_every: Annotated[int, typer.Option(help="Epochs between checkpoints.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of initialisation and data order.")] = 0,
@@ -148,17 +187,27 @@ def train(
     chosen = choose_trials(loaded, trial=trial, pareto=pareto, family=family)
     space = st.stored_space(loaded)
     request = TrainRequest(
-        storage=url, study_name=name, epochs=epochs, seed=seed, resume=resume,
+        storage=url,
+        study_name=name,
+        epochs=epochs,
+        seed=seed,
+        resume=resume,
         dataset=dataset or (space.proxy.dataset if space else "mnist"),
-        data_dir=None if data_dir is None else str(data_dir), ds_config=ds_config,
-        output=output or run_dir / name / "final", checkpoint_every=checkpoint_every,
+        data_dir=None if data_dir is None else str(data_dir),
+        ds_config=ds_config,
+        output=output or run_dir / name / "final",
+        checkpoint_every=checkpoint_every,
     )
-    console.print(f"[bold]scalesearch train[/] {name}: trials {', '.join(str(t.number) for t in chosen)}")
+    console.print(
+        f"[bold]scalesearch train[/] {name}: trials {', '.join(str(t.number) for t in chosen)}"
+    )
     try:
         train_trials(request, chosen, log=console.print)
     except KeyboardInterrupt:
-        console.print(f"interrupted: checkpoints up to the last epoch are kept in {request.output}; "
-                      f"continue with the same command and --resume")
+        console.print(
+            f"interrupted: checkpoints up to the last epoch are kept in {request.output}; "
+            f"continue with the same command and --resume"
+        )
         raise typer.Exit(130) from None
 
 
@@ -167,8 +216,14 @@ def report(
     storage: StorageOption = None,
     study: Annotated[Optional[str], typer.Option(help="Study name.")] = None,
     run_dir: RunsOption = Path("runs"),
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="HTML file (default: RUN_DIR/STUDY/report.html).")] = None,
-    png: Annotated[Optional[Path], typer.Option(help="Also export every figure as PNG here (needs kaleido and Chrome).")] = None,
+    output: Annotated[
+        Optional[Path],
+        typer.Option("-o", "--output", help="HTML file (default: RUN_DIR/STUDY/report.html)."),
+    ] = None,
+    png: Annotated[
+        Optional[Path],
+        typer.Option(help="Also export every figure as PNG here (needs kaleido and Chrome)."),
+    ] = None,
 ) -> None:
     """Write one self-contained HTML page: frontier, family, coefficients, fidelity, scaling law."""
     from scalesearch.cli.report import export_png, render_report
@@ -182,5 +237,3 @@ def report(
     if png is not None:
         for image in export_png(data, png):
             console.print(f"figure: {image}")
-
-

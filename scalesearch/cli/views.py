@@ -41,10 +41,10 @@ def render_description(desc: dict[str, Any], console: Console) -> None:
         pad_edge=False,
         collapse_padding=True,
     )
-    for column in ("#", "grid", "dim/heads", "depth", "embed", "block parts", "params",
-                   "MMACs"):
-        table.add_column(column, justify="left" if column == "block parts" else "right",
-                         no_wrap=True)
+    for column in ("#", "grid", "dim/heads", "depth", "embed", "block parts", "params", "MMACs"):
+        table.add_column(
+            column, justify="left" if column == "block parts" else "right", no_wrap=True
+        )
     for s, spec_stage in zip(desc["stages"], desc["spec"]["stages"]):
         table.add_row(
             str(s["index"]),
@@ -58,8 +58,10 @@ def render_description(desc: dict[str, Any], console: Console) -> None:
         )
     console.print(table)
     stem = f"stem {desc['stem']['out_chs']} ch, " if desc["stem"] else ""
-    console.print(f"{stem}head {desc['head']}, total stride {desc['total_stride']}, "
-                  f"spec hash {desc['spec_hash']}")
+    console.print(
+        f"{stem}head {desc['head']}, total stride {desc['total_stride']}, "
+        f"spec hash {desc['spec_hash']}"
+    )
 
 
 def render_family(space: SearchSpace, rows: list[dict[str, Any]], console: Console) -> None:
@@ -81,22 +83,33 @@ def render_family(space: SearchSpace, rows: list[dict[str, Any]], console: Conso
     for r in rows:
         ratio = "" if r["macs_ratio"] is None else f"{r['macs_ratio']:.2f}×"
         table.add_row(
-            f"{r['phi']:g}", str(r["resolution"]), "/".join(map(str, r["depths"])),
-            "/".join(map(str, r["dims"])), f"{r['params'] / 1e6:.3f}M",
-            f"{r['macs'] / 1e6:,.1f}", ratio,
+            f"{r['phi']:g}",
+            str(r["resolution"]),
+            "/".join(map(str, r["depths"])),
+            "/".join(map(str, r["dims"])),
+            f"{r['params'] / 1e6:.3f}M",
+            f"{r['macs'] / 1e6:,.1f}",
+            ratio,
         )
     console.print(table)
 
 
 def render_frontier(points: list[FrontierPoint], hypervolume: float, console: Console) -> None:
-    table = Table(title=f"Pareto frontier: {len(points)} points, hypervolume {hypervolume:.4f}",
-                  caption="MACs = multiply-adds (papers call them FLOPs).", box=box.SIMPLE_HEAD)
+    table = Table(
+        title=f"Pareto frontier: {len(points)} points, hypervolume {hypervolume:.4f}",
+        caption="MACs = multiply-adds (papers call them FLOPs).",
+        box=box.SIMPLE_HEAD,
+    )
     for column in ("trial", "phase", "φ", "accuracy", "MMACs", "params", "α", "β", "γ"):
         table.add_column(column, justify="right", no_wrap=True)
     for p in points:
         c = p.coefficients
         table.add_row(
-            str(p.trial), p.phase, f"{p.phi:g}", f"{p.accuracy:.2%}", f"{p.macs / 1e6:,.1f}",
+            str(p.trial),
+            p.phase,
+            f"{p.phi:g}",
+            f"{p.accuracy:.2%}",
+            f"{p.macs / 1e6:,.1f}",
             f"{p.params / 1e6:.3f}M",
             *(f"{c[k]:.3f}" if c.get(k) is not None else "-" for k in ("alpha", "beta", "gamma")),
         )
@@ -108,13 +121,22 @@ def epoch_progress(epochs: int, name: str, console: Console) -> Iterator[Callabl
     """A progress bar over epochs; yields the callback that advances it."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
-               TimeElapsedColumn()]
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+    ]
     with Progress(*columns, console=console, transient=console.stderr) as progress:
         task = progress.add_task(f"proxy {name}", total=epochs, status="")
 
         def on_epoch(epoch) -> None:
-            progress.update(task, advance=1, status=(
-                f"epoch {epoch.epoch}: val {epoch.val_accuracy:.1%}, loss {epoch.train_loss:.3f}"))
+            progress.update(
+                task,
+                advance=1,
+                status=(
+                    f"epoch {epoch.epoch}: val {epoch.val_accuracy:.1%}, loss {epoch.train_loss:.3f}"
+                ),
+            )
 
         yield on_epoch

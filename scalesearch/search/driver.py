@@ -64,8 +64,15 @@ class LiveTrial:
 class SearchDriver:
     """One driver's side of a run: the budget clock, the live trials, progress output."""
 
-    def __init__(self, config: RunConfig, study: optuna.Study, heartbeat: Heartbeat,
-                 num_classes: int, driver: str, log: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        study: optuna.Study,
+        heartbeat: Heartbeat,
+        num_classes: int,
+        driver: str,
+        log: Callable[[str], None] = print,
+    ) -> None:
         self.config, self.study, self.heartbeat, self.log = config, study, heartbeat, log
         self.num_classes, self.driver = num_classes, driver
         self.phase = Phase.SEARCH
@@ -127,8 +134,9 @@ class SearchDriver:
         if live is not None and "val_accuracy" in result and not result.get("final"):
             live.accuracies.append(result["val_accuracy"])
 
-    def on_complete(self, tune_id: str, result: dict[str, Any] | None, crashed: bool,
-                    early_stopped: bool) -> None:
+    def on_complete(
+        self, tune_id: str, result: dict[str, Any] | None, crashed: bool, early_stopped: bool
+    ) -> None:
         live = self.live.pop(tune_id, None)
         if live is None:
             return
@@ -136,11 +144,18 @@ class SearchDriver:
         accuracies = outcome.val_accuracies if outcome else live.accuracies
         if not accuracies and result and "val_accuracy" in result:
             accuracies = [result["val_accuracy"]]  # stopped at its first report
-        verdict = decide(outcome, len(accuracies), crashed=crashed, early_stopped=early_stopped,
-                         out_of_time=self.out_of_time())
-        record = TrialRecord(seconds=time.monotonic() - live.started, val_accuracies=accuracies,
-                             node_id=(outcome.node_id if outcome else None)
-                             or (result or {}).get("node_id"))
+        verdict = decide(
+            outcome,
+            len(accuracies),
+            crashed=crashed,
+            early_stopped=early_stopped,
+            out_of_time=self.out_of_time(),
+        )
+        record = TrialRecord(
+            seconds=time.monotonic() - live.started,
+            val_accuracies=accuracies,
+            node_id=(outcome.node_id if outcome else None) or (result or {}).get("node_id"),
+        )
         if verdict.state == TrialState.COMPLETE:
             record = _with_measurements(record, outcome)
         self._write(live.trial, record)
@@ -163,17 +178,32 @@ class SearchDriver:
         coefficients, choices = sample_point(trial, space)
         spec = space.member(phi, coefficients, choices).replace(num_classes=self.num_classes)
         cost = count_cost(spec)
-        self._write(trial, TrialRecord(
-            phase=self.phase, phi=phi, gamma=coefficients.gamma, spec=spec.to_json(),
-            spec_hash=spec.spec_hash(), params=cost.params, macs=cost.macs,
-            resolution=spec.resolution, version=self.version, driver=self.driver,
-        ))
+        self._write(
+            trial,
+            TrialRecord(
+                phase=self.phase,
+                phi=phi,
+                gamma=coefficients.gamma,
+                spec=spec.to_json(),
+                spec_hash=spec.spec_hash(),
+                params=cost.params,
+                macs=cost.macs,
+                resolution=spec.resolution,
+                version=self.version,
+                driver=self.driver,
+            ),
+        )
         if self.phase == Phase.SEARCH and cost.macs > space.search.max_macs:
             reason = f"over the MACs budget: {cost.macs:,} > {space.search.max_macs:,.0f}"
             self.tell(trial, Verdict(TrialState.PRUNED, reason=reason))
             return None
-        return {"spec": spec.to_json(), "proxy": json.dumps(encode(self.config.proxy)),
-                "data_dir": self.config.data_dir, "seed": self.config.seed, "macs": cost.macs}
+        return {
+            "spec": spec.to_json(),
+            "proxy": json.dumps(encode(self.config.proxy)),
+            "data_dir": self.config.data_dir,
+            "seed": self.config.seed,
+            "macs": cost.macs,
+        }
 
     # -- tell -----------------------------------------------------------------------------
     def tell(self, trial: Trial, verdict: Verdict) -> None:
@@ -229,6 +259,9 @@ class SearchDriver:
 def _with_measurements(record: TrialRecord, outcome: ProxyOutcome | None) -> TrialRecord:
     if outcome is None:
         return record
-    return replace(record, train_loss_sum=outcome.train_loss_sum,
-                   images_per_second=outcome.images_per_second,
-                   train_seconds=outcome.train_seconds)
+    return replace(
+        record,
+        train_loss_sum=outcome.train_loss_sum,
+        images_per_second=outcome.images_per_second,
+        train_seconds=outcome.train_seconds,
+    )

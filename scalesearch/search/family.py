@@ -21,8 +21,11 @@ from scalesearch.search.schema import Phase, TrialRecord, finished, phase_of
 def family_source(study: optuna.Study, number: int | None) -> FrozenTrial:
     """The search trial whose coefficients the family scales: `number`, or the most
     accurate complete search trial (the cheaper one on a tie)."""
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if phase_of(t) == Phase.SEARCH]
+    complete = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if phase_of(t) == Phase.SEARCH
+    ]
     if number is not None:
         match = [t for t in complete if t.number == number]
         if not match:
@@ -40,29 +43,41 @@ class FamilyMembers:
     result): it is recorded as a family trial, not trained again.
     """
 
-    def __init__(self, study: optuna.Study, config: RunConfig, driver: str,
-                 log: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        study: optuna.Study,
+        config: RunConfig,
+        driver: str,
+        log: Callable[[str], None] = print,
+    ) -> None:
         self.study, self.config, self.driver = study, config, driver
         self.source = family_source(study, config.family_from)
         self.params = dict(self.source.params)
         source_phi = TrialRecord.from_trial(self.source).phi
         self.search_phi = config.space.scaling.search_phi if source_phi is None else source_phi
         phis = ", ".join(f"{p:g}" for p in config.space.scaling.family_phi)
-        shown = ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}"
-                          for k, v in self.params.items())
+        shown = ", ".join(
+            f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in self.params.items()
+        )
         log(f"[family] coefficients of trial {self.source.number}: {shown}; phi {phis}")
 
     def __call__(self) -> Trial | None:
-        members = [t for t in self.study.get_trials(deepcopy=False)
-                   if phase_of(t) == Phase.FAMILY and t.params == self.params]
+        members = [
+            t
+            for t in self.study.get_trials(deepcopy=False)
+            if phase_of(t) == Phase.FAMILY and t.params == self.params
+        ]
         for phi in self.config.space.scaling.family_phi:
             if not self._claim(phi, members):
                 continue
             if phi == self.search_phi:
                 self._copy_source()
                 continue
-            self.study.enqueue_trial(self.params, user_attrs={"phase": Phase.FAMILY.value,
-                                                              "phi": phi}, skip_if_exists=False)
+            self.study.enqueue_trial(
+                self.params,
+                user_attrs={"phase": Phase.FAMILY.value, "phi": phi},
+                skip_if_exists=False,
+            )
             # ask() takes the oldest enqueued member: maybe another driver's, which is as
             # good, since that driver's ask() then takes this one.
             return self.study.ask()
@@ -77,9 +92,17 @@ class FamilyMembers:
 
     def _copy_source(self) -> None:
         source = self.source
-        attrs = {**source.user_attrs, **TrialRecord(phase=Phase.FAMILY, copied_from=source.number,
-                                                    driver=self.driver).to_attrs()}
-        self.study.add_trial(optuna.trial.create_trial(
-            params=source.params, distributions=source.distributions, values=source.values,
-            user_attrs=attrs,
-        ))
+        attrs = {
+            **source.user_attrs,
+            **TrialRecord(
+                phase=Phase.FAMILY, copied_from=source.number, driver=self.driver
+            ).to_attrs(),
+        }
+        self.study.add_trial(
+            optuna.trial.create_trial(
+                params=source.params,
+                distributions=source.distributions,
+                values=source.values,
+                user_attrs=attrs,
+            )
+        )

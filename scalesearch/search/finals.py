@@ -37,8 +37,9 @@ class TrainRequest:
     checkpoint_every: int = 1
 
 
-def train_trials(request: TrainRequest, trials: list[FrozenTrial],
-                 log: Callable[[str], None] = print) -> list[dict]:
+def train_trials(
+    request: TrainRequest, trials: list[FrozenTrial], log: Callable[[str], None] = print
+) -> list[dict]:
     """Trains each chosen trial's stored spec and records every run in the study's database.
 
     Rank 0 records; every rank trains. Returns the recorded rows.
@@ -48,21 +49,39 @@ def train_trials(request: TrainRequest, trials: list[FrozenTrial],
     return [_train_one(request, trial, config, rank, world, log) for trial in trials]
 
 
-def _train_one(request: TrainRequest, trial: FrozenTrial, config: dict, rank: int, world: int,
-               log: Callable[[str], None]) -> dict:
+def _train_one(
+    request: TrainRequest,
+    trial: FrozenTrial,
+    config: dict,
+    rank: int,
+    world: int,
+    log: Callable[[str], None],
+) -> dict:
     stored = TrialRecord.from_trial(trial)
     spec = stored.arch()
     if spec.spec_hash() != (stored.spec_hash or spec.spec_hash()):
         raise TrainConfigError(f"trial {trial.number}: its stored spec does not match its hash")
-    data = load_dataset(request.dataset, request.data_dir, resolution=spec.resolution,
-                        seed=request.seed)
+    data = load_dataset(
+        request.dataset, request.data_dir, resolution=spec.resolution, seed=request.seed
+    )
     folder = request.output / f"{request.study_name}-trial{trial.number}"
     cost = count_cost(spec)
-    row = dict(study=request.study_name, trial=trial.number, spec_hash=spec.spec_hash(),
-               dataset=request.dataset, epochs=request.epochs, epochs_done=0, steps=0,
-               world_size=world, test_accuracy=None, params=cost.params, macs=cost.macs,
-               wall_seconds=0.0, checkpoint=str((folder / "checkpoints").resolve()),
-               status="running")
+    row = dict(
+        study=request.study_name,
+        trial=trial.number,
+        spec_hash=spec.spec_hash(),
+        dataset=request.dataset,
+        epochs=request.epochs,
+        epochs_done=0,
+        steps=0,
+        world_size=world,
+        test_accuracy=None,
+        params=cost.params,
+        macs=cost.macs,
+        wall_seconds=0.0,
+        checkpoint=str((folder / "checkpoints").resolve()),
+        status="running",
+    )
 
     def save(**changes) -> None:
         row.update(changes)
@@ -76,21 +95,39 @@ def _train_one(request: TrainRequest, trial: FrozenTrial, config: dict, rank: in
 
     save()
     try:
-        result = train_final(spec, data, config, request.epochs, folder / "checkpoints",
-                             resume=request.resume, seed=request.seed,
-                             checkpoint_every=request.checkpoint_every, on_epoch=on_epoch)
+        result = train_final(
+            spec,
+            data,
+            config,
+            request.epochs,
+            folder / "checkpoints",
+            resume=request.resume,
+            seed=request.seed,
+            checkpoint_every=request.checkpoint_every,
+            on_epoch=on_epoch,
+        )
     except KeyboardInterrupt:
         save(status="interrupted")
         raise
     except (TrainConfigError, TrainingDiverged):
         save(status="failed")
         raise
-    save(status="completed", test_accuracy=result.test_accuracy, steps=result.steps,
-         epochs_done=result.epochs_done, wall_seconds=row["wall_seconds"] + result.seconds)
+    save(
+        status="completed",
+        test_accuracy=result.test_accuracy,
+        steps=result.steps,
+        epochs_done=result.epochs_done,
+        wall_seconds=row["wall_seconds"] + result.seconds,
+    )
     if rank == 0:
-        summary = {**row, "train_losses": result.train_losses,
-                   "images_per_second": result.images_per_second}
+        summary = {
+            **row,
+            "train_losses": result.train_losses,
+            "images_per_second": result.images_per_second,
+        }
         (folder / "result.json").write_text(json.dumps(summary, indent=2))
-        log(f"[train] trial {trial.number}: test accuracy {result.test_accuracy:.2%} after "
-            f"{result.steps} steps on {world} rank(s), {result.seconds:.0f} s")
+        log(
+            f"[train] trial {trial.number}: test accuracy {result.test_accuracy:.2%} after "
+            f"{result.steps} steps on {world} rank(s), {result.seconds:.0f} s"
+        )
     return dict(row)

@@ -104,5 +104,7 @@ def _spread_over_frontier(study: optuna.Study, k: int) -> list[FrontierPoint]:
     if not front:
         raise StudyError(f"study {study.study_name!r} has no complete trial, so no frontier yet")
     k = min(k, len(front))
-    picks = [len(front) - 1] if k == 1 else [round(i * (len(front) - 1) / (k - 1)) for i in range(k)]
+    picks = (
+        [len(front) - 1] if k == 1 else [round(i * (len(front) - 1) / (k - 1)) for i in range(k)]
+    )
     return [front[i] for i in picks]

@@ -97,8 +97,12 @@ def check_run(config: RunConfig) -> int:
         )
     if exists:
         _check_same_space(storage.load_study(config.storage, config.study_name), config.space)
-    data = load_dataset(config.proxy.dataset, config.data_dir,
-                        resolution=config.space.base.resolution, seed=config.seed)
+    data = load_dataset(
+        config.proxy.dataset,
+        config.data_dir,
+        resolution=config.space.base.resolution,
+        seed=config.seed,
+    )
     if config.address:
         check_reachable(config.address)
     return data.num_classes
@@ -110,7 +114,8 @@ def open_study(config: RunConfig, driver: str) -> optuna.Study:
     config.run_dir.mkdir(parents=True, exist_ok=True)
     sampler_name = config.space.search.sampler
     study = storage.create_or_load_study(
-        storage.open_storage(config.storage), config.study_name,
+        storage.open_storage(config.storage),
+        config.study_name,
         storage.make_sampler(sampler_name, config.seed),
     )
     if storage.space_name(study) is None:

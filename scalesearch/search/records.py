@@ -109,8 +109,11 @@ def claim_owner(url: str, study: str, key: str) -> str | None:
 def save_final_run(url: str, row: dict) -> None:
     """Inserts or updates the run of (study, trial, checkpoint): a resumed run updates its row."""
     row = {**row, "updated_at": dt.datetime.now(dt.UTC)}
-    key = (final_runs.c.study == row["study"]) & (final_runs.c.trial == row["trial"]) & (
-        final_runs.c.checkpoint == row["checkpoint"])
+    key = (
+        (final_runs.c.study == row["study"])
+        & (final_runs.c.trial == row["trial"])
+        & (final_runs.c.checkpoint == row["checkpoint"])
+    )
     with engine(url).begin() as connection:
         if connection.execute(sa.select(final_runs.c.id).where(key)).first():
             connection.execute(final_runs.update().where(key).values(**row))
@@ -122,5 +125,6 @@ def load_final_runs(url: str, study: str) -> list[dict]:
     """The study's final runs, oldest first."""
     with engine(url).connect() as connection:
         rows = connection.execute(
-            sa.select(final_runs).where(final_runs.c.study == study).order_by(final_runs.c.id))
+            sa.select(final_runs).where(final_runs.c.study == study).order_by(final_runs.c.id)
+        )
         return [dict(r._mapping) for r in rows]

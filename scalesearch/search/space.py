@@ -185,7 +185,9 @@ class SearchSpace:
 def _check_part(stage: int, part: str, options: tuple[str, ...]) -> None:
     where = f"stage_choices[{stage}].{part}"
     if part not in CHOOSABLE_PARTS:
-        raise SpaceError(f"{where}: unknown part; choosable parts are: {', '.join(CHOOSABLE_PARTS)}")
+        raise SpaceError(
+            f"{where}: unknown part; choosable parts are: {', '.join(CHOOSABLE_PARTS)}"
+        )
     if not options:
         raise SpaceError(f"{where}: the list of options is empty")
     allowed = _literal_options(part)
@@ -260,4 +262,3 @@ def _find(name_or_path: str) -> Path:
             f"(or give a path to a .yaml file)"
         )
     return candidate
-

@@ -57,14 +57,18 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
             f"postgresql://user@host:5432/db, but got {url!r}"
         ) from None
     try:
-        return creating_schema(lambda: optuna.storages.RDBStorage(
-            url,
-            heartbeat_interval=HEARTBEAT_INTERVAL_S,
-            grace_period=HEARTBEAT_GRACE_S,
-            engine_kwargs={"pool_pre_ping": True},
-        ))
+        return creating_schema(
+            lambda: optuna.storages.RDBStorage(
+                url,
+                heartbeat_interval=HEARTBEAT_INTERVAL_S,
+                grace_period=HEARTBEAT_GRACE_S,
+                engine_kwargs={"pool_pre_ping": True},
+            )
+        )
     except NoSuchModuleError:
-        raise StudyError(f"--storage {url!r}: unknown database dialect; use sqlite:// or postgresql://") from None
+        raise StudyError(
+            f"--storage {url!r}: unknown database dialect; use sqlite:// or postgresql://"
+        ) from None
     except OperationalError as err:
         detail = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
         raise StudyError(f"--storage {url!r}: cannot connect ({detail})") from None
@@ -78,14 +82,18 @@ def load_study(storage: str | optuna.storages.BaseStorage, name: str) -> optuna.
     except KeyError:
         names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
         known = ", ".join(names) if names else "none"
-        raise StudyError(f"no study named {name!r} in this storage; studies there: {known}") from None
+        raise StudyError(
+            f"no study named {name!r} in this storage; studies there: {known}"
+        ) from None
 
 
 def only_study_name(storage: str) -> str:
     """The single study in a storage (so `frontier` and `report` need no --study)."""
     names = [s.study_name for s in optuna.get_all_study_summaries(open_storage(storage))]
     if len(names) != 1:
-        raise StudyError(f"give --study: the storage holds {len(names)} studies ({', '.join(names)})")
+        raise StudyError(
+            f"give --study: the storage holds {len(names)} studies ({', '.join(names)})"
+        )
     return names[0]
 
 
@@ -102,7 +110,10 @@ def create_or_load_study(
     storage: optuna.storages.BaseStorage, name: str, sampler: optuna.samplers.BaseSampler
 ) -> optuna.Study:
     return optuna.create_study(
-        study_name=name, storage=storage, sampler=sampler, directions=list(DIRECTIONS),
+        study_name=name,
+        storage=storage,
+        sampler=sampler,
+        directions=list(DIRECTIONS),
         load_if_exists=True,
     )
 
@@ -212,5 +223,3 @@ def locate(storage: str | None, study: str | None, runs_root: Path) -> tuple[str
             raise StudyError(f"no study database at {path}; give --storage or --run-dir")
         storage = default_storage(path.parent)
     return storage, study or only_study_name(storage)
-
-

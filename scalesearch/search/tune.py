@@ -50,8 +50,14 @@ class RecordingASHA(ASHAScheduler):
     """ASHA on validation accuracy per epoch, recording which trials it stopped early."""
 
     def __init__(self, epochs: int) -> None:
-        super().__init__(time_attr="epoch", metric="val_accuracy", mode="max", max_t=epochs,
-                         grace_period=1, reduction_factor=2)
+        super().__init__(
+            time_attr="epoch",
+            metric="val_accuracy",
+            mode="max",
+            max_t=epochs,
+            grace_period=1,
+            reduction_factor=2,
+        )
         self.stopped: set[str] = set()
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
@@ -64,8 +70,9 @@ class RecordingASHA(ASHAScheduler):
 class StudySearcher(Searcher):
     """Serves Tune one Optuna trial per suggestion; the driver decides everything."""
 
-    def __init__(self, driver: SearchDriver, next_trial: TrialSource,
-                 scheduler: RecordingASHA | None) -> None:
+    def __init__(
+        self, driver: SearchDriver, next_trial: TrialSource, scheduler: RecordingASHA | None
+    ) -> None:
         super().__init__(metric="val_accuracy", mode="max")
         self.driver, self.next_trial, self.scheduler = driver, next_trial, scheduler
 
@@ -76,8 +83,9 @@ class StudySearcher(Searcher):
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         self.driver.on_result(trial_id, result)
 
-    def on_trial_complete(self, trial_id: str, result: dict | None = None,
-                          error: bool = False) -> None:
+    def on_trial_complete(
+        self, trial_id: str, result: dict | None = None, error: bool = False
+    ) -> None:
         stopped = self.scheduler is not None and trial_id in self.scheduler.stopped
         self.driver.on_complete(trial_id, result, crashed=error, early_stopped=stopped)
 
@@ -119,18 +127,30 @@ def proxy_trial(config: dict) -> None:
             # The last epoch is reported once, as the outcome below: ASHA stops every trial at
             # its last epoch, and the outcome must reach the study first.
             if epoch.epoch < proxy.epochs:
-                tune.report({"epoch": epoch.epoch, "val_accuracy": epoch.val_accuracy,
-                             "val_loss": epoch.val_loss, "node_id": node_id})
+                tune.report(
+                    {
+                        "epoch": epoch.epoch,
+                        "val_accuracy": epoch.val_accuracy,
+                        "val_loss": epoch.val_loss,
+                        "node_id": node_id,
+                    }
+                )
 
         result = train_proxy(spec, data, proxy, on_epoch=on_epoch, macs=config["macs"])
         outcome = ProxyOutcome(
-            status=result.status, reason=result.reason, val_accuracies=result.val_accuracies,
-            val_accuracy=result.val_accuracy, train_loss_sum=result.train_loss_sum,
-            images_per_second=result.images_per_second, train_seconds=result.seconds,
-            node_id=node_id)
+            status=result.status,
+            reason=result.reason,
+            val_accuracies=result.val_accuracies,
+            val_accuracy=result.val_accuracy,
+            train_loss_sum=result.train_loss_sum,
+            images_per_second=result.images_per_second,
+            train_seconds=result.seconds,
+            node_id=node_id,
+        )
     except Exception as err:  # noqa: BLE001 - reported to the study, not lost
-        outcome = ProxyOutcome(status="error", reason=f"{type(err).__name__}: {err}",
-                               node_id=node_id)
+        outcome = ProxyOutcome(
+            status="error", reason=f"{type(err).__name__}: {err}", node_id=node_id
+        )
         traceback.print_exc(limit=5)  # into the worker's log in the run folder
     tune.report(outcome.to_report())
 
@@ -171,9 +191,14 @@ def _search(config: RunConfig, num_classes: int, log: Callable[[str], None]) -> 
             f"{driver.last_error}"
         )
     front = frontier(study)
-    return SearchResult(config.study_name, config.storage, front,
-                        hypervolume(front, config.space.search.max_macs),
-                        storage.trials_by_state(study), time.monotonic() - driver.started)
+    return SearchResult(
+        config.study_name,
+        config.storage,
+        front,
+        hypervolume(front, config.space.search.max_macs),
+        storage.trials_by_state(study),
+        time.monotonic() - driver.started,
+    )
 
 
 def _tune(driver: SearchDriver, next_trial: TrialSource, asha: bool) -> None:
@@ -193,12 +218,17 @@ def _tune(driver: SearchDriver, next_trial: TrialSource, asha: bool) -> None:
     tuner = tune.Tuner(
         tune.with_resources(proxy_trial, resources),
         tune_config=tune.TuneConfig(
-            search_alg=searcher, scheduler=scheduler, num_samples=-1,
-            max_concurrent_trials=config.max_concurrent, time_budget_s=left, reuse_actors=True,
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=-1,
+            max_concurrent_trials=config.max_concurrent,
+            time_budget_s=left,
+            reuse_actors=True,
         ),
         run_config=tune.RunConfig(
             name=f"{config.study_name}-{driver.phase.value}",
-            storage_path=str((config.run_dir / "ray").resolve()), verbose=0,
+            storage_path=str((config.run_dir / "ray").resolve()),
+            verbose=0,
         ),
     )
     try:
@@ -209,8 +239,9 @@ def _tune(driver: SearchDriver, next_trial: TrialSource, asha: bool) -> None:
 
 def _start_ray(config: RunConfig) -> None:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False,
-                                  logging_level="ERROR", configure_logging=True)
+    kwargs: dict[str, Any] = dict(
+        include_dashboard=False, log_to_driver=False, logging_level="ERROR", configure_logging=True
+    )
     if not config.address:
         # "local": a Ray of this driver's own, never one another process started here.
         ray.init(address="local", **kwargs)
@@ -220,7 +251,10 @@ def _start_ray(config: RunConfig) -> None:
     except ConnectionError as err:
         hint = ""
         if "InvalidAuthToken" in repr(err.__cause__):
-            hint = ("; the cluster uses token authentication: set RAY_AUTH_MODE=token and give "
-                    "its token (~/.ray/auth_token or RAY_AUTH_TOKEN)")
+            hint = (
+                "; the cluster uses token authentication: set RAY_AUTH_MODE=token and give "
+                "its token (~/.ray/auth_token or RAY_AUTH_TOKEN)"
+            )
         raise ClusterError(
-            f"--address {config.address}: {str(err).splitlines()[0]}{hint}") from None
+            f"--address {config.address}: {str(err).splitlines()[0]}{hint}"
+        ) from None

@@ -45,7 +45,9 @@ class ProxyConfig:
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
-            raise ConfigError(f"dataset must be one of {', '.join(DATASETS)}, but got {self.dataset!r}")
+            raise ConfigError(
+                f"dataset must be one of {', '.join(DATASETS)}, but got {self.dataset!r}"
+            )
         for name in ("epochs", "batch_size", "threads", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, but got {name}={getattr(self, name)}")

@@ -51,7 +51,9 @@ class Dataset:
         return self.train.images.shape[-1]
 
 
-def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(
+    labels: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices (kept, carved): `fraction` of each class carved out, the same for a seed.
 
     Every class with two or more images gives at least one, so small datasets still have a
@@ -68,13 +70,20 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
 
 
 def _split(images: np.ndarray, labels: np.ndarray, index: np.ndarray) -> Split:
-    return Split(torch.from_numpy(np.ascontiguousarray(images[index])),
-                 torch.from_numpy(labels[index].astype(np.int64)))
+    return Split(
+        torch.from_numpy(np.ascontiguousarray(images[index])),
+        torch.from_numpy(labels[index].astype(np.int64)),
+    )
 
 
 def _from_arrays(
-    name: str, images: np.ndarray, labels: np.ndarray, test: tuple[np.ndarray, np.ndarray] | None,
-    val_fraction: float, seed: int, flip: bool,
+    name: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    test: tuple[np.ndarray, np.ndarray] | None,
+    val_fraction: float,
+    seed: int,
+    flip: bool,
 ) -> Dataset:
     """Builds the three splits; without a given test set, one is carved first (20%)."""
     if test is None:
@@ -114,8 +123,10 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
 
 def _unpickle(path: Path) -> dict:
     if not path.is_file():
-        raise DatasetError(f"{path}: missing; expected the CIFAR python layout "
-                           f"(data_batch_1..5 and test_batch, or train, test and meta for CIFAR-100)")
+        raise DatasetError(
+            f"{path}: missing; expected the CIFAR python layout "
+            f"(data_batch_1..5 and test_batch, or train, test and meta for CIFAR-100)"
+        )
     try:
         with path.open("rb") as f:
             return pickle.load(f, encoding="bytes")
@@ -130,11 +141,15 @@ def _cifar_arrays(batch: dict, label_key: bytes, path: Path) -> tuple[np.ndarray
     return data.reshape(-1, 3, 32, 32), np.asarray(batch[label_key], dtype=np.int64)
 
 
-def _cifar(data_dir: Path, classes: int) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+def _cifar(
+    data_dir: Path, classes: int
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
     root = _cifar_root(data_dir, classes)
     if classes == 10:
-        parts = [_cifar_arrays(_unpickle(root / f"data_batch_{i}"), b"labels", root / f"data_batch_{i}")
-                 for i in range(1, 6)]
+        parts = [
+            _cifar_arrays(_unpickle(root / f"data_batch_{i}"), b"labels", root / f"data_batch_{i}")
+            for i in range(1, 6)
+        ]
         images = np.concatenate([p[0] for p in parts])
         labels = np.concatenate([p[1] for p in parts])
         test = _cifar_arrays(_unpickle(root / "test_batch"), b"labels", root / "test_batch")
@@ -166,13 +181,17 @@ def _image_folder(root: Path, resolution: int) -> tuple[np.ndarray, np.ndarray, 
                 with Image.open(file) as image:
                     image = image.convert("RGB").resize((resolution, resolution), Image.BILINEAR)
             except OSError as err:  # PIL's "cannot identify image file", truncated files
-                raise DatasetError(f"{file}: not a readable image ({err}); remove or replace it") from None
+                raise DatasetError(
+                    f"{file}: not a readable image ({err}); remove or replace it"
+                ) from None
             images.append(np.asarray(image).transpose(2, 0, 1))
             labels.append(label)
     return np.stack(images), np.asarray(labels, dtype=np.int64), classes
 
 
-def _synthetic(resolution: int, classes: int = 10, per_class: int = 100, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def _synthetic(
+    resolution: int, classes: int = 10, per_class: int = 100, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic gratings: class c is a stripe pattern at angle π·c/classes, plus noise."""
     rng = np.random.default_rng(seed)
     ys, xs = np.mgrid[0:resolution, 0:resolution] / resolution
@@ -189,8 +208,11 @@ def _synthetic(resolution: int, classes: int = 10, per_class: int = 100, seed: i
 
 
 def load_dataset(
-    name: str, data_dir: str | Path | None = None, resolution: int = 32,
-    val_fraction: float = 0.1, seed: int = 0,
+    name: str,
+    data_dir: str | Path | None = None,
+    resolution: int = 32,
+    val_fraction: float = 0.1,
+    seed: int = 0,
 ) -> Dataset:
     """Loads a dataset by name with a seeded, stratified validation split.
 
@@ -242,7 +264,11 @@ def _require_dir(name: str, data_dir: str | Path | None) -> Path:
 
 
 def prepare_batch(
-    images: Tensor, resolution: int, train: bool, flip: bool, generator: torch.Generator | None = None
+    images: Tensor,
+    resolution: int,
+    train: bool,
+    flip: bool,
+    generator: torch.Generator | None = None,
 ) -> Tensor:
     """uint8 (B, C, h, w) → float (B, 3, R, R): scaled to [-1, 1], resized, augmented.
 
@@ -253,15 +279,18 @@ def prepare_batch(
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
     if x.shape[-1] != resolution or x.shape[-2] != resolution:
-        x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", antialias=True,
-                          align_corners=False)
+        x = F.interpolate(
+            x, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False
+        )
     if not train:
         return x.contiguous()
     pad = max(1, resolution // 8)
     padded = F.pad(x, (pad, pad, pad, pad), mode="replicate")
     offsets = torch.randint(0, 2 * pad + 1, (x.shape[0], 2), generator=generator)
-    crops = [padded[i, :, dy:dy + resolution, dx:dx + resolution]
-             for i, (dy, dx) in enumerate(offsets.tolist())]
+    crops = [
+        padded[i, :, dy : dy + resolution, dx : dx + resolution]
+        for i, (dy, dx) in enumerate(offsets.tolist())
+    ]
     x = torch.stack(crops)
     if flip:
         mask = torch.rand(x.shape[0], generator=generator) < 0.5

@@ -35,22 +35,53 @@ DEFAULT_CONFIG: dict = {
     "train_micro_batch_size_per_gpu": 64,
     "gradient_accumulation_steps": 1,
     "gradient_clipping": 1.0,
-    "optimizer": {"type": "AdamW", "params": {"lr": 2e-3, "weight_decay": 0.05, "torch_adam": True}},
-    "scheduler": {"type": "WarmupCosineLR",
-                  "params": {"total_num_steps": "auto", "warmup_num_steps": "auto"}},
+    "optimizer": {
+        "type": "AdamW",
+        "params": {"lr": 2e-3, "weight_decay": 0.05, "torch_adam": True},
+    },
+    "scheduler": {
+        "type": "WarmupCosineLR",
+        "params": {"total_num_steps": "auto", "warmup_num_steps": "auto"},
+    },
     "zero_optimization": {"stage": 1},
     "steps_per_print": 1_000_000,
 }
 # Top-level keys DeepSpeed reads: a near miss of one ("optimiser") is a typo that DeepSpeed
 # would silently ignore, so it is an error here.
 KNOWN_KEYS = (
-    "train_batch_size", "train_micro_batch_size_per_gpu", "gradient_accumulation_steps",
-    "optimizer", "scheduler", "fp16", "bf16", "amp", "torch_autocast", "zero_optimization",
-    "gradient_clipping", "steps_per_print", "wall_clock_breakdown", "prescale_gradients",
-    "gradient_predivide_factor", "communication_data_type", "zero_allow_untested_optimizer",
-    "activation_checkpointing", "checkpoint", "data_types", "flops_profiler", "tensorboard",
-    "wandb", "csv_monitor", "comms_logger", "dump_state", "sparse_gradients", "seed",
-    "memory_breakdown", "elasticity", "compile", "data_efficiency", "aio",
+    "train_batch_size",
+    "train_micro_batch_size_per_gpu",
+    "gradient_accumulation_steps",
+    "optimizer",
+    "scheduler",
+    "fp16",
+    "bf16",
+    "amp",
+    "torch_autocast",
+    "zero_optimization",
+    "gradient_clipping",
+    "steps_per_print",
+    "wall_clock_breakdown",
+    "prescale_gradients",
+    "gradient_predivide_factor",
+    "communication_data_type",
+    "zero_allow_untested_optimizer",
+    "activation_checkpointing",
+    "checkpoint",
+    "data_types",
+    "flops_profiler",
+    "tensorboard",
+    "wandb",
+    "csv_monitor",
+    "comms_logger",
+    "dump_state",
+    "sparse_gradients",
+    "seed",
+    "memory_breakdown",
+    "elasticity",
+    "compile",
+    "data_efficiency",
+    "aio",
 )
 WARMUP_FRACTION = 0.05  # of all steps, where the config says "auto"
 
@@ -73,7 +104,9 @@ def load_deepspeed_config(path: str | Path | None) -> dict:
         return copy.deepcopy(DEFAULT_CONFIG)
     path = Path(path)
     if not path.is_file():
-        raise TrainConfigError(f"--deepspeed-config {path}: no such file (examples: launch/deepspeed/)")
+        raise TrainConfigError(
+            f"--deepspeed-config {path}: no such file (examples: launch/deepspeed/)"
+        )
     try:
         config = json.loads(path.read_text())
     except json.JSONDecodeError as err:
@@ -85,7 +118,8 @@ def load_deepspeed_config(path: str | Path | None) -> dict:
             near = difflib.get_close_matches(key, KNOWN_KEYS, n=1, cutoff=0.75)
             if near:
                 raise TrainConfigError(
-                    f"--deepspeed-config {path}: unknown key {key!r}; did you mean {near[0]!r}?")
+                    f"--deepspeed-config {path}: unknown key {key!r}; did you mean {near[0]!r}?"
+                )
     return config
 
 
@@ -94,8 +128,10 @@ def fill_auto(config: dict, steps_per_epoch: int, epochs: int) -> dict:
     config = copy.deepcopy(config)
     params = config.get("scheduler", {}).get("params", {})
     total = steps_per_epoch * epochs
-    for key, value in (("total_num_steps", total),
-                       ("warmup_num_steps", max(1, int(WARMUP_FRACTION * total)))):
+    for key, value in (
+        ("total_num_steps", total),
+        ("warmup_num_steps", max(1, int(WARMUP_FRACTION * total))),
+    ):
         if params.get(key) == "auto":
             params[key] = value
     return config
@@ -104,8 +140,13 @@ def fill_auto(config: dict, steps_per_epoch: int, epochs: int) -> dict:
 def init_distributed() -> tuple[int, int]:
     """(rank, world size); sets up the single-rank environment when no launcher did."""
     if "WORLD_SIZE" not in os.environ:
-        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
-                          MASTER_PORT=os.environ.get("MASTER_PORT") or str(_free_port()))
+        os.environ.update(
+            RANK="0",
+            LOCAL_RANK="0",
+            WORLD_SIZE="1",
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=os.environ.get("MASTER_PORT") or str(_free_port()),
+        )
     if not torch.cuda.is_available():
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
     import deepspeed
@@ -148,61 +189,82 @@ def train_final(
     if spec.num_classes != data.num_classes:
         raise TrainConfigError(
             f"the spec was built for {spec.num_classes} classes but {data.name} has "
-            f"{data.num_classes}; train on the dataset the search used")
+            f"{data.num_classes}; train on the dataset the search used"
+        )
     rank, world = dist.get_rank(), dist.get_world_size()
     torch.manual_seed(seed)
     model = HybridNet(spec)
-    micro = int(ds_config.get("train_micro_batch_size_per_gpu", 0)) or _micro_from_total(ds_config, world)
+    micro = int(ds_config.get("train_micro_batch_size_per_gpu", 0)) or _micro_from_total(
+        ds_config, world
+    )
     accumulation = int(ds_config.get("gradient_accumulation_steps", 1))
     micro_steps = len(data.train) // (world * micro)
     if micro_steps < accumulation:
         raise TrainConfigError(
             f"{len(data.train)} training images are too few for {world} rank(s) × micro batch "
-            f"{micro} × {accumulation} accumulation steps")
+            f"{micro} × {accumulation} accumulation steps"
+        )
     steps_per_epoch = micro_steps // accumulation
     micro_steps = steps_per_epoch * accumulation  # whole optimizer steps only
     config = fill_auto(ds_config, steps_per_epoch, epochs)
     try:
         weight_decay = config.get("optimizer", {}).get("params", {}).get("weight_decay", 0.0)
         engine, _, _, _ = deepspeed.initialize(
-            model=model, model_parameters=param_groups(model, weight_decay), config=config)
-    except (ValueError, AssertionError, TypeError, KeyError) as err:  # pydantic errors are ValueErrors
-        raise TrainConfigError(f"DeepSpeed rejected the config: {str(err).splitlines()[0]}") from None
+            model=model, model_parameters=param_groups(model, weight_decay), config=config
+        )
+    except (
+        ValueError,
+        AssertionError,
+        TypeError,
+        KeyError,
+    ) as err:  # pydantic errors are ValueErrors
+        raise TrainConfigError(
+            f"DeepSpeed rejected the config: {str(err).splitlines()[0]}"
+        ) from None
 
     start_epoch = 0
     if resume and (checkpoint_dir / "latest").is_file():
         _, client = engine.load_checkpoint(str(checkpoint_dir))
         start_epoch = int(client["epoch"])
     stepper = EngineStepper(engine)
-    batching = Batching(spec.resolution, data.flip, engine.device,
-                        next(engine.module.parameters()).dtype)
+    batching = Batching(
+        spec.resolution, data.flip, engine.device, next(engine.module.parameters()).dtype
+    )
     losses: list[float] = []
     images, started = 0, time.perf_counter()
     for epoch in range(start_epoch, epochs):
         engine.train()
-        order = torch.randperm(len(data.train),
-                               generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+        order = torch.randperm(
+            len(data.train), generator=torch.Generator().manual_seed(seed * 100_003 + epoch)
+        )
         shard = order[rank::world][: micro_steps * micro]
         augment = torch.Generator().manual_seed((seed * 100_003 + epoch) * 1_009 + rank)
-        stats = train_epoch(stepper, batches(data.train, shard, micro), batching, augment,
-                            label_smoothing)
+        stats = train_epoch(
+            stepper, batches(data.train, shard, micro), batching, augment, label_smoothing
+        )
         if stats.diverged:
             raise TrainingDiverged(
                 f"training diverged: non-finite loss at epoch {epoch + 1}, step "
-                f"{len(stats.losses)}; lower the learning rate in the DeepSpeed config")
+                f"{len(stats.losses)}; lower the learning rate in the DeepSpeed config"
+            )
         images += stats.images * world
         losses.append(stats.mean_loss)
         if on_epoch is not None:
             on_epoch(epoch + 1, losses[-1])
         if (epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs:
-            engine.save_checkpoint(str(checkpoint_dir), tag=f"epoch{epoch + 1}",
-                                   client_state={"epoch": epoch + 1})
+            engine.save_checkpoint(
+                str(checkpoint_dir), tag=f"epoch{epoch + 1}", client_state={"epoch": epoch + 1}
+            )
     seconds = time.perf_counter() - started
     _check_replicas_agree(engine.module, dist)
     test_accuracy, _ = evaluate(engine.module, data.test, batching)
     return FinalResult(
-        test_accuracy=test_accuracy, train_losses=losses, epochs_done=epochs,
-        steps=int(engine.global_steps), world_size=world, seconds=seconds,
+        test_accuracy=test_accuracy,
+        train_losses=losses,
+        epochs_done=epochs,
+        steps=int(engine.global_steps),
+        world_size=world,
+        seconds=seconds,
         images_per_second=images / seconds if seconds else 0.0,
         checkpoint=str(checkpoint_dir),
     )
@@ -227,7 +289,9 @@ def _micro_from_total(config: dict, world: int) -> int:
     total = int(config.get("train_batch_size", 0))
     accumulation = int(config.get("gradient_accumulation_steps", 1))
     if not total:
-        raise TrainConfigError("the DeepSpeed config needs train_micro_batch_size_per_gpu or train_batch_size")
+        raise TrainConfigError(
+            "the DeepSpeed config needs train_micro_batch_size_per_gpu or train_batch_size"
+        )
     return max(1, total // (world * accumulation))
 
 

@@ -32,8 +32,13 @@ class Stepper(Protocol):
 class PlainStepper:
     """A module with its optimizer and per-step scheduler: backward, clip, step."""
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
-                 scheduler: torch.optim.lr_scheduler.LRScheduler, grad_clip: float) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+        grad_clip: float,
+    ) -> None:
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.grad_clip = grad_clip
 
@@ -82,13 +87,16 @@ class EpochStats:
 def batches(split: Split, order: Tensor, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
     """(images, labels) of `split` in `order`, `batch_size` at a time (the last may be short)."""
     for begin in range(0, len(order), batch_size):
-        index = order[begin:begin + batch_size]
+        index = order[begin : begin + batch_size]
         yield split.images[index], split.labels[index]
 
 
 def train_epoch(
-    model: Stepper, data: Iterable[tuple[Tensor, Tensor]], batching: Batching,
-    generator: torch.Generator | None, label_smoothing: float = 0.0,
+    model: Stepper,
+    data: Iterable[tuple[Tensor, Tensor]],
+    batching: Batching,
+    generator: torch.Generator | None,
+    label_smoothing: float = 0.0,
     autocast: contextlib.AbstractContextManager | None = None,
 ) -> EpochStats:
     """One pass over `data`; stops at the first non-finite loss (returned last, not stepped)."""
@@ -112,7 +120,10 @@ def train_epoch(
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, split: Split, batching: Batching, batch_size: int = 256,
+    model: nn.Module,
+    split: Split,
+    batching: Batching,
+    batch_size: int = 256,
     autocast: contextlib.AbstractContextManager | None = None,
 ) -> tuple[float, float]:
     """Top-1 accuracy and mean cross-entropy of `model` on `split` (eval mode, no augmentation)."""
@@ -139,5 +150,7 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
         if not param.requires_grad:
             continue
         (no_decay if param.ndim <= 1 or name in skip else decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0}]
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]

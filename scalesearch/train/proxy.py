@@ -74,9 +74,13 @@ class ProxyResult:
 
     def to_dict(self) -> dict:
         data = {k: v for k, v in self.__dict__.items() if k != "epochs"}
-        data.update(val_accuracy=self.val_accuracy, val_accuracies=self.val_accuracies,
-                    val_losses=self.val_losses, train_losses=self.train_losses,
-                    epochs=[e.__dict__ for e in self.epochs])
+        data.update(
+            val_accuracy=self.val_accuracy,
+            val_accuracies=self.val_accuracies,
+            val_losses=self.val_losses,
+            train_losses=self.train_losses,
+            epochs=[e.__dict__ for e in self.epochs],
+        )
         return data
 
 
@@ -157,18 +161,26 @@ def train_proxy(
     for epoch in range(1, config.epochs + 1):
         model.train()
         order = torch.randperm(len(train), generator=generator)
-        stats = train_epoch(stepper, batches(train, order, config.batch_size), batching,
-                            generator, config.label_smoothing, _autocast(device))
+        stats = train_epoch(
+            stepper,
+            batches(train, order, config.batch_size),
+            batching,
+            generator,
+            config.label_smoothing,
+            _autocast(device),
+        )
         images, train_seconds = images + stats.images, train_seconds + stats.seconds
         if stats.diverged:
             status = "diverged"
             reason = f"non-finite training loss at epoch {epoch}, step {len(stats.losses)}"
             break
         loss_sum += sum(stats.losses)
-        val_accuracy, val_loss = evaluate(model, data.val, batching, config.eval_batch_size,
-                                          _autocast(device))
-        epochs.append(EpochResult(epoch, val_accuracy, val_loss, stats.mean_loss,
-                                  time.perf_counter() - start))
+        val_accuracy, val_loss = evaluate(
+            model, data.val, batching, config.eval_batch_size, _autocast(device)
+        )
+        epochs.append(
+            EpochResult(epoch, val_accuracy, val_loss, stats.mean_loss, time.perf_counter() - start)
+        )
         if on_epoch is not None and on_epoch(epochs[-1]) is False:
             if epoch < config.epochs:
                 status, reason = "stopped", f"stopped after epoch {epoch} by the caller"
