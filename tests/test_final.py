@@ -19,6 +19,8 @@ from scalesearch.search import records
 from scalesearch.search import storage as st
 from scalesearch.search.space import load_space
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = [sys.executable, "-m", "scalesearch", "train"]
 
