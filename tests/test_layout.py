@@ -52,7 +52,7 @@ def _importers(prefix: str) -> set[str]:
         ("ray", {"scalesearch.search.tune"}),
         ("deepspeed", {"scalesearch.train.final"}),
         ("plotly", {"scalesearch.cli.report"}),
-        ("optuna_dashboard", {"scalesearch.cli.app"}),
+        ("optuna_dashboard", {"scalesearch.cli.study_commands"}),
     ],
 )
 def test_each_framework_has_one_home(framework: str, home: set[str]) -> None:

@@ -66,7 +66,7 @@ def scale_spec(
     check_coefficients(alpha=alpha, beta=beta, gamma=gamma)
     if not math.isfinite(phi):
         raise ConstraintError(f"phi must be a finite number, but got phi={phi}")
-    depth_mult, width_mult, size_mult = _multipliers(alpha, beta, gamma, phi)
+    depth_mult, width_mult, size_mult = multipliers(alpha, beta, gamma, phi)
     stages = tuple(_scale_stage(s, depth_mult, width_mult) for s in base.stages)
     stem = base.stem and replace(base.stem, out_chs=round_width(base.stem.out_chs * width_mult))
     head = base.head
@@ -94,7 +94,7 @@ def check_coefficients(**coefficients: float) -> None:
             )
 
 
-def _multipliers(alpha: float, beta: float, gamma: float, phi: float) -> tuple[float, float, float]:
+def multipliers(alpha: float, beta: float, gamma: float, phi: float) -> tuple[float, float, float]:
     """α^φ, β^φ, γ^φ, refused when the member would not fit any machine.
 
     The bound (each multiplier at most 1000×) is far past any published family (EfficientNet

@@ -1,0 +1,209 @@
+"""Equal cost on counted MACs: the member at φ costs the base's MACs × c^φ, whatever its shape.
+
+The constraint α·β^e·γ² ≈ c promises that cost grows by c per step of φ, but only on paper:
+rounding is coarse on a small base (a width of 32 moves in steps of 8, i.e. 25%) and
+attention's cost grows with the token count squared (γ⁴, not γ²). Measured on cmt_compound,
+φ = 1 candidates that all satisfy the formula cost 1.96× to 4.15× the base, so a search that
+compares them ranks sizes, not shapes. `realize` keeps the promise on the count instead: among
+the roundings near the requested depths, widths and input size it picks the one whose counted
+MACs are nearest the target, and reports the effective coefficients it realised.
+
+Why it is cheap: at a fixed input size and fixed widths, a network's MACs are linear in each
+stage's depth (every block of a stage is the same), MACs = fixed + Σᵢ (embedᵢ + depthᵢ·blockᵢ).
+Two counts (all depths 1, all depths 2) give fixed, embedᵢ and blockᵢ exactly; every depth
+combination then costs an addition. Counts are cached by spec, and nearby trials share them.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from dataclasses import dataclass, replace
+
+from scalesearch.arch.cost import count_cost
+from scalesearch.arch.scaling import (
+    WIDTH_DIVISOR,
+    multipliers,
+    check_coefficients,
+    resolution_multiple,
+    scale_spec,
+)
+from scalesearch.arch.spec import ArchSpec
+
+
+@dataclass(frozen=True)
+class Member:
+    """A family member realised at equal cost.
+
+    Attributes:
+        spec: the architecture chosen.
+        macs: its counted MACs.
+        target_macs: the base's counted MACs × growth^φ.
+        requested: (α, β, γ) asked for.
+        effective: (α, β, γ) realised: the geometric-mean depth and width ratios to the base,
+            and the input-size ratio, each to the power 1/φ (the requested ones at φ = 0).
+        tolerance: the relative cost error allowed.
+    """
+
+    spec: ArchSpec
+    macs: int
+    target_macs: int
+    requested: tuple[float, float, float]
+    effective: tuple[float, float, float]
+    tolerance: float
+
+    @property
+    def cost_ratio(self) -> float:
+        return self.macs / self.target_macs
+
+    @property
+    def within_tolerance(self) -> bool:
+        return abs(self.cost_ratio - 1) <= self.tolerance + 1e-12
+
+    def miss_reason(self) -> str:
+        """Why the member cannot be compared at equal cost (for a PRUNED trial)."""
+        return (
+            f"no rounding comes within ±{self.tolerance:.0%} of the target cost "
+            f"{self.target_macs:,} MACs; the nearest costs {self.macs:,} "
+            f"({self.cost_ratio:.2f}× the target)"
+        )
+
+
+@dataclass(frozen=True)
+class _LinearCost:
+    """MACs of a network with fixed widths and input size, as a function of its depths."""
+
+    fixed: int
+    embed: tuple[int, ...]
+    block: tuple[int, ...]
+
+    def macs(self, depths: tuple[int, ...]) -> int:
+        return self.fixed + sum(e + d * b for e, d, b in zip(self.embed, depths, self.block))
+
+
+@functools.lru_cache(maxsize=8192)
+def _linear_cost(shape: ArchSpec) -> _LinearCost:
+    """Counts `shape` with every depth 1 and every depth 2 (see the module docstring)."""
+    one = count_cost(_with_depths(shape, (1,) * len(shape.stages)))
+    two = count_cost(_with_depths(shape, (2,) * len(shape.stages)))
+    block = tuple(b.macs - a.macs for a, b in zip(one.stages, two.stages))
+    embed = tuple(a.macs - k for a, k in zip(one.stages, block))
+    return _LinearCost(one.macs - sum(s.macs for s in one.stages), embed, block)
+
+
+@functools.lru_cache(maxsize=256)
+def base_macs(base: ArchSpec) -> int:
+    return count_cost(base).macs
+
+
+def realize(
+    base: ArchSpec,
+    alpha: float,
+    beta: float,
+    gamma: float,
+    phi: float,
+    growth: float,
+    tolerance: float,
+    name: str | None = None,
+) -> Member:
+    """The member at `phi` whose counted MACs are nearest base MACs × growth^φ.
+
+    Candidates: each stage's depth within one block of its scaled value, each stage's width
+    at the multiple just below or above its scaled value (all below, all above, or each
+    nearest), and the input size at the multiple just below or above. Ties in cost go to the
+    shape nearest the requested coefficients.
+
+    Args:
+        base: the φ = 0 spec.
+        alpha, beta, gamma, phi: the requested scaling.
+        growth: the constraint's c (cost per step of φ).
+        tolerance: relative cost error within which the member counts as equal cost.
+        name: the member's name.
+    """
+    check_coefficients(alpha=alpha, beta=beta, gamma=gamma, growth=growth)
+    naive = scale_spec(base, alpha, beta, gamma, phi, name=name)
+    target = max(1, round(base_macs(base) * growth**phi))
+    depth_mult, width_mult, size_mult = multipliers(alpha, beta, gamma, phi)
+    scale = math.log1p(tolerance)
+    best: tuple[tuple[bool, float], ArchSpec, int] | None = None
+    for resolution in _resolutions(base, size_mult):
+        for dims in _width_choices(base, naive, width_mult):
+            cost = _linear_cost(_with_dims(naive, dims, resolution))
+            for depths in _depth_choices(base, depth_mult):
+                miss = math.log(cost.macs(depths) / target) / scale
+                shape = _shape_distance(base, depths, dims, resolution,
+                                        depth_mult, width_mult, size_mult)
+                # Within tolerance first; then cost error and shape error weigh alike (a
+                # member at the tolerance's edge pays as much as one extra block in four).
+                key = (abs(miss) > 1 + 1e-9, shape + 20 * miss * miss)
+                if best is None or key < best[0]:
+                    spec = _with_depths(_with_dims(naive, dims, resolution), depths)
+                    best = (key, spec, cost.macs(depths))
+    assert best is not None
+    _, spec, macs = best
+    return Member(spec, macs, target, (alpha, beta, gamma),
+                  effective_coefficients(base, spec, phi, (alpha, beta, gamma)), tolerance)
+
+
+def effective_coefficients(
+    base: ArchSpec, spec: ArchSpec, phi: float, requested: tuple[float, float, float]
+) -> tuple[float, float, float]:
+    """(α, β, γ) that `spec` realises over `base`: geometric-mean ratios to the power 1/φ."""
+    if phi == 0:
+        return requested
+    depth = _geomean(s.depth / b.depth for s, b in zip(spec.stages, base.stages))
+    width = _geomean(s.dim / b.dim for s, b in zip(spec.stages, base.stages))
+    size = spec.resolution / base.resolution
+    return depth ** (1 / phi), width ** (1 / phi), size ** (1 / phi)
+
+
+def _geomean(values) -> float:
+    values = list(values)
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def _resolutions(base: ArchSpec, size_mult: float) -> list[int]:
+    step = resolution_multiple(base)
+    scaled = base.resolution * size_mult / step
+    return sorted({max(1, math.floor(scaled)) * step, max(1, math.ceil(scaled)) * step})
+
+
+def _width_choices(base: ArchSpec, naive: ArchSpec, width_mult: float) -> list[tuple[int, ...]]:
+    below, above = [], []
+    for stage in base.stages:
+        step = math.lcm(WIDTH_DIVISOR, stage.num_heads)
+        scaled = stage.dim * width_mult / step
+        below.append(max(1, math.floor(scaled)) * step)
+        above.append(max(1, math.ceil(scaled)) * step)
+    nearest = tuple(s.dim for s in naive.stages)
+    return list(dict.fromkeys([tuple(below), nearest, tuple(above)]))
+
+
+def _depth_choices(base: ArchSpec, depth_mult: float):
+    """Each stage from half its scaled depth to one block above: depth is the fine control
+    of cost (one block of a stage of four is a quarter of that stage)."""
+    ranges = []
+    for stage in base.stages:
+        scaled = stage.depth * depth_mult
+        low, high = max(1, math.floor(scaled / 2)), max(1, math.ceil(scaled) + 1)
+        ranges.append(range(low, high + 1))
+    return itertools.product(*ranges)
+
+
+def _shape_distance(base, depths, dims, resolution, depth_mult, width_mult, size_mult) -> float:
+    """How far a candidate's shape is from the requested one (sum of squared log ratios)."""
+    total = (math.log(resolution / (base.resolution * size_mult))) ** 2
+    for stage, depth, dim in zip(base.stages, depths, dims):
+        total += math.log(depth / (stage.depth * depth_mult)) ** 2
+        total += math.log(dim / (stage.dim * width_mult)) ** 2
+    return total
+
+
+def _with_dims(spec: ArchSpec, dims: tuple[int, ...], resolution: int) -> ArchSpec:
+    stages = tuple(replace(s, dim=d) for s, d in zip(spec.stages, dims))
+    return spec.replace(stages=stages, resolution=resolution)
+
+
+def _with_depths(spec: ArchSpec, depths: tuple[int, ...]) -> ArchSpec:
+    return spec.replace(stages=tuple(replace(s, depth=d) for s, d in zip(spec.stages, depths)))
