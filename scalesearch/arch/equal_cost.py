@@ -24,8 +24,8 @@ from dataclasses import dataclass, replace
 from scalesearch.arch.cost import count_cost
 from scalesearch.arch.scaling import (
     WIDTH_DIVISOR,
-    multipliers,
     check_coefficients,
+    multipliers,
     resolution_multiple,
     scale_spec,
 )
@@ -132,18 +132,50 @@ def realize(
             cost = _linear_cost(_with_dims(naive, dims, resolution))
             for depths in _depth_choices(base, depth_mult):
                 miss = math.log(cost.macs(depths) / target) / scale
-                shape = _shape_distance(base, depths, dims, resolution,
-                                        depth_mult, width_mult, size_mult)
-                # Within tolerance first; then cost error and shape error weigh alike (a
-                # member at the tolerance's edge pays as much as one extra block in four).
-                key = (abs(miss) > 1 + 1e-9, shape + 20 * miss * miss)
+                shape = _shape_distance(
+                    base, depths, dims, resolution, depth_mult, width_mult, size_mult
+                )
+                # Within tolerance first; then shape error plus cost error, weighted so that
+                # 5% off the target weighs as a stage 2.7× too deep (log 2.7 = 1): shapes stay
+                # near the request, costs land within a few percent.
+                key = (abs(miss) > 1 + 1e-9, shape + 4 * miss * miss)
                 if best is None or key < best[0]:
                     spec = _with_depths(_with_dims(naive, dims, resolution), depths)
                     best = (key, spec, cost.macs(depths))
     assert best is not None
     _, spec, macs = best
-    return Member(spec, macs, target, (alpha, beta, gamma),
-                  effective_coefficients(base, spec, phi, (alpha, beta, gamma)), tolerance)
+    return Member(
+        spec,
+        macs,
+        target,
+        (alpha, beta, gamma),
+        effective_coefficients(base, spec, phi, (alpha, beta, gamma)),
+        tolerance,
+    )
+
+
+def naive_member(
+    base: ArchSpec,
+    alpha: float,
+    beta: float,
+    gamma: float,
+    phi: float,
+    growth: float,
+    tolerance: float,
+    name: str | None = None,
+) -> Member:
+    """The plain rounding of `scale_spec`, measured against the same target (for spaces that
+    turn equal cost off, and to show what equal cost corrects)."""
+    spec = scale_spec(base, alpha, beta, gamma, phi, name=name)
+    target = max(1, round(base_macs(base) * growth**phi))
+    return Member(
+        spec,
+        count_cost(spec).macs,
+        target,
+        (alpha, beta, gamma),
+        effective_coefficients(base, spec, phi, (alpha, beta, gamma)),
+        tolerance,
+    )
 
 
 def effective_coefficients(
@@ -164,20 +196,26 @@ def _geomean(values) -> float:
 
 
 def _resolutions(base: ArchSpec, size_mult: float) -> list[int]:
+    """The multiples just below and above the scaled size, and one more below: attention's
+    cost grows with the size to the fourth, so a step down is what a large γ may need."""
     step = resolution_multiple(base)
     scaled = base.resolution * size_mult / step
-    return sorted({max(1, math.floor(scaled)) * step, max(1, math.ceil(scaled)) * step})
+    low = max(1, math.floor(scaled))
+    return sorted({max(1, low - 1) * step, low * step, max(1, math.ceil(scaled)) * step})
 
 
 def _width_choices(base: ArchSpec, naive: ArchSpec, width_mult: float) -> list[tuple[int, ...]]:
-    below, above = [], []
+    """Every stage one step below its scaled width, just below, nearest, or just above."""
+    further, below, above = [], [], []
     for stage in base.stages:
         step = math.lcm(WIDTH_DIVISOR, stage.num_heads)
         scaled = stage.dim * width_mult / step
-        below.append(max(1, math.floor(scaled)) * step)
+        low = max(1, math.floor(scaled))
+        further.append(max(1, low - 1) * step)
+        below.append(low * step)
         above.append(max(1, math.ceil(scaled)) * step)
     nearest = tuple(s.dim for s in naive.stages)
-    return list(dict.fromkeys([tuple(below), nearest, tuple(above)]))
+    return list(dict.fromkeys([tuple(further), tuple(below), nearest, tuple(above)]))
 
 
 def _depth_choices(base: ArchSpec, depth_mult: float):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from scalesearch.arch.cost import count_cost
+from scalesearch.arch.equal_cost import Member
 from scalesearch.arch.spec import ArchSpec
 from scalesearch.search.space import Coefficients, SearchSpace
 
@@ -51,13 +52,25 @@ def describe_spec(spec: ArchSpec) -> dict[str, Any]:
     }
 
 
+def member_cost(member: Member) -> dict[str, Any]:
+    """A member's target and realised cost and the coefficients it realised."""
+    alpha, beta, gamma = member.effective
+    return {
+        "target_macs": member.target_macs,
+        "cost_ratio": member.cost_ratio,
+        "within_tolerance": member.within_tolerance,
+        "effective": {"alpha": alpha, "beta": beta, "gamma": gamma},
+    }
+
+
 def describe_family(
     space: SearchSpace, phis: list[float], coefficients: Coefficients
 ) -> list[dict[str, Any]]:
     """One plain-data row per φ (the JSON of `scale`), with the MACs ratio to the row before."""
     rows: list[dict[str, Any]] = []
     for phi in phis:
-        spec = space.member(phi, coefficients)
+        member = space.realize(phi, coefficients)
+        spec = member.spec
         cost = count_cost(spec)
         previous = rows[-1]["macs"] if rows else None
         rows.append(
@@ -66,6 +79,7 @@ def describe_family(
                 "alpha": coefficients.alpha,
                 "beta": coefficients.beta,
                 "gamma": coefficients.gamma,
+                **member_cost(member),
                 "resolution": spec.resolution,
                 "depths": [s.depth for s in spec.stages],
                 "dims": [s.dim for s in spec.stages],

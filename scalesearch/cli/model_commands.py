@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from scalesearch.arch.spec import ArchSpec
 from scalesearch.cli.common import (
     AlphaOption,
     BetaOption,
@@ -35,13 +36,16 @@ def describe(
 ) -> None:
     """Show a model's stages, parameters and MACs (counted, not estimated)."""
     from scalesearch.arch.model import spec_with_overrides
-    from scalesearch.cli.describe import describe_spec
-    from scalesearch.cli.resolve import spec_from_argument
+    from scalesearch.cli.describe import describe_spec, member_cost
+    from scalesearch.cli.resolve import member_from_argument
     from scalesearch.cli.views import render_description
 
     check_positive(resolution=resolution, num_classes=num_classes)
-    spec = spec_from_argument(model, phi, alpha, beta, gamma)
+    found = member_from_argument(model, phi, alpha, beta, gamma)
+    spec = found if isinstance(found, ArchSpec) else found.spec
     desc = describe_spec(spec_with_overrides(spec, num_classes, resolution))
+    if not isinstance(found, ArchSpec) and resolution is None:
+        desc.update(member_cost(found))  # the space's equal-cost promise, kept or not
     if as_json:
         print(json.dumps(desc, indent=2))
     else:

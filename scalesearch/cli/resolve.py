@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from scalesearch.arch.equal_cost import Member
 from scalesearch.arch.presets import PRESETS, get_preset
 from scalesearch.arch.scaling import ConstraintError
 from scalesearch.arch.spec import ArchSpec
@@ -39,7 +40,19 @@ def spec_from_argument(
     beta: float | None = None,
     gamma: float | None = None,
 ) -> ArchSpec:
-    """A preset (no coefficients allowed) or the member of space `model` at `phi` (default 0).
+    """A preset (no coefficients allowed) or the member of space `model` at `phi` (default 0)."""
+    found = member_from_argument(model, phi, alpha, beta, gamma)
+    return found if isinstance(found, ArchSpec) else found.spec
+
+
+def member_from_argument(
+    model: str,
+    phi: float | None = None,
+    alpha: float | None = None,
+    beta: float | None = None,
+    gamma: float | None = None,
+) -> ArchSpec | Member:
+    """A preset's spec, or the realised member (with its target cost) of space `model`.
 
     Raises:
         UnknownModelError: `model` is neither a preset nor a space (naming both lists).
@@ -56,7 +69,7 @@ def spec_from_argument(
         return get_preset(model)
     if _is_space(model):
         space = load_space(model)
-        return space.member(
+        return space.realize(
             0.0 if phi is None else phi, coefficients_for(space, alpha, beta, gamma)
         )
     raise UnknownModelError(

@@ -62,6 +62,19 @@ def render_description(desc: dict[str, Any], console: Console) -> None:
         f"{stem}head {desc['head']}, total stride {desc['total_stride']}, "
         f"spec hash {desc['spec_hash']}"
     )
+    if "target_macs" in desc:
+        console.print(_cost_line(desc))
+
+
+def _cost_line(row: dict[str, Any]) -> str:
+    """The equal-cost promise of a space member, kept or not, in words."""
+    e = row["effective"]
+    kept = "within tolerance" if row["within_tolerance"] else "OUTSIDE the tolerance"
+    return (
+        f"target {row['target_macs'] / 1e6:,.1f} MMACs (base × c^φ); realised "
+        f"{row['cost_ratio']:.3f}× the target, {kept}; effective α={e['alpha']:.3f} "
+        f"β={e['beta']:.3f} γ={e['gamma']:.3f}"
+    )
 
 
 def render_family(space: SearchSpace, rows: list[dict[str, Any]], console: Console) -> None:
@@ -72,16 +85,20 @@ def render_family(space: SearchSpace, rows: list[dict[str, Any]], console: Conso
         title=f"{space.name}: α={c['alpha']:.3f} β={c['beta']:.3f} γ={c['gamma']:.3f}",
         caption=(
             f"α·β^{constraint.width_exponent:g}·γ² = {product:.2f} (target {constraint.target:g}). "
-            "MACs = multiply-adds (papers call them FLOPs); ratio = MACs over the row above."
+            "MACs = multiply-adds (papers call them FLOPs); ratio = MACs over the row above; "
+            "×target = MACs over the base's × c^φ; eff = the α/β/γ the rounding realised."
         ),
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
     )
-    for column in ("φ", "input", "depths", "widths", "params", "MMACs", "ratio"):
+    columns = ("φ", "input", "depths", "widths", "params", "MMACs", "ratio", "×target", "eff α/β/γ")
+    for column in columns:
         table.add_column(column, justify="right", no_wrap=True)
     for r in rows:
         ratio = "" if r["macs_ratio"] is None else f"{r['macs_ratio']:.2f}×"
+        e = r["effective"]
+        flag = "" if r["within_tolerance"] else " !"
         table.add_row(
             f"{r['phi']:g}",
             str(r["resolution"]),
@@ -90,6 +107,8 @@ def render_family(space: SearchSpace, rows: list[dict[str, Any]], console: Conso
             f"{r['params'] / 1e6:.3f}M",
             f"{r['macs'] / 1e6:,.1f}",
             ratio,
+            f"{r['cost_ratio']:.3f}{flag}",
+            f"{e['alpha']:.2f}/{e['beta']:.2f}/{e['gamma']:.2f}",
         )
     console.print(table)
 

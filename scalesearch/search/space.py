@@ -15,7 +15,8 @@ from typing import Literal
 
 import yaml
 
-from scalesearch.arch.scaling import Constraint, resolution_multiple, scale_spec
+from scalesearch.arch.equal_cost import Member, naive_member, realize
+from scalesearch.arch.scaling import Constraint, resolution_multiple
 from scalesearch.arch.spec import ArchSpec, BlockSpec
 from scalesearch.decode import decode
 from scalesearch.errors import ConstraintError, DecodeError, SpaceError
@@ -49,7 +50,11 @@ class Coefficients:
 class ScalingSpec:
     """α·β^e·γ² ≈ c. `rule` names a published constraint (cmt: e=1.5, c=2.5; efficientnet:
     e=2, c=2) or is "custom", giving `width_exponent` and `target` itself. Optimizers
-    sample α and β within their ranges and solve γ, which must fall in `gamma`."""
+    sample α and β within their ranges and solve γ, which must fall in `gamma`.
+
+    `tolerance` bounds both the coefficients' distance from the constraint and, with
+    `equal_cost` (the default), a member's counted MACs from the base's × c^φ: members are
+    then realised at equal cost (`scalesearch.arch.equal_cost`), not by naive rounding."""
 
     alpha: Range
     beta: Range
@@ -59,6 +64,7 @@ class ScalingSpec:
     width_exponent: float | None = None
     target: float | None = None
     tolerance: float = 0.1
+    equal_cost: bool = True
     search_phi: float = 1.0
     family_phi: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0)
 
@@ -175,11 +181,27 @@ class SearchSpace:
                 constraint (ConstraintError when off by more than the tolerance).
             choices: block parts keyed "stage{i}.{part}" (as the search names them).
         """
+        return self.realize(phi, coefficients, choices).spec
+
+    def realize(
+        self,
+        phi: float,
+        coefficients: Coefficients | None = None,
+        choices: dict[str, str] | None = None,
+    ) -> Member:
+        """The member at `phi` with its target and realised cost and effective coefficients.
+
+        With `scaling.equal_cost`, the rounding nearest the target cost is chosen; without,
+        the naive rounding (`scale_spec`), whose cost is reported against the same target.
+        """
         c = coefficients or self.scaling.defaults
         self.scaling.constraint.check(c.alpha, c.beta, c.gamma)
         base = apply_choices(self.base, choices or {})
         name = f"{self.name}-phi{phi:g}"
-        return scale_spec(base, c.alpha, c.beta, c.gamma, phi, name=name)
+        growth, tolerance = self.scaling.constraint.target, self.scaling.tolerance
+        if self.scaling.equal_cost:
+            return realize(base, c.alpha, c.beta, c.gamma, phi, growth, tolerance, name)
+        return naive_member(base, c.alpha, c.beta, c.gamma, phi, growth, tolerance, name)
 
 
 def _check_part(stage: int, part: str, options: tuple[str, ...]) -> None:
