@@ -8,10 +8,11 @@ import math
 import pytest
 
 from scalesearch.cli.app import main
+from scalesearch.errors import ConfigError
 from scalesearch.search.space import load_space
 from scalesearch.train.config import ProxyConfig
 from scalesearch.train.data import load_dataset
-from scalesearch.train.proxy import train_proxy, warmup_cosine
+from scalesearch.train.proxy import proxy_splits, train_proxy, warmup_cosine
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +30,24 @@ def tiny_member():
 def test_proxy_learns_mnist(tiny_member) -> None:
     result = train_proxy(tiny_member, load_dataset("mnist"), ProxyConfig(epochs=2))
     assert result.status == "completed" and len(result.val_accuracies) == 2
-    # Measured 93.25% (2 epochs, 3,600 images, one thread, 15 s); chance is 10%.
-    assert result.val_accuracy >= 0.90
+    # Measured 86.75% ± 1.7 (2 epochs, 3,600 images, one thread, 7 s) for the equal-cost φ = -2
+    # member (2.5 MMACs: the base's 15.6 / 2.5²); chance is 10%.
+    assert result.val_accuracy >= 0.80
     assert result.train_losses[1] < result.train_losses[0]
-    assert result.macs == pytest.approx(5.5e6, rel=0.05) and result.images_per_second > 0
+    assert result.macs == pytest.approx(15.63e6 / 2.5**2, rel=0.1) and result.images_per_second > 0
+    assert result.val_images == 400 and 0.01 < result.val_accuracy_se < 0.03
+
+
+def test_validation_uses_the_images_the_proxy_does_not_train_on(tiny_member) -> None:
+    data = load_dataset("mnist")
+    config = ProxyConfig(epochs=1, max_train_images=200, val_images=900)
+    train, val = proxy_splits(data, config)
+    assert len(train) == 200 and len(val) == 900
+    seen = {bytes(x.numpy()) for x in train.images}
+    assert not any(bytes(x.numpy()) in seen for x in val.images[:200])  # no training image
+    assert proxy_splits(data, config)[1].labels.tolist() == val.labels.tolist()  # seeded
+    with pytest.raises(ConfigError, match="val_images=5000 is more than the"):
+        proxy_splits(data, ProxyConfig(max_train_images=200, val_images=5000))
 
 
 def test_seeded_runs_are_identical(tiny_member, digits) -> None:
@@ -101,7 +116,9 @@ def test_proxy_cli_json(capsys) -> None:
     out = json.loads(capsys.readouterr().out)
     for key in ("val_accuracy", "params", "macs", "seconds", "images_per_second"):
         assert key in out
-    assert out["dataset"] == "digits" and out["resolution"] == 40
+    member = load_space("cmt_compound").member(-2)
+    assert out["dataset"] == "digits" and out["resolution"] == member.resolution
+    assert out["val_images"] > 0 and 0 < out["val_accuracy_se"] < 0.5
     assert 0 <= out["val_accuracy"] <= 1 and math.isfinite(out["train_loss_sum"])
 
 

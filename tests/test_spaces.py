@@ -88,7 +88,7 @@ VALID = (spaces_dir() / "cmt_compound.yaml").read_text()
             r"scaling\.alpha: a range must satisfy 0 < low < high, but got low=1.6, high=1.6",
         ),
         (
-            "gamma: {low: 1.0, high: 1.6}",
+            "gamma: {low: 1.0, high: 1.4}",
             "gamma: {low: 2.0, high: 3.0}",
             r"scaling: no \(alpha, beta\) in the ranges puts gamma in \[2.0, 3.0\]",
         ),

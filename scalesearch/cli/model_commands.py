@@ -105,6 +105,7 @@ def proxy(
     from scalesearch.arch.model import spec_with_overrides
     from scalesearch.cli.resolve import proxy_config_for, spec_from_argument
     from scalesearch.cli.views import epoch_progress
+    from scalesearch.stats import format_accuracy
     from scalesearch.train.data import load_dataset
     from scalesearch.train.proxy import train_proxy
 
@@ -137,7 +138,8 @@ def proxy(
         print(json.dumps(summary, indent=2))
         return
     console.print(
-        f"{spec.name} on {config.dataset}: val accuracy {result.val_accuracy:.2%} "
+        f"{spec.name} on {config.dataset}: val accuracy "
+        f"{format_accuracy(result.val_accuracy, result.val_accuracy_se)} (n={result.val_images:,}) "
         f"({result.status}), {result.params:,} params, {result.macs / 1e6:,.1f} MMACs, "
         f"{result.images_per_second:,.0f} train img/s, {result.seconds:.1f} s"
         + (f" — {result.reason}" if result.reason else "")

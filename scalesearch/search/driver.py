@@ -11,6 +11,7 @@ time, so several drivers can share one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from scalesearch.search.lifecycle import RunConfig
 from scalesearch.search.outcome import ProxyOutcome, Verdict, decide
 from scalesearch.search.schema import Phase, TrialRecord, finished, phase_of
 from scalesearch.search.space import Coefficients, SearchSpace
+from scalesearch.stats import binomial_se, format_accuracy
 
 FINISHED = "FINISHED"  # what `suggest` returns when this phase has nothing more to run
 MAX_FAILURES_IN_A_ROW = 3
@@ -74,7 +76,12 @@ class SearchDriver:
         log: Callable[[str], None] = print,
     ) -> None:
         self.config, self.study, self.heartbeat, self.log = config, study, heartbeat, log
-        self.num_classes, self.driver = num_classes, driver
+        self.driver = driver
+        # The dataset's class count goes into every spec, the base included, so that the
+        # equal-cost target is the cost of the network that trains.
+        self.space = dataclasses.replace(
+            config.space, base=config.space.base.replace(num_classes=num_classes)
+        )
         self.phase = Phase.SEARCH
         self.started = time.monotonic()
         self.version = version("scalesearch")
@@ -173,11 +180,13 @@ class SearchDriver:
         """Writes the trial's record and returns its Tune config; None when it was PRUNED
         for being over the MACs budget (never trained)."""
         self.heartbeat.add(storage.trial_id(trial))
-        space = self.config.space
+        space = self.space
         phi = float(trial.user_attrs.get("phi", space.scaling.search_phi))
         coefficients, choices = sample_point(trial, space)
-        spec = space.member(phi, coefficients, choices).replace(num_classes=self.num_classes)
+        member = space.realize(phi, coefficients, choices)
+        spec = member.spec
         cost = count_cost(spec)
+        alpha, beta, gamma = member.effective
         self._write(
             trial,
             TrialRecord(
@@ -189,12 +198,21 @@ class SearchDriver:
                 params=cost.params,
                 macs=cost.macs,
                 resolution=spec.resolution,
+                target_macs=member.target_macs,
+                cost_ratio=member.cost_ratio,
+                effective_alpha=alpha,
+                effective_beta=beta,
+                effective_gamma=gamma,
                 version=self.version,
                 driver=self.driver,
             ),
         )
-        if self.phase == Phase.SEARCH and cost.macs > space.search.max_macs:
+        reason = None
+        if not member.within_tolerance:
+            reason = member.miss_reason()
+        elif self.phase == Phase.SEARCH and cost.macs > space.search.max_macs:
             reason = f"over the MACs budget: {cost.macs:,} > {space.search.max_macs:,.0f}"
+        if reason:
             self.tell(trial, Verdict(TrialState.PRUNED, reason=reason))
             return None
         return {
@@ -215,7 +233,8 @@ class SearchDriver:
             values = [verdict.accuracy, trial.user_attrs["macs"]]
         self.study.tell(trial, values=values, state=verdict.state)
         self.heartbeat.discard(storage.trial_id(trial))
-        self._progress(trial.number, verdict.state, values, verdict.reason)
+        val_images = trial.user_attrs.get("val_images") if values else None
+        self._progress(trial.number, verdict.state, values, verdict.reason, val_images)
 
     def _count(self, verdict: Verdict) -> None:
         if verdict.failure:
@@ -241,13 +260,18 @@ class SearchDriver:
             if stale:
                 self.log(f"marked {stale} trial(s) of a stopped driver as failed")
 
-    def _progress(self, number: int, state: TrialState, values, reason: str | None) -> None:
+    def _progress(
+        self, number: int, state: TrialState, values, reason: str | None, val_images: int | None
+    ) -> None:
         counts = storage.trials_by_state(self.study)
         elapsed = time.monotonic() - self.started
         left = ""
         if self.config.time_budget_s is not None:
             left = f", {max(0.0, self.config.time_budget_s - elapsed):.0f} s left"
-        what = f"acc {values[0]:.2%} at {values[1] / 1e6:.1f} MMACs" if values else reason
+        what = reason
+        if values:
+            se = binomial_se(values[0], self.study.trials[number].user_attrs.get("val_images"))
+            what = f"acc {format_accuracy(values[0], se)} at {values[1] / 1e6:.1f} MMACs"
         self.log(
             f"[{self.phase.value}] trial {number} {state.name.lower()}: {what} | "
             f"{self.phase_counts()[0]} finished, {counts.get('running', 0)} running, "
@@ -261,6 +285,7 @@ def _with_measurements(record: TrialRecord, outcome: ProxyOutcome | None) -> Tri
         return record
     return replace(
         record,
+        val_images=outcome.val_images,
         train_loss_sum=outcome.train_loss_sum,
         images_per_second=outcome.images_per_second,
         train_seconds=outcome.train_seconds,

@@ -26,6 +26,7 @@ class ProxyOutcome:
         reason: why it did not complete (the exception's message for "error").
         val_accuracies: validation accuracy after each epoch.
         val_accuracy: the last epoch's (0.0 if none).
+        val_images: the images it was measured on (its binomial error follows).
         train_loss_sum, images_per_second, train_seconds: what the training measured.
         node_id: the Ray node that ran it.
     """
@@ -34,6 +35,7 @@ class ProxyOutcome:
     reason: str | None = None
     val_accuracies: list[float] = field(default_factory=list)
     val_accuracy: float = 0.0
+    val_images: int = 0
     train_loss_sum: float = 0.0
     images_per_second: float = 0.0
     train_seconds: float = 0.0

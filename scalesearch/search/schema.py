@@ -48,11 +48,15 @@ class TrialRecord:
         spec: the architecture as JSON, exactly as trained.
         spec_hash: `ArchSpec.spec_hash()` of `spec`.
         params, macs, resolution: counted cost and input size.
+        target_macs, cost_ratio: the equal-cost target (base MACs × c^φ) and macs over it.
+        effective_alpha, effective_beta, effective_gamma: the coefficients the realised
+            spec has (the sampled ones are the trial's parameters).
         version: scalesearch version that built it.
         driver: host:pid of the driver that ran it.
         seconds: wall time of the trial slot, as the driver saw it.
         node_id: Ray node that trained it.
         val_accuracies: validation accuracy per epoch.
+        val_images: images each validation accuracy was measured on.
         train_loss_sum, images_per_second, train_seconds: what the proxy measured.
         stop_reason: why a trial was PRUNED.
         error: why a trial FAILED.
@@ -67,11 +71,17 @@ class TrialRecord:
     params: int | None = None
     macs: int | None = None
     resolution: int | None = None
+    target_macs: int | None = None
+    cost_ratio: float | None = None
+    effective_alpha: float | None = None
+    effective_beta: float | None = None
+    effective_gamma: float | None = None
     version: str | None = None
     driver: str | None = None
     seconds: float | None = None
     node_id: str | None = None
     val_accuracies: list[float] | None = None
+    val_images: int | None = None
     train_loss_sum: float | None = None
     images_per_second: float | None = None
     train_seconds: float | None = None

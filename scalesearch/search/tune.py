@@ -142,6 +142,7 @@ def proxy_trial(config: dict) -> None:
             reason=result.reason,
             val_accuracies=result.val_accuracies,
             val_accuracy=result.val_accuracy,
+            val_images=result.val_images,
             train_loss_sum=result.train_loss_sum,
             images_per_second=result.images_per_second,
             train_seconds=result.seconds,

@@ -6,7 +6,16 @@ from dataclasses import dataclass
 
 from scalesearch.errors import ConfigError
 
-DATASETS = ("mnist", "digits", "cifar10", "cifar100", "imagefolder", "synthetic")
+DATASETS = (
+    "mnist",
+    "digits",
+    "fashion-mnist",
+    "idx",
+    "cifar10",
+    "cifar100",
+    "imagefolder",
+    "synthetic",
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,8 @@ class ProxyConfig:
         grad_clip: max global gradient norm.
         subset: fraction of the training split used (seeded).
         max_train_images: cap on training images after `subset`.
+        val_images: validate on this many images drawn from the validation split and the
+            training images the proxy does not train on (None: the validation split alone).
         seed: fixes initialisation, data order and augmentation.
         threads: torch CPU threads (one per trial: two thrash when trials run side by side).
         eval_batch_size: images per validation step.
@@ -39,6 +50,7 @@ class ProxyConfig:
     grad_clip: float = 1.0
     subset: float = 1.0
     max_train_images: int | None = None
+    val_images: int | None = None
     seed: int = 0
     threads: int = 1
     eval_batch_size: int = 256
@@ -58,5 +70,7 @@ class ProxyConfig:
                 f"lr and grad_clip must be > 0 and weight_decay >= 0, but got lr={self.lr}, "
                 f"grad_clip={self.grad_clip}, weight_decay={self.weight_decay}"
             )
+        if self.val_images is not None and self.val_images < 1:
+            raise ConfigError(f"val_images must be >= 1, but got {self.val_images}")
         if self.max_train_images is not None and self.max_train_images < 1:
             raise ConfigError(f"max_train_images must be >= 1, but got {self.max_train_images}")

@@ -20,6 +20,7 @@ from torch import Tensor
 
 from scalesearch.errors import DatasetError
 from scalesearch.train.config import DATASETS
+from scalesearch.train.idx import FASHION_MNIST_DIR, load_idx_dir
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 
@@ -231,7 +232,13 @@ def load_dataset(
         return _from_arrays(name, *_digits(), None, val_fraction, seed, flip=False)
     if name == "synthetic":
         return _from_arrays(name, *_synthetic(resolution), None, val_fraction, seed, flip=False)
+    if name == "fashion-mnist" and data_dir is None:
+        data_dir = _debian_fashion_mnist()
     root = _require_dir(name, data_dir)
+    if name in ("fashion-mnist", "idx"):
+        images, labels, test = load_idx_dir(root)
+        flip = name == "fashion-mnist"  # a mirrored shoe is a shoe; a mirrored digit is not
+        return _from_arrays(name, images, labels, test, val_fraction, seed, flip=flip)
     if name in ("cifar10", "cifar100"):
         images, labels, test = _cifar(root, 10 if name == "cifar10" else 100)
         return _from_arrays(name, images, labels, test, val_fraction, seed, flip=True)
@@ -252,6 +259,16 @@ def _load_image_folder(root: Path, resolution: int, val_fraction: float, seed: i
         return _from_arrays("imagefolder", images, labels, test, val_fraction, seed, flip=True)
     images, labels, _ = _image_folder(root, resolution)
     return _from_arrays("imagefolder", images, labels, None, val_fraction, seed, flip=True)
+
+
+def _debian_fashion_mnist() -> Path:
+    if not FASHION_MNIST_DIR.is_dir():
+        raise DatasetError(
+            f"fashion-mnist: not found at {FASHION_MNIST_DIR}; install Debian's package "
+            f"(apt-get install dataset-fashion-mnist) or give the folder of its four IDX "
+            f"files with --data-dir"
+        )
+    return FASHION_MNIST_DIR
 
 
 def _require_dir(name: str, data_dir: str | Path | None) -> Path:

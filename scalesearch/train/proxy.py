@@ -17,6 +17,8 @@ import torch
 from scalesearch.arch.cost import count_cost, count_params
 from scalesearch.arch.model import HybridNet
 from scalesearch.arch.spec import ArchSpec
+from scalesearch.errors import ConfigError
+from scalesearch.stats import binomial_se
 from scalesearch.train.config import ProxyConfig
 from scalesearch.train.data import Dataset, Split
 from scalesearch.train.loop import (
@@ -53,7 +55,13 @@ class ProxyResult:
     images_per_second: float  # training images per second (evaluation excluded)
     seconds: float
     device: str
+    val_images: int = 0  # images each validation accuracy is measured on
     epochs: list[EpochResult] = field(default_factory=list)
+
+    @property
+    def val_accuracy_se(self) -> float:
+        """Binomial standard error of `val_accuracy`."""
+        return binomial_se(self.val_accuracy, self.val_images)
 
     @property
     def val_accuracies(self) -> list[float]:
@@ -76,6 +84,7 @@ class ProxyResult:
         data = {k: v for k, v in self.__dict__.items() if k != "epochs"}
         data.update(
             val_accuracy=self.val_accuracy,
+            val_accuracy_se=self.val_accuracy_se,
             val_accuracies=self.val_accuracies,
             val_losses=self.val_losses,
             train_losses=self.train_losses,
@@ -91,16 +100,37 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def train_subset(split: Split, config: ProxyConfig) -> Split:
-    """The seeded share of the training split a proxy uses (`subset`, `max_train_images`)."""
-    n = len(split)
+def proxy_splits(data: Dataset, config: ProxyConfig) -> tuple[Split, Split]:
+    """(train, validation) of a proxy trial, seeded.
+
+    Training: the share of the training split given by `subset` and `max_train_images`.
+    Validation: the dataset's validation split, or with `val_images` that many images drawn
+    from it and from the training images the proxy does not train on, so that a proxy on
+    1,200 images is ranked on thousands (its binomial standard error shrinks as 1/√n).
+    """
+    n = len(data.train)
     keep = max(1, int(round(n * config.subset)))
     if config.max_train_images is not None:
         keep = min(keep, config.max_train_images)
-    if keep == n:
-        return split
-    g = torch.Generator().manual_seed(config.seed + 7)
-    index = torch.randperm(n, generator=g)[:keep].sort().values
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed + 7))
+    train = _take(data.train, order[:keep].sort().values) if keep < n else data.train
+    if config.val_images is None:
+        return train, data.val
+    unused = _take(data.train, order[keep:].sort().values)
+    pool = Split(
+        torch.cat([data.val.images, unused.images]), torch.cat([data.val.labels, unused.labels])
+    )
+    if config.val_images > len(pool):
+        raise ConfigError(
+            f"val_images={config.val_images} is more than the {len(pool)} images not trained "
+            f"on ({data.name}: {len(data.val)} validation + {len(unused)} unused training); "
+            f"lower val_images or max_train_images"
+        )
+    pick = torch.randperm(len(pool), generator=torch.Generator().manual_seed(config.seed + 11))
+    return train, _take(pool, pick[: config.val_images].sort().values)
+
+
+def _take(split: Split, index: torch.Tensor) -> Split:
     return Split(split.images[index], split.labels[index])
 
 
@@ -142,7 +172,7 @@ def train_proxy(
     cuda = device.type == "cuda"
     if cuda:
         model = model.to(memory_format=torch.channels_last)
-    train = train_subset(data.train, config)
+    train, val = proxy_splits(data, config)
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.lr)
     warmup = max(1, int(config.warmup_epochs * steps_per_epoch))
@@ -176,7 +206,7 @@ def train_proxy(
             break
         loss_sum += sum(stats.losses)
         val_accuracy, val_loss = evaluate(
-            model, data.val, batching, config.eval_batch_size, _autocast(device)
+            model, val, batching, config.eval_batch_size, _autocast(device)
         )
         epochs.append(
             EpochResult(epoch, val_accuracy, val_loss, stats.mean_loss, time.perf_counter() - start)
@@ -195,6 +225,7 @@ def train_proxy(
         images_per_second=images / train_seconds if train_seconds else 0.0,
         seconds=time.perf_counter() - start,
         device=str(device),
+        val_images=len(val),
         epochs=epochs,
     )
 

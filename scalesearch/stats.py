@@ -1,0 +1,33 @@
+"""Small statistics every report of an accuracy needs: its standard error, its spread.
+
+An accuracy measured on n images is a binomial proportion: its standard error is
+√(p(1−p)/n). Seeds add the noise of initialisation and data order on top; replicates
+measure that (`spread`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+
+def binomial_se(accuracy: float, n: int | None) -> float:
+    """Standard error of an accuracy measured on n images: √(p(1−p)/n) (NaN without n)."""
+    if not n:
+        return float("nan")
+    return math.sqrt(max(accuracy * (1 - accuracy), 0.0) / n)
+
+
+def mean_sd(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def format_accuracy(accuracy: float, se: float) -> str:
+    """93.25% ± 0.51 (the error in percentage points; omitted when unknown)."""
+    if math.isnan(se):
+        return f"{accuracy:.2%}"
+    return f"{accuracy:.2%} ± {100 * se:.2f}"
