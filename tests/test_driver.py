@@ -6,13 +6,19 @@ results a trainable would report, so every state mapping is checked on its own.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
 
 from scalesearch.search import storage
-from scalesearch.search.driver import FINISHED, MAX_FAILURES_IN_A_ROW, SearchDriver
+from scalesearch.search.driver import (
+    FINISHED,
+    MAX_DUPLICATES_IN_A_ROW,
+    MAX_FAILURES_IN_A_ROW,
+    SearchDriver,
+)
 from scalesearch.search.heartbeat import Heartbeat
 from scalesearch.search.lifecycle import config_from_flags, open_study
 from scalesearch.search.outcome import CRASHED_REASON, ProxyOutcome, Verdict, decide
@@ -94,18 +100,35 @@ def test_a_record_keeps_the_stored_attribute_names() -> None:
     assert TrialRecord(error="x").to_attrs() == {"error": "x"}  # partial: no phase written
 
 
-@pytest.fixture
-def driver(tmp_path: Path):
-    """A driver on a fresh study of a 3-trial space, with its heartbeat running."""
-    space = load_space(write_space(tmp_path, "unit", {"trials: 24": "trials: 3"}))
+@contextlib.contextmanager
+def make_driver(tmp_path: Path, trials: int = 3, replacements: dict | None = None):
+    """A driver on a fresh study of a small space, with its heartbeat running."""
+    changes = {"trials: 24": f"trials: {trials}", **(replacements or {})}
+    space = load_space(write_space(tmp_path, "unit", changes))
     config = config_from_flags(
-        space, tmp_path, storage=storage.default_storage(tmp_path), study_name="unit", trials=None
+        space,
+        tmp_path,
+        storage=storage.default_storage(tmp_path),
+        study_name="unit",
+        trials=None,
     )
     study = open_study(config, "host:1")
     with Heartbeat(study) as beat:
         yield SearchDriver(
             config, study, beat, num_classes=10, driver="host:1", log=lambda line: None
         )
+
+
+@pytest.fixture
+def driver(tmp_path: Path):
+    with make_driver(tmp_path) as made:
+        yield made
+
+
+def _report(accuracies: list[float]) -> dict:
+    return ProxyOutcome(
+        status="completed", val_accuracies=accuracies, val_accuracy=accuracies[-1], val_images=400
+    ).to_report()
 
 
 def _suggest(driver: SearchDriver, tune_id: str):
@@ -125,7 +148,7 @@ def test_suggest_builds_and_records_the_spec(driver) -> None:
 def test_a_completed_outcome_is_complete_with_its_measurements(driver) -> None:
     _suggest(driver, "t0")
     driver.on_result("t0", {"epoch": 1, "val_accuracy": 0.5})
-    driver.on_complete("t0", COMPLETE.to_report(), crashed=False, early_stopped=False)
+    driver.on_complete("t0", COMPLETE.to_report(), crashed=False)
     (trial,) = driver.study.get_trials(deepcopy=False)
     record = TrialRecord.from_trial(trial)
     assert trial.state == TrialState.COMPLETE and trial.values == [0.75, record.macs]
@@ -134,14 +157,61 @@ def test_a_completed_outcome_is_complete_with_its_measurements(driver) -> None:
     assert not driver.live and not driver.heartbeat.trials
 
 
-def test_early_stopped_is_pruned_with_the_epochs_it_reported(driver) -> None:
-    _suggest(driver, "t0")
-    driver.on_result("t0", {"epoch": 1, "val_accuracy": 0.2})
-    driver.on_complete("t0", {"epoch": 1, "val_accuracy": 0.2}, crashed=False, early_stopped=True)
-    (trial,) = driver.study.get_trials(deepcopy=False)
-    assert trial.state == TrialState.PRUNED
-    assert trial.user_attrs["stop_reason"] == "stopped early by ASHA after 1 epoch(s)"
-    assert trial.user_attrs["val_accuracies"] == [0.2]
+def test_early_stopping_ranks_against_earlier_batches_only(tmp_path) -> None:
+    with make_driver(tmp_path, trials=8) as driver:
+        for batch in range(2):  # four trials in two batches: 0.5, 0.6, 0.7, 0.8 at epoch 1
+            ids = [f"b{batch}t{i}" for i in range(2)]
+            for tune_id in ids:
+                assert isinstance(_suggest(driver, tune_id), dict)
+            for i, tune_id in enumerate(ids):
+                acc = 0.5 + 0.1 * (2 * batch + i)
+                assert not driver.should_stop(tune_id, 1, acc)  # too little history yet
+                driver.on_complete(tune_id, _report([acc, acc + 0.05]), crashed=False)
+            driver._waiting_since = -1.0
+        _suggest(driver, "low"), _suggest(driver, "high")
+        assert driver.should_stop("low", 1, 0.65)  # below the earlier median (0.7)
+        assert not driver.should_stop("high", 1, 0.75)
+        driver.on_result("low", {"epoch": 1, "val_accuracy": 0.65})
+        driver.on_complete("low", {"epoch": 1, "val_accuracy": 0.65}, crashed=False)
+        low = driver.study.trials[4]
+        assert low.state == TrialState.PRUNED
+        assert low.user_attrs["stop_reason"] == "stopped early by ASHA after 1 epoch(s)"
+        assert low.user_attrs["val_accuracies"] == [0.65]
+
+
+def test_a_repeated_architecture_is_not_trained_again(tmp_path) -> None:
+    same = {"alpha": 1.25, "beta": 1.3}
+    with make_driver(tmp_path, trials=3) as driver:
+        driver.study.enqueue_trial(same)
+        assert isinstance(_suggest(driver, "t0"), dict)
+        driver.study.enqueue_trial(same, skip_if_exists=False)
+        assert _suggest(driver, "t1") is None  # its twin still trains; then the batch is full
+        second = driver.study.trials[1]
+        assert second.state == TrialState.PRUNED and second.user_attrs["duplicate_of"] == 0
+        assert "still training" in second.user_attrs["stop_reason"]
+
+        driver.on_complete("t0", _report([0.6, 0.7]), crashed=False)
+        driver.study.enqueue_trial(same, skip_if_exists=False)
+        driver._waiting_since = -1.0
+        assert isinstance(_suggest(driver, "t2"), dict)  # the duplicate, then a new point
+        first, third, fourth = (driver.study.trials[i] for i in (0, 2, 3))
+        assert third.state == TrialState.COMPLETE and third.user_attrs["duplicate_of"] == 0
+        assert third.values == first.values
+        assert third.user_attrs["train_key"] == first.user_attrs["train_key"]
+        assert fourth.state == TrialState.RUNNING and fourth.params != first.params
+        assert driver.phase_counts() == (1, 1)  # duplicates are no architecture trained
+
+
+def test_a_space_with_few_distinct_members_ends(tmp_path) -> None:
+    with make_driver(tmp_path, trials=5) as driver:
+        driver.study.enqueue_trial({"alpha": 1.25, "beta": 1.3})
+        _suggest(driver, "t0")
+        driver.on_complete("t0", _report([0.6, 0.7]), crashed=False)
+        for _ in range(MAX_DUPLICATES_IN_A_ROW):
+            driver.study.enqueue_trial({"alpha": 1.25, "beta": 1.3}, skip_if_exists=False)
+        driver._waiting_since = -1.0
+        assert _suggest(driver, "t1") == FINISHED
+        assert len(driver.study.trials) == 1 + MAX_DUPLICATES_IN_A_ROW
 
 
 def test_over_the_macs_budget_is_pruned_before_training(tmp_path) -> None:
@@ -160,7 +230,7 @@ def test_over_the_macs_budget_is_pruned_before_training(tmp_path) -> None:
 def test_failures_in_a_row_stop_the_search(driver) -> None:
     for i in range(MAX_FAILURES_IN_A_ROW):
         _suggest(driver, f"t{i}")
-        driver.on_complete(f"t{i}", None, crashed=True, early_stopped=False)
+        driver.on_complete(f"t{i}", None, crashed=True)
     assert driver.failing() and driver.last_error == CRASHED_REASON
     assert _suggest(driver, "t9") == FINISHED
     assert [t.state for t in driver.study.trials] == [TrialState.FAIL] * MAX_FAILURES_IN_A_ROW
@@ -168,22 +238,31 @@ def test_failures_in_a_row_stop_the_search(driver) -> None:
 
 def test_an_interruption_is_no_failure_and_a_success_resets_the_count(driver) -> None:
     _suggest(driver, "t0")
-    driver.on_complete("t0", None, crashed=True, early_stopped=False)
+    driver.on_complete("t0", None, crashed=True)
     _suggest(driver, "t1")
-    driver.on_complete("t1", None, crashed=False, early_stopped=False)  # interrupted
+    driver.on_complete("t1", None, crashed=False)  # interrupted
     assert driver.failures_in_a_row == 1
     _suggest(driver, "t2")
-    driver.on_complete("t2", COMPLETE.to_report(), crashed=False, early_stopped=False)
+    driver.on_complete("t2", COMPLETE.to_report(), crashed=False)
     assert driver.failures_in_a_row == 0
 
 
-def test_the_budget_counts_finished_trials_and_waits_for_running_ones(driver) -> None:
-    for i in range(3):
-        assert isinstance(_suggest(driver, f"t{i}"), dict)
+def test_trials_are_asked_in_fixed_batches_within_the_budget(driver) -> None:
+    assert driver.batch_size == 2
+    assert isinstance(_suggest(driver, "t0"), dict)
+    assert isinstance(_suggest(driver, "t1"), dict)
     driver._waiting_since = -1.0
-    assert _suggest(driver, "t3") is None  # three running fill the budget: wait
-    for i in range(3):
-        driver.on_complete(f"t{i}", COMPLETE.to_report(), crashed=False, early_stopped=False)
+    assert _suggest(driver, "t2") is None  # the batch is asked: wait until it is told
+    driver.on_complete("t0", COMPLETE.to_report(), crashed=False)
+    driver._waiting_since = -1.0
+    assert _suggest(driver, "t2") is None  # one of the batch still runs
+    driver.on_complete("t1", COMPLETE.to_report(), crashed=False)
+    driver._waiting_since = -1.0
+    assert isinstance(_suggest(driver, "t2"), dict)  # the next batch, within the budget of 3
+    assert driver.batch_start == 2
+    driver._waiting_since = -1.0
+    assert _suggest(driver, "t3") is None  # budget 3: two done and one running
+    driver.on_complete("t2", COMPLETE.to_report(), crashed=False)
     driver._waiting_since = -1.0
     assert _suggest(driver, "t3") == FINISHED
     assert len(driver.study.trials) == 3

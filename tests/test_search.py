@@ -22,7 +22,7 @@ from scalesearch.search.lifecycle import config_from_flags
 from scalesearch.search.schema import finished
 from scalesearch.search.space import load_space
 from scalesearch.search.tune import run_search
-from tests.conftest import free_port, postgres_database, write_space
+from tests.conftest import free_port, pareto_trained, postgres_database, write_space
 
 pytestmark = pytest.mark.ray
 
@@ -72,7 +72,7 @@ def _check_study(storage: str, name: str, trials: int) -> optuna.Study:
         if t.state == TrialState.PRUNED:
             assert t.user_attrs["stop_reason"]
     front = {p.trial for p in frontier(study)}
-    assert front == {t.number for t in study.best_trials}
+    assert front == pareto_trained(study)
     assert all(study.trials[n].state == TrialState.COMPLETE for n in front)
     return study
 
@@ -91,7 +91,7 @@ def test_search_and_family_on_sqlite(tiny_space, tmp_path, local_ray, capsys) ->
     assert main(["frontier", "--storage", storage, "--study", "tiny", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [p["trial"] for p in listed] == sorted(
-        (t.number for t in study.best_trials), key=lambda n: study.trials[n].values[1]
+        pareto_trained(study), key=lambda n: study.trials[n].values[1]
     )
     assert all({"trial", "accuracy", "macs", "params", "spec"} <= set(p) for p in listed)
 

@@ -53,6 +53,13 @@ def run(
         typer.Option(help="Scale this trial's coefficients (default: the most accurate)."),
     ] = None,
     family: Annotated[bool, typer.Option(help="Train the family after the search.")] = True,
+    replicates: Annotated[
+        Optional[int],
+        typer.Option(
+            help="Seeds in all for the frontier and the default coefficients "
+            "(measures the seed noise; default: the space's)."
+        ),
+    ] = None,
 ) -> None:
     """Search the space's coefficients with proxy trials on Ray Tune, then train the family."""
     from scalesearch.cli.views import render_frontier
@@ -79,6 +86,7 @@ def run(
         seed=seed,
         family_from=family_from,
         family=family,
+        replicates=replicates,
         data_dir=None if data_dir is None else str(data_dir),
         epochs=epochs,
         dataset=dataset,

@@ -12,7 +12,6 @@ time, so several drivers can share one.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -22,45 +21,29 @@ from typing import Any
 import optuna
 from optuna.trial import Trial, TrialState
 
-from scalesearch.arch.cost import count_cost
-from scalesearch.decode import encode
 from scalesearch.search import storage
 from scalesearch.search.heartbeat import Heartbeat
 from scalesearch.search.lifecycle import RunConfig
-from scalesearch.search.outcome import ProxyOutcome, Verdict, decide
+from scalesearch.search.outcome import ProxyOutcome, Verdict, decide, rung_stop
 from scalesearch.search.schema import Phase, TrialRecord, finished, phase_of
-from scalesearch.search.space import Coefficients, SearchSpace
+from scalesearch.search.trial_build import build_trial, find_twin, twin_verdict
 from scalesearch.stats import binomial_se, format_accuracy
 
 FINISHED = "FINISHED"  # what `suggest` returns when this phase has nothing more to run
 MAX_FAILURES_IN_A_ROW = 3
+MAX_DUPLICATES_IN_A_ROW = 25  # asks that only find trained architectures: the space is spent
 WAIT_POLL_S = 1.0  # how often a waiting driver reads the study
 
 TrialSource = Callable[[], "Trial | None"]
-
-
-def sample_point(trial: Trial, space: SearchSpace) -> tuple[Coefficients, dict[str, str]]:
-    """The free parameters of a trial: α and β in their ranges, γ solved, part choices.
-
-    The parameter names ("alpha", "beta", "stage{i}.{part}") are the study's schema.
-    """
-    s = space.scaling
-    alpha = trial.suggest_float("alpha", s.alpha.low, s.alpha.high)
-    beta = trial.suggest_float("beta", s.beta.low, s.beta.high)
-    gamma = s.constraint.solve_gamma(alpha, beta)
-    choices = {
-        f"stage{i}.{part}": trial.suggest_categorical(f"stage{i}.{part}", list(options))
-        for i, stage in enumerate(space.stage_choices)
-        for part, options in stage.items()
-    }
-    return Coefficients(alpha, beta, gamma), choices
 
 
 @dataclass
 class LiveTrial:
     trial: Trial
     started: float
+    batch_start: int  # the first trial number of its batch: earlier batches rank it
     accuracies: list[float] = field(default_factory=list)
+    stopped_early: bool = False
 
 
 class SearchDriver:
@@ -86,6 +69,10 @@ class SearchDriver:
         self.started = time.monotonic()
         self.version = version("scalesearch")
         self.live: dict[str, LiveTrial] = {}
+        self.batch_size = config.space.search.batch_size
+        self.asked_in_batch = 0
+        self.batch_start = 0
+        self.duplicates_in_a_row = 0
         self.failures_in_a_row = 0
         self.last_error = ""
         self._waiting_since = -1.0
@@ -96,6 +83,10 @@ class SearchDriver:
         budget = self.config.time_budget_s
         return budget is not None and time.monotonic() - self.started > budget
 
+    def healthy(self) -> bool:
+        """Time left and trials not failing: the next phase may start."""
+        return not self.out_of_time() and not self.failing()
+
     def failing(self) -> bool:
         return self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW
 
@@ -104,19 +95,25 @@ class SearchDriver:
         return storage.search_budget(self.study) or self.config.trials
 
     def phase_counts(self) -> tuple[int, int]:
-        """(finished, running) trials of this phase in the study, whichever driver ran them."""
+        """(finished, running) trials of this phase in the study, whichever driver ran them;
+        a duplicate (it took a twin's result) is no architecture trained and does not count."""
         done = running = 0
         for t in self.study.get_trials(deepcopy=False):
-            if phase_of(t) == self.phase:
+            if phase_of(t) == self.phase and t.user_attrs.get("duplicate_of") is None:
                 done += finished(t)
                 running += t.state == TrialState.RUNNING
         return done, running
 
     # -- what Tune calls ------------------------------------------------------------------
     def suggest(self, tune_id: str, next_trial: TrialSource) -> dict[str, Any] | str | None:
-        """A config for Tune's next trial; None to be asked again later; FINISHED when done."""
+        """A config for Tune's next trial; None to be asked again later; FINISHED when done.
+
+        Search trials are asked in fixed batches: the next batch only once every trial of
+        the last one is told, so the sampler sees the same history whatever the load and the
+        same seed gives the same sequence.
+        """
         while True:
-            if self.out_of_time() or self.failing():
+            if self.out_of_time() or self.failing() or self._spent():
                 return self._finish()
             if self.phase == Phase.SEARCH:
                 if time.monotonic() - self._waiting_since < WAIT_POLL_S:
@@ -125,25 +122,65 @@ class SearchDriver:
                 budget = self.search_budget()
                 if done >= budget:
                     return self._finish()
-                if done + running >= budget:
-                    self._wait()  # running trials (this driver's or another's) may complete it
+                if done + running >= budget or not self._batch_open(running):
+                    self._wait()  # running trials (this driver's or another's) may end it
                     return None
             trial = next_trial()
             if trial is None:
                 return self._finish()
+            self.asked_in_batch += 1
             config = self.prepare(trial)
             if config is not None:
-                self.live[tune_id] = LiveTrial(trial, time.monotonic())
+                self.live[tune_id] = LiveTrial(trial, time.monotonic(), self.batch_start)
                 return config
+
+    def _batch_open(self, running: int) -> bool:
+        if self.asked_in_batch < self.batch_size:
+            return True
+        if running:
+            return False
+        self.asked_in_batch = 0
+        self.batch_start = len(self.study.get_trials(deepcopy=False))
+        return True
+
+    def _spent(self) -> bool:
+        if self.duplicates_in_a_row < MAX_DUPLICATES_IN_A_ROW:
+            return False
+        if self.duplicates_in_a_row == MAX_DUPLICATES_IN_A_ROW:
+            self.duplicates_in_a_row += 1  # say it once
+            self.log(
+                f"[{self.phase.value}] the last {MAX_DUPLICATES_IN_A_ROW} asks all found "
+                f"architectures already trained: this space has few distinct members at "
+                f"this φ, so the phase ends here"
+            )
+        return True
+
+    def should_stop(self, tune_id: str, epoch: int, accuracy: float) -> bool:
+        """Early stopping (ASHA's rule, made deterministic): stop a search trial whose
+        accuracy at `epoch` is below the median of what earlier batches reached there."""
+        live = self.live.get(tune_id)
+        if live is None or self.phase != Phase.SEARCH:
+            return False
+        earlier = []
+        for t in self.study.get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)
+        ):
+            accuracies = t.user_attrs.get("val_accuracies") or []
+            if (
+                t.number < live.batch_start
+                and phase_of(t) == Phase.SEARCH
+                and len(accuracies) >= epoch
+            ):
+                earlier.append(accuracies[epoch - 1])
+        live.stopped_early = rung_stop(accuracy, earlier)
+        return live.stopped_early
 
     def on_result(self, tune_id: str, result: dict[str, Any]) -> None:
         live = self.live.get(tune_id)
         if live is not None and "val_accuracy" in result and not result.get("final"):
             live.accuracies.append(result["val_accuracy"])
 
-    def on_complete(
-        self, tune_id: str, result: dict[str, Any] | None, crashed: bool, early_stopped: bool
-    ) -> None:
+    def on_complete(self, tune_id: str, result: dict[str, Any] | None, crashed: bool) -> None:
         live = self.live.pop(tune_id, None)
         if live is None:
             return
@@ -155,7 +192,7 @@ class SearchDriver:
             outcome,
             len(accuracies),
             crashed=crashed,
-            early_stopped=early_stopped,
+            early_stopped=live.stopped_early,
             out_of_time=self.out_of_time(),
         )
         record = TrialRecord(
@@ -175,53 +212,35 @@ class SearchDriver:
             self.tell(live.trial, Verdict(TrialState.FAIL, reason=reason))
         self.live.clear()
 
-    # -- ask: build the spec; reject over-budget specs before training ----------------------
+    # -- ask: build the spec; refuse what cannot or need not train ---------------------------
     def prepare(self, trial: Trial) -> dict[str, Any] | None:
-        """Writes the trial's record and returns its Tune config; None when it was PRUNED
-        for being over the MACs budget (never trained)."""
+        """Writes the trial's record and returns its Tune config; None when it was told at
+        once: PRUNED before training (no equal-cost rounding, over the MACs budget), or a
+        duplicate that took its twin's result."""
         self.heartbeat.add(storage.trial_id(trial))
-        space = self.space
-        phi = float(trial.user_attrs.get("phi", space.scaling.search_phi))
-        coefficients, choices = sample_point(trial, space)
-        member = space.realize(phi, coefficients, choices)
-        spec = member.spec
-        cost = count_cost(spec)
-        alpha, beta, gamma = member.effective
-        self._write(
+        built = build_trial(
+            self.space,
             trial,
-            TrialRecord(
-                phase=self.phase,
-                phi=phi,
-                gamma=coefficients.gamma,
-                spec=spec.to_json(),
-                spec_hash=spec.spec_hash(),
-                params=cost.params,
-                macs=cost.macs,
-                resolution=spec.resolution,
-                target_macs=member.target_macs,
-                cost_ratio=member.cost_ratio,
-                effective_alpha=alpha,
-                effective_beta=beta,
-                effective_gamma=gamma,
-                version=self.version,
-                driver=self.driver,
-            ),
+            self.phase,
+            self.config.proxy,
+            self.config.data_dir,
+            self.config.seed,
+            self.version,
+            self.driver,
         )
-        reason = None
-        if not member.within_tolerance:
-            reason = member.miss_reason()
-        elif self.phase == Phase.SEARCH and cost.macs > space.search.max_macs:
-            reason = f"over the MACs budget: {cost.macs:,} > {space.search.max_macs:,.0f}"
-        if reason:
-            self.tell(trial, Verdict(TrialState.PRUNED, reason=reason))
+        self._write(trial, built.record)
+        if built.prune_reason:
+            self.tell(trial, Verdict(TrialState.PRUNED, reason=built.prune_reason))
             return None
-        return {
-            "spec": spec.to_json(),
-            "proxy": json.dumps(encode(self.config.proxy)),
-            "data_dir": self.config.data_dir,
-            "seed": self.config.seed,
-            "macs": cost.macs,
-        }
+        twin = find_twin(self.study, built.record.train_key, trial.number)
+        if twin is not None:
+            verdict, copied = twin_verdict(twin)
+            self._write(trial, copied)
+            self.duplicates_in_a_row += 1
+            self.tell(trial, verdict)
+            return None
+        self.duplicates_in_a_row = 0
+        return built.tune_config
 
     # -- tell -----------------------------------------------------------------------------
     def tell(self, trial: Trial, verdict: Verdict) -> None:

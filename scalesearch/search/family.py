@@ -15,25 +15,28 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from scalesearch.errors import StudyError
 from scalesearch.search import records
 from scalesearch.search.lifecycle import RunConfig
+from scalesearch.search.replicates import arch_groups
 from scalesearch.search.schema import Phase, TrialRecord, finished, phase_of
 
 
 def family_source(study: optuna.Study, number: int | None) -> FrozenTrial:
-    """The search trial whose coefficients the family scales: `number`, or the most
-    accurate complete search trial (the cheaper one on a tie)."""
-    complete = [
-        t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if phase_of(t) == Phase.SEARCH
-    ]
+    """The search trial whose coefficients the family scales: `number`, or the first trial
+    of the searched architecture with the best mean accuracy over its seeds (the cheaper one
+    on a tie)."""
     if number is not None:
-        match = [t for t in complete if t.number == number]
+        match = [
+            t
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.number == number and phase_of(t) == Phase.SEARCH
+        ]
         if not match:
             raise StudyError(f"--family-from {number}: not a complete search trial of this study")
         return match[0]
-    if not complete:
+    searched = [g for g in arch_groups(study) if g.phase == Phase.SEARCH]
+    if not searched:
         raise StudyError("no search trial completed, so there are no coefficients to scale")
-    return max(complete, key=lambda t: (t.values[0], -t.values[1]))
+    best = max(searched, key=lambda g: (g.mean, -g.macs))
+    return study.trials[best.trials[0]]
 
 
 class FamilyMembers:

@@ -10,14 +10,20 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from scalesearch.errors import StudyError
+from scalesearch.search.replicates import ArchGroup, arch_groups
 from scalesearch.search.schema import Phase, TrialRecord, phase_of
 from scalesearch.search.storage import compute_hypervolume
 
 
 @dataclass(frozen=True)
 class FrontierPoint:
+    """One architecture on the frontier: its first trial, and its accuracy averaged over the
+    seeds it was trained with (one, unless replicated), with the standard error."""
+
     trial: int
     accuracy: float
+    accuracy_se: float
+    seeds: int
     macs: int
     params: int
     phase: str
@@ -29,24 +35,41 @@ class FrontierPoint:
         return dict(self.__dict__)
 
 
-def frontier_point(trial: FrozenTrial) -> FrontierPoint:
-    record = TrialRecord.from_trial(trial)
-    return FrontierPoint(
-        trial=trial.number,
-        accuracy=trial.values[0],
-        macs=int(trial.values[1]),
-        params=int(record.params or 0),
-        phase=record.phase.value,
-        phi=float(record.phi or 0.0),
-        coefficients={**trial.params, "gamma": record.gamma},
-        spec=record.spec_dict(),
-    )
-
-
 def frontier(study: optuna.Study) -> list[FrontierPoint]:
-    """The Pareto set (Optuna's best_trials: COMPLETE trials only), sorted by MACs."""
-    points = [frontier_point(t) for t in study.best_trials]
+    """The Pareto set of architectures on (mean accuracy, MACs), sorted by MACs. Only complete
+    trainings count; duplicates and family copies (which trained nothing) do not."""
+    groups = non_dominated(arch_groups(study))
+    points = []
+    for group in groups:
+        trial = study.trials[group.trials[0]]
+        record = TrialRecord.from_trial(trial)
+        points.append(
+            FrontierPoint(
+                trial=trial.number,
+                accuracy=group.mean,
+                accuracy_se=group.se,
+                seeds=len(group.accuracies),
+                macs=group.macs,
+                params=int(record.params or 0),
+                phase=record.phase.value,
+                phi=float(record.phi or 0.0),
+                coefficients={**trial.params, "gamma": record.gamma},
+                spec=record.spec_dict(),
+            )
+        )
     return sorted(points, key=lambda p: (p.macs, -p.accuracy))
+
+
+def non_dominated(groups: list[ArchGroup]) -> list[ArchGroup]:
+    """Groups no other beats on both accuracy (higher) and MACs (lower), one strictly."""
+    return [
+        g
+        for g in groups
+        if not any(
+            o.mean >= g.mean and o.macs <= g.macs and (o.mean > g.mean or o.macs < g.macs)
+            for o in groups
+        )
+    ]
 
 
 def hypervolume(points: list[FrontierPoint], max_macs: float) -> float:

@@ -41,6 +41,7 @@ class RunConfig:
     seed: int = 0
     family_from: int | None = None
     family: bool = True
+    replicates: int = 1  # seeds in all for the frontier and the default coefficients
     resume: bool = False  # continue to the study's budget instead of adding `trials` to it
     join: bool = False  # share the study with other drivers running at the same time
 
@@ -51,6 +52,8 @@ class RunConfig:
             raise ConfigError(f"--time-budget must be > 0 seconds, but got {self.time_budget_s}")
         if self.max_concurrent is not None and self.max_concurrent < 1:
             raise ConfigError(f"--max-concurrent must be >= 1, but got {self.max_concurrent}")
+        if self.replicates < 1:
+            raise ConfigError(f"--replicates must be >= 1, but got {self.replicates}")
         if self.seed < 0:
             raise ConfigError(f"--seed must be >= 0, but got {self.seed}")
         if self.resume and self.join:
@@ -73,6 +76,8 @@ def config_from_flags(space: SearchSpace, run_dir: Path, **flags: Any) -> RunCon
     proxy = dataclasses.replace(space.proxy, seed=flags.get("seed", 0), **overrides)
     if flags.get("trials") is None:
         flags["trials"] = space.search.trials
+    if flags.get("replicates") is None:
+        flags["replicates"] = space.search.replicates
     return RunConfig(space=space, run_dir=run_dir, proxy=proxy, **flags)
 
 

@@ -103,3 +103,16 @@ def decide(
         )
     why = "the time budget ran out" if out_of_time else "the search was interrupted"
     return Verdict(TrialState.FAIL, reason=f"stopped before the end: {why}")
+
+
+def rung_stop(
+    accuracy: float, earlier: list[float], reduction_factor: int = 2, min_results: int = 4
+) -> bool:
+    """ASHA's rung rule on a fixed history: stop unless `accuracy` is in the top
+    1/reduction_factor of `earlier` results at the same epoch. With fewer than `min_results`
+    earlier results nothing is stopped (too little to rank against)."""
+    if len(earlier) < min_results:
+        return False
+    ranked = sorted(earlier, reverse=True)
+    keep = max(1, len(ranked) // reduction_factor)
+    return accuracy < ranked[keep - 1]

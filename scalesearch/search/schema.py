@@ -9,6 +9,7 @@ attribute names are a schema: stored studies depend on them, so renaming one bre
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass
 from enum import Enum
@@ -26,9 +27,11 @@ SPACE_NAME, SPACE_JSON, BUDGET_PREFIX = "space", "space_json", "budget:"
 
 
 class Phase(str, Enum):
-    """Why a trial was trained: to search coefficients, or as a member of the family."""
+    """Why a trial was trained: to search coefficients, to measure seed noise (replicates
+    of the frontier and of the default coefficients), or as a member of the family."""
 
     SEARCH = "search"
+    REPLICATE = "replicate"
     FAMILY = "family"
 
 
@@ -61,6 +64,13 @@ class TrialRecord:
         stop_reason: why a trial was PRUNED.
         error: why a trial FAILED.
         copied_from: the search trial a family member was copied from (same spec, same seed).
+        seed: the training seed (the run's, or a replicate's).
+        train_key: hash of (spec, proxy settings, seed): equal keys train identically.
+        arch_key: hash of (spec, proxy settings): replicates of one architecture share it.
+        duplicate_of: an earlier trial with the same train_key whose result this one took
+            instead of training again.
+        replicate_of: the trial whose architecture this one trains again with another seed.
+        default_coefficients: this trial trains the space's default coefficients.
     """
 
     phase: Phase | None = None
@@ -88,6 +98,12 @@ class TrialRecord:
     stop_reason: str | None = None
     error: str | None = None
     copied_from: int | None = None
+    seed: int | None = None
+    train_key: str | None = None
+    arch_key: str | None = None
+    duplicate_of: int | None = None
+    replicate_of: int | None = None
+    default_coefficients: bool | None = None
 
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any]) -> TrialRecord:
@@ -130,6 +146,12 @@ def attr_name(field_name: str) -> str:
 
 def phase_of(trial: FrozenTrial) -> Phase:
     return Phase(trial.user_attrs.get("phase", Phase.SEARCH.value))
+
+
+def training_keys(spec_hash: str, proxy_json: str, seed: int) -> tuple[str, str]:
+    """(train_key, arch_key): what makes two trainings identical, and two replicates kin."""
+    arch = hashlib.sha256(f"{spec_hash}|{proxy_json}".encode()).hexdigest()[:16]
+    return hashlib.sha256(f"{arch}|{seed}".encode()).hexdigest()[:16], arch
 
 
 def finished(trial: FrozenTrial) -> bool:

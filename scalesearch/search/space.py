@@ -91,11 +91,18 @@ class ScalingSpec:
 
 @dataclass(frozen=True)
 class SearchSettings:
-    """Budgets and the sampler of the search."""
+    """Budgets and the sampler of the search.
+
+    `batch_size` trials are asked at a time, the next batch only once the last is told: the
+    same seed then gives the same trials whatever the machine's load (more slots than the
+    batch stay idle). `replicates` K trains the frontier and the default coefficients with K
+    seeds in all, which measures the seed noise every "better" is checked against."""
 
     trials: int = 24
     max_macs: float = 1e9
     sampler: Literal["tpe", "nsga2", "random"] = "tpe"
+    batch_size: int = 2
+    replicates: int = 1
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     objectives: dict[str, str] = field(
@@ -105,6 +112,11 @@ class SearchSettings:
     def __post_init__(self) -> None:
         if self.trials < 1:
             raise SpaceError(f"trials must be >= 1, but got {self.trials}")
+        if self.batch_size < 1 or self.replicates < 1:
+            raise SpaceError(
+                f"batch_size and replicates must be >= 1, but got batch_size={self.batch_size}, "
+                f"replicates={self.replicates}"
+            )
         if self.max_macs <= 0:
             raise SpaceError(f"max_macs must be > 0, but got {self.max_macs}")
         for name, direction in self.objectives.items():

@@ -19,7 +19,7 @@ from typing import Any
 
 import ray
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler, TrialScheduler
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
 from scalesearch.arch.spec import ArchSpec
@@ -32,6 +32,13 @@ from scalesearch.search.frontier import FrontierPoint, frontier, hypervolume
 from scalesearch.search.heartbeat import Heartbeat
 from scalesearch.search.lifecycle import RunConfig
 from scalesearch.search.outcome import ProxyOutcome
+from scalesearch.search.replicates import (
+    SEED_NOISE,
+    ReplicateMembers,
+    arch_groups,
+    compare_to_defaults,
+    seed_noise,
+)
 from scalesearch.search.schema import Phase
 from scalesearch.train.config import ProxyConfig
 
@@ -46,35 +53,31 @@ class SearchResult:
     seconds: float
 
 
-class RecordingASHA(ASHAScheduler):
-    """ASHA on validation accuracy per epoch, recording which trials it stopped early."""
+class DriverScheduler(FIFOScheduler):
+    """Early stopping decided by the driver on a fixed history (see `should_stop`), so that
+    it does not depend on which trial of a batch happened to report first."""
 
-    def __init__(self, epochs: int) -> None:
-        super().__init__(
-            time_attr="epoch",
-            metric="val_accuracy",
-            mode="max",
-            max_t=epochs,
-            grace_period=1,
-            reduction_factor=2,
-        )
-        self.stopped: set[str] = set()
+    def __init__(self, driver: SearchDriver) -> None:
+        super().__init__()
+        self.driver = driver
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
-        decision = super().on_trial_result(tune_controller, trial, result)
-        if decision == TrialScheduler.STOP and not result.get("final"):
-            self.stopped.add(trial.trial_id)
-        return decision
+        if result.get("final") or "val_accuracy" not in result:
+            return TrialScheduler.CONTINUE
+        stop = self.driver.should_stop(trial.trial_id, result["epoch"], result["val_accuracy"])
+        return TrialScheduler.STOP if stop else TrialScheduler.CONTINUE
+
+    def __getstate__(self) -> dict:
+        # Tune checkpoints its scheduler; the driver (a live study, a thread) stays out.
+        return {k: v for k, v in self.__dict__.items() if k != "driver"}
 
 
 class StudySearcher(Searcher):
     """Serves Tune one Optuna trial per suggestion; the driver decides everything."""
 
-    def __init__(
-        self, driver: SearchDriver, next_trial: TrialSource, scheduler: RecordingASHA | None
-    ) -> None:
+    def __init__(self, driver: SearchDriver, next_trial: TrialSource) -> None:
         super().__init__(metric="val_accuracy", mode="max")
-        self.driver, self.next_trial, self.scheduler = driver, next_trial, scheduler
+        self.driver, self.next_trial = driver, next_trial
 
     def suggest(self, trial_id: str) -> dict | str | None:
         config = self.driver.suggest(trial_id, self.next_trial)
@@ -86,8 +89,7 @@ class StudySearcher(Searcher):
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
     ) -> None:
-        stopped = self.scheduler is not None and trial_id in self.scheduler.stopped
-        self.driver.on_complete(trial_id, result, crashed=error, early_stopped=stopped)
+        self.driver.on_complete(trial_id, result, crashed=error)
 
     # Tune checkpoints its searcher; ours keeps its state in the study, so there is nothing
     # to save and nothing (no live study, no thread) that could be pickled.
@@ -182,10 +184,15 @@ def _search(config: RunConfig, num_classes: int, log: Callable[[str], None]) -> 
         log(f"marked {stale} trial(s) of a stopped driver as failed")
     with Heartbeat(study) as heartbeat:
         driver = SearchDriver(config, study, heartbeat, num_classes, driver_name, log)
-        _tune(driver, study.ask, asha=True)
-        if config.family and not driver.out_of_time() and not driver.failing():
+        _tune(driver, study.ask, early_stopping=True)
+        if config.replicates > 1 and driver.healthy():
+            driver.phase = Phase.REPLICATE
+            members = ReplicateMembers(study, config, driver_name, config.replicates, log)
+            _tune(driver, members, early_stopping=False)
+            _record_noise(study, log)
+        if config.family and driver.healthy():
             driver.phase = Phase.FAMILY
-            _tune(driver, FamilyMembers(study, config, driver_name, log), asha=False)
+            _tune(driver, FamilyMembers(study, config, driver_name, log), early_stopping=False)
     if driver.failing():
         raise SearchFailed(
             f"stopped after {driver.failures_in_a_row} trials failed in a row; the last: "
@@ -202,13 +209,26 @@ def _search(config: RunConfig, num_classes: int, log: Callable[[str], None]) -> 
     )
 
 
-def _tune(driver: SearchDriver, next_trial: TrialSource, asha: bool) -> None:
+def _record_noise(study, log: Callable[[str], None]) -> None:
+    """Stores the measured seed noise in the study and says what it allows one to claim."""
+    groups = arch_groups(study)
+    noise = seed_noise(groups)
+    if noise is None:
+        return
+    study.set_user_attr(SEED_NOISE, noise)
+    comparison = compare_to_defaults(groups, noise)
+    log(f"[replicate] seed noise: one proxy accuracy varies by {100 * noise:.2f} points (sd)")
+    if comparison is not None:
+        log(f"[replicate] {comparison.words}")
+
+
+def _tune(driver: SearchDriver, next_trial: TrialSource, early_stopping: bool) -> None:
     config = driver.config
     # Tune's own SIGINT handler ends the experiment and returns as if it had finished; an
     # interrupt must instead reach the caller, which records it and exits with 130.
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
-    scheduler = RecordingASHA(config.proxy.epochs) if asha else None
-    searcher = StudySearcher(driver, next_trial, scheduler)
+    scheduler = DriverScheduler(driver) if early_stopping else None
+    searcher = StudySearcher(driver, next_trial)
     resources: dict[str, float] = {"cpu": config.space.search.cpus_per_trial}
     if config.space.search.gpus_per_trial > 0:
         # Only when asked: Ray 2.60 never places a trial that requests "gpu": 0.

@@ -1,0 +1,133 @@
+"""From an asked Optuna trial to what trains: the realised spec, its record, its Tune config.
+
+Pure apart from reading the trial's parameters: the driver writes the record and tells
+the study. A trial is refused before training (`prune_reason`) when no rounding realises it
+at equal cost, or its spec is over the MACs budget. Twins — earlier trials that trained the
+same spec with the same proxy settings and seed — are found here too, so that no
+architecture is trained twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, Trial, TrialState
+
+from scalesearch.arch.cost import count_cost
+from scalesearch.decode import encode
+from scalesearch.search.outcome import Verdict
+from scalesearch.search.schema import Phase, TrialRecord, training_keys
+from scalesearch.search.space import Coefficients, SearchSpace
+from scalesearch.train.config import ProxyConfig
+
+
+def sample_point(trial: Trial, space: SearchSpace) -> tuple[Coefficients, dict[str, str]]:
+    """The free parameters of a trial: α and β in their ranges, γ solved, part choices.
+
+    The parameter names ("alpha", "beta", "stage{i}.{part}") are the study's schema.
+    """
+    s = space.scaling
+    alpha = trial.suggest_float("alpha", s.alpha.low, s.alpha.high)
+    beta = trial.suggest_float("beta", s.beta.low, s.beta.high)
+    gamma = s.constraint.solve_gamma(alpha, beta)
+    choices = {
+        f"stage{i}.{part}": trial.suggest_categorical(f"stage{i}.{part}", list(options))
+        for i, stage in enumerate(space.stage_choices)
+        for part, options in stage.items()
+    }
+    return Coefficients(alpha, beta, gamma), choices
+
+
+@dataclass(frozen=True)
+class BuiltTrial:
+    record: TrialRecord
+    tune_config: dict[str, Any]
+    prune_reason: str | None = None
+
+
+def build_trial(
+    space: SearchSpace,
+    trial: Trial,
+    phase: Phase,
+    proxy: ProxyConfig,
+    data_dir: str | None,
+    run_seed: int,
+    version: str,
+    driver: str,
+) -> BuiltTrial:
+    """The realised spec of `trial` at its φ (the search φ unless enqueued with one), trained
+    with its own seed (a replicate's) or the run's."""
+    phi = float(trial.user_attrs.get("phi", space.scaling.search_phi))
+    seed = int(trial.user_attrs.get("seed", run_seed))
+    proxy = dataclasses.replace(proxy, seed=seed)
+    coefficients, choices = sample_point(trial, space)
+    member = space.realize(phi, coefficients, choices)
+    spec, cost = member.spec, count_cost(member.spec)
+    proxy_json = json.dumps(encode(dataclasses.replace(proxy, seed=0)), sort_keys=True)
+    train_key, arch_key = training_keys(spec.spec_hash(), proxy_json, seed)
+    alpha, beta, gamma = member.effective
+    record = TrialRecord(
+        phase=phase,
+        phi=phi,
+        gamma=coefficients.gamma,
+        spec=spec.to_json(),
+        spec_hash=spec.spec_hash(),
+        params=cost.params,
+        macs=cost.macs,
+        resolution=spec.resolution,
+        target_macs=member.target_macs,
+        cost_ratio=member.cost_ratio,
+        effective_alpha=alpha,
+        effective_beta=beta,
+        effective_gamma=gamma,
+        version=version,
+        driver=driver,
+        seed=seed,
+        train_key=train_key,
+        arch_key=arch_key,
+    )
+    reason = None
+    if not member.within_tolerance:
+        reason = member.miss_reason()
+    elif phase == Phase.SEARCH and cost.macs > space.search.max_macs:
+        reason = f"over the MACs budget: {cost.macs:,} > {space.search.max_macs:,.0f}"
+    config = {
+        "spec": spec.to_json(),
+        "proxy": json.dumps(encode(proxy)),
+        "data_dir": data_dir,
+        "seed": seed,
+        "macs": cost.macs,
+    }
+    return BuiltTrial(record, config, reason)
+
+
+def find_twin(study: optuna.Study, train_key: str, number: int) -> FrozenTrial | None:
+    """The earliest other trial with this train_key that trained (or is training) it and did
+    not fail: its result stands for this one. A failed twin is retried, not copied."""
+    for t in study.get_trials(deepcopy=False):
+        if t.number == number or t.user_attrs.get("train_key") != train_key:
+            continue
+        if t.user_attrs.get("duplicate_of") is None and t.state != TrialState.FAIL:
+            return t
+    return None
+
+
+def twin_verdict(twin: FrozenTrial) -> tuple[Verdict, TrialRecord]:
+    """How a duplicate ends, and what it copies from its twin: a complete twin's result; a
+    pruned twin's reason; a twin still training makes it pruned (it took no slot)."""
+    copied = TrialRecord(duplicate_of=twin.number)
+    if twin.state == TrialState.COMPLETE:
+        attrs = twin.user_attrs
+        copied = dataclasses.replace(
+            copied, val_accuracies=attrs.get("val_accuracies"), val_images=attrs.get("val_images")
+        )
+        return Verdict(TrialState.COMPLETE, accuracy=twin.values[0]), copied
+    if twin.state == TrialState.PRUNED:
+        why = twin.user_attrs.get("stop_reason", "pruned")
+        return Verdict(TrialState.PRUNED, reason=f"duplicate of trial {twin.number}: {why}"), copied
+    reason = f"duplicate of trial {twin.number}, which is still training"
+    return Verdict(TrialState.PRUNED, reason=reason), copied
