@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from scalesearch.errors import ReportError
+from scalesearch.stats import format_accuracy
 
 
 def figures(data: dict) -> list:
@@ -175,12 +176,13 @@ def render_report(data: dict, path: Path) -> Path:
 
 def _page(data: dict, plots: list[str]) -> str:
     s = data["summary"]
-    best = sorted((p for p in data["points"] if p["on_frontier"]), key=lambda p: p["macs"])
     rows = "".join(
-        f"<tr><td>{p['trial']}</td><td>{p['phase']}</td><td>{p['phi']:g}</td><td>{p['accuracy']:.2%}</td>"
-        f"<td>{p['macs'] / 1e6:,.1f}</td><td>{p['params'] / 1e6:.3f}M</td><td>{_f(p['alpha'])}</td>"
-        f"<td>{_f(p['beta'])}</td><td>{_f(p['gamma'])}</td></tr>"
-        for p in best
+        f"<tr><td>{p['trial']}</td><td>{p['phase']}</td><td>{p['phi']:g}</td>"
+        f"<td>{format_accuracy(p['accuracy'], p['accuracy_se'])}</td><td>{p['seeds']}</td>"
+        f"<td>{p['macs'] / 1e6:,.1f}</td><td>{p['params'] / 1e6:.3f}M</td>"
+        f"<td>{_f(p['coefficients'].get('alpha'))}</td><td>{_f(p['coefficients'].get('beta'))}</td>"
+        f"<td>{_f(p['coefficients'].get('gamma'))}</td></tr>"
+        for p in data["frontier"]
     )
     law, nxt = data["law"], data["next"]
     prediction = ""
@@ -204,7 +206,8 @@ td,th{{padding:2px 10px;text-align:right;border-bottom:1px solid #ddd}}code{{bac
 <p>Space <b>{html.escape(s["space"])}</b>; trials by state {html.escape(json.dumps(s["trials"]))};
 search budget {s["budget"]}; MACs budget {s["max_macs"]}.</p>
 <h2>Pareto frontier</h2>
-<table><tr><th>trial</th><th>phase</th><th>φ</th><th>accuracy</th><th>MMACs</th><th>params</th>
+<p><b>Signal and noise</b>: {html.escape(data["noise"]["words"])}</p>
+<table><tr><th>trial</th><th>phase</th><th>φ</th><th>accuracy ± se (points)</th><th>seeds</th><th>MMACs</th><th>params</th>
 <th>α</th><th>β</th><th>γ</th></tr>{rows}</table>
 {prediction}
 <h2>Reproduce</h2>

@@ -16,23 +16,30 @@ from scalesearch.arch.cost import count_cost
 from scalesearch.errors import ReportError
 from scalesearch.search import records
 from scalesearch.search import storage as st
+from scalesearch.search.frontier import frontier
+from scalesearch.search.replicates import arch_groups, compare_to_defaults, seed_noise
 from scalesearch.search.schema import Phase, TrialRecord, phase_of
 from scalesearch.search.space import Coefficients
+from scalesearch.stats import binomial_se
 
 
 # -- data ---------------------------------------------------------------------------------
 def trial_points(study: optuna.Study) -> list[dict]:
-    """One row per complete trial, with coefficients, φ and frontier membership."""
-    front = {t.number for t in study.best_trials}
+    """One row per complete trial that trained (duplicates took a twin's result), with its
+    standard error, coefficients, φ and frontier membership."""
+    front = {p.trial for p in frontier(study)}
     rows = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         record = TrialRecord.from_trial(t)
+        if record.duplicate_of is not None:
+            continue
         rows.append(
             dict(
                 trial=t.number,
                 phase=record.phase.value,
                 phi=float(record.phi or 0.0),
                 accuracy=t.values[0],
+                accuracy_se=binomial_se(t.values[0], record.val_images),
                 macs=t.values[1],
                 params=int(record.params or 0),
                 alpha=t.params.get("alpha"),
@@ -175,4 +182,26 @@ def build_report(storage: str, name: str) -> dict:
         finals=finals,
         fidelity=fidelity(points, finals),
         summary=summary(study, storage),
+        frontier=[p.to_dict() for p in frontier(study)],
+        noise=noise_verdict(study),
     )
+
+
+def noise_verdict(study: optuna.Study) -> dict:
+    """The measured seed noise and, in words, what it allows one to claim."""
+    groups = arch_groups(study)
+    noise = seed_noise(groups)
+    comparison = compare_to_defaults(groups, noise)
+    if noise is None:
+        words = (
+            "No replicates were trained, so the seed noise is unmeasured: differences "
+            "between trials may be luck. Run with --replicates 2 or more."
+        )
+    elif comparison is None:
+        words = (
+            f"Seed noise: one proxy accuracy varies by {100 * noise:.2f} points between "
+            f"seeds; no replicated search architecture to compare with the defaults."
+        )
+    else:
+        words = comparison.words
+    return {"seed_noise": noise, "words": words}

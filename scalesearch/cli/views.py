@@ -12,6 +12,7 @@ from rich.table import Table
 
 from scalesearch.search.frontier import FrontierPoint
 from scalesearch.search.space import SearchSpace
+from scalesearch.stats import format_accuracy
 
 
 def _parts_label(stage: dict[str, Any], block: dict[str, Any]) -> str:
@@ -119,7 +120,18 @@ def render_frontier(points: list[FrontierPoint], hypervolume: float, console: Co
         caption="MACs = multiply-adds (papers call them FLOPs).",
         box=box.SIMPLE_HEAD,
     )
-    for column in ("trial", "phase", "φ", "accuracy", "MMACs", "params", "α", "β", "γ"):
+    for column in (
+        "trial",
+        "phase",
+        "φ",
+        "accuracy ± se",
+        "seeds",
+        "MMACs",
+        "params",
+        "α",
+        "β",
+        "γ",
+    ):
         table.add_column(column, justify="right", no_wrap=True)
     for p in points:
         c = p.coefficients
@@ -127,7 +139,8 @@ def render_frontier(points: list[FrontierPoint], hypervolume: float, console: Co
             str(p.trial),
             p.phase,
             f"{p.phi:g}",
-            f"{p.accuracy:.2%}",
+            format_accuracy(p.accuracy, p.accuracy_se),
+            str(p.seeds),
             f"{p.macs / 1e6:,.1f}",
             f"{p.params / 1e6:.3f}M",
             *(f"{c[k]:.3f}" if c.get(k) is not None else "-" for k in ("alpha", "beta", "gamma")),
