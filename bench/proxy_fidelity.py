@@ -84,7 +84,7 @@ def _jobs(space_name: str, ref_epochs: int, ref_images: int, val_images: int) ->
     space = load_space(space_name)
     proxy = dataclasses.replace(space.proxy, dataset=DATASET, threads=1, val_images=val_images)
     reference = dataclasses.replace(
-        proxy, epochs=ref_epochs, max_train_images=ref_images, val_images=None, batch_size=32
+        proxy, epochs=ref_epochs, max_train_images=ref_images, val_images=None, batch_size=64
     )
     jobs = []
     for alpha, beta, gamma, phi in _points(space):
