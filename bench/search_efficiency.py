@@ -133,7 +133,7 @@ def main() -> None:
         print(
             f"{sampler:8s} "
             + " ".join(f"{v:7.4f}" for v in at)
-            + f" {needed[sampler]:18.1f} {statistics.median(hits):8.1f} "
+            + f" {statistics.mean(hits):18.1f} {needed[sampler]:8.1f} "
             f"{reached:5d}/{args.seeds}"
         )
     ratio = needed["tpe"] / needed["random"]
