@@ -107,12 +107,13 @@ def realize(
     tolerance: float,
     name: str | None = None,
 ) -> Member:
-    """The member at `phi` whose counted MACs are nearest base MACs × growth^φ.
+    """The member at `phi` that meets base MACs × growth^φ with the most faithful shape.
 
-    Candidates: each stage's depth within one block of its scaled value, each stage's width
-    at the multiple just below or above its scaled value (all below, all above, or each
-    nearest), and the input size at the multiple just below or above. Ties in cost go to the
-    shape nearest the requested coefficients.
+    Candidates: each stage's depth from half its scaled value to one block above; widths at
+    the multiple one step below, just below, nearest or just above the scaled value (all
+    stages alike, or each nearest); the input size at the multiple just above, just below or
+    one below. Candidates within the tolerance win; among them, the smallest sum of squared
+    log shape errors plus 4× the squared cost error in tolerance units (see the loop).
 
     Args:
         base: the φ = 0 spec.
