@@ -78,6 +78,11 @@ class SearchDriver:
         self._waiting_since = -1.0
         self._stale_checked = time.monotonic()
 
+    def start_phase(self, phase: Phase) -> None:
+        """The next phase; what counted toward ending the last one starts again."""
+        self.phase = phase
+        self.asked_in_batch = self.duplicates_in_a_row = 0
+
     # -- the clock and the budget ---------------------------------------------------------
     def out_of_time(self) -> bool:
         budget = self.config.time_budget_s

@@ -186,12 +186,12 @@ def _search(config: RunConfig, num_classes: int, log: Callable[[str], None]) -> 
         driver = SearchDriver(config, study, heartbeat, num_classes, driver_name, log)
         _tune(driver, study.ask, early_stopping=True)
         if config.replicates > 1 and driver.healthy():
-            driver.phase = Phase.REPLICATE
+            driver.start_phase(Phase.REPLICATE)
             members = ReplicateMembers(study, config, driver_name, config.replicates, log)
             _tune(driver, members, early_stopping=False)
             _record_noise(study, log)
         if config.family and driver.healthy():
-            driver.phase = Phase.FAMILY
+            driver.start_phase(Phase.FAMILY)
             _tune(driver, FamilyMembers(study, config, driver_name, log), early_stopping=False)
     if driver.failing():
         raise SearchFailed(
