@@ -275,3 +275,21 @@ def test_fail_live_ends_what_tune_left_running(driver) -> None:
     assert trial.state == TrialState.FAIL
     assert trial.user_attrs["error"] == "the search was interrupted"
     assert not driver.live
+
+
+def test_a_space_whose_rounding_collapses_trains_each_member_once(tmp_path) -> None:
+    narrow = {
+        "alpha: {low: 1.0, high: 1.6}": "alpha: {low: 1.2, high: 1.21}",
+        "beta: {low: 1.0, high: 1.6}": "beta: {low: 1.3, high: 1.31}",
+        "gamma: {low: 1.0, high: 1.4}": "gamma: {low: 1.0, high: 1.6}",
+        "defaults: {alpha: 1.2, beta: 1.3, gamma: 1.15}": "defaults: {alpha: 1.2, beta: 1.3, gamma: 1.18}",
+    }
+    with make_driver(tmp_path, trials=4, replacements=narrow) as driver:
+        assert isinstance(_suggest(driver, "t0"), dict)  # every point rounds to this spec
+        driver.on_complete("t0", _report([0.6, 0.7]), crashed=False)
+        driver._waiting_since = -1.0
+        assert _suggest(driver, "t1") == FINISHED  # 25 duplicates in a row: the space is spent
+        trials = driver.study.trials
+        assert len({t.user_attrs["spec_hash"] for t in trials}) == 1
+        assert [t.user_attrs.get("duplicate_of") for t in trials[1:]] == [0] * (len(trials) - 1)
+        assert driver.phase_counts() == (1, 0)
