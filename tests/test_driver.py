@@ -181,25 +181,26 @@ def test_early_stopping_ranks_against_earlier_batches_only(tmp_path) -> None:
 
 def test_a_repeated_architecture_is_not_trained_again(tmp_path) -> None:
     same = {"alpha": 1.25, "beta": 1.3}
-    with make_driver(tmp_path, trials=3) as driver:
+    with make_driver(tmp_path, trials=5) as driver:
         driver.study.enqueue_trial(same)
         assert isinstance(_suggest(driver, "t0"), dict)
         driver.study.enqueue_trial(same, skip_if_exists=False)
-        assert _suggest(driver, "t1") is None  # its twin still trains; then the batch is full
-        second = driver.study.trials[1]
+        assert isinstance(_suggest(driver, "t1"), dict)  # the duplicate, then a new point
+        second, third = driver.study.trials[1], driver.study.trials[2]
         assert second.state == TrialState.PRUNED and second.user_attrs["duplicate_of"] == 0
         assert "still training" in second.user_attrs["stop_reason"]
+        assert third.state == TrialState.RUNNING and third.params != same
 
         driver.on_complete("t0", _report([0.6, 0.7]), crashed=False)
+        driver.on_complete("t1", _report([0.5, 0.6]), crashed=False)
         driver.study.enqueue_trial(same, skip_if_exists=False)
         driver._waiting_since = -1.0
         assert isinstance(_suggest(driver, "t2"), dict)  # the duplicate, then a new point
-        first, third, fourth = (driver.study.trials[i] for i in (0, 2, 3))
-        assert third.state == TrialState.COMPLETE and third.user_attrs["duplicate_of"] == 0
-        assert third.values == first.values
-        assert third.user_attrs["train_key"] == first.user_attrs["train_key"]
-        assert fourth.state == TrialState.RUNNING and fourth.params != first.params
-        assert driver.phase_counts() == (1, 1)  # duplicates are no architecture trained
+        first, fourth = driver.study.trials[0], driver.study.trials[3]
+        assert fourth.state == TrialState.COMPLETE and fourth.user_attrs["duplicate_of"] == 0
+        assert fourth.values == first.values
+        assert fourth.user_attrs["train_key"] == first.user_attrs["train_key"]
+        assert driver.phase_counts() == (2, 1)  # duplicates are no architecture trained
 
 
 def test_a_space_with_few_distinct_members_ends(tmp_path) -> None:

@@ -133,9 +133,11 @@ class SearchDriver:
             trial = next_trial()
             if trial is None:
                 return self._finish()
-            self.asked_in_batch += 1
             config = self.prepare(trial)
             if config is not None:
+                # Only trainings fill a batch: a trial told at once (pruned, a duplicate) is
+                # followed by the next ask at once, which is as deterministic.
+                self.asked_in_batch += 1
                 self.live[tune_id] = LiveTrial(trial, time.monotonic(), self.batch_start)
                 return config
 
