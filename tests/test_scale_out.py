@@ -90,7 +90,12 @@ def two_node_cluster():
 
 
 def test_search_spreads_over_a_two_node_cluster(two_node_cluster, tmp_path) -> None:
-    space = write_space(tmp_path, "spread", {"trials: 24": "trials: 4"})
+    # Trials long enough (400 images) to overlap while the driver realises the next spec.
+    space = write_space(
+        tmp_path,
+        "spread",
+        {"trials: 24": "trials: 4", "max_train_images: 96": "max_train_images: 400"},
+    )
     done = subprocess.run(
         SCALESEARCH
         + [
