@@ -128,8 +128,8 @@ def realize(
     depth_mult, width_mult, size_mult = multipliers(alpha, beta, gamma, phi)
     scale = math.log1p(tolerance)
     best: tuple[tuple[bool, float], ArchSpec, int] | None = None
-    for resolution in _resolutions(base, size_mult):
-        for dims in _width_choices(base, naive, width_mult):
+    for shapes in _shape_passes(base, naive, size_mult, width_mult):
+        for resolution, dims in shapes:
             cost = _linear_cost(_with_dims(naive, dims, resolution))
             for depths in _depth_choices(base, depth_mult):
                 miss = math.log(cost.macs(depths) / target) / scale
@@ -143,6 +143,10 @@ def realize(
                 if best is None or key < best[0]:
                     spec = _with_depths(_with_dims(naive, dims, resolution), depths)
                     best = (key, spec, cost.macs(depths))
+        # Counting is the cost here (two counts per shape): stop widening the neighbourhood
+        # once a member lands within half the tolerance.
+        if best is not None and abs(math.log(best[2] / target)) <= scale / 2:
+            break
     assert best is not None
     _, spec, macs = best
     return Member(
@@ -196,27 +200,41 @@ def _geomean(values) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
-def _resolutions(base: ArchSpec, size_mult: float) -> list[int]:
-    """The multiples just below and above the scaled size, and one more below: attention's
-    cost grows with the size to the fourth, so a step down is what a large γ may need."""
+def _shape_passes(
+    base: ArchSpec, naive: ArchSpec, size_mult: float, width_mult: float
+) -> list[list[tuple[int, tuple[int, ...]]]]:
+    """(input size, widths) candidates, nearest first, in widening passes: the nearest
+    widths at the sizes just below and above; then every stage's width just below or above;
+    then one more step down in size or width (attention's cost grows with the size to the
+    fourth, so a large γ may need it)."""
     step = resolution_multiple(base)
     scaled = base.resolution * size_mult / step
-    low = max(1, math.floor(scaled))
-    return sorted({max(1, low - 1) * step, low * step, max(1, math.ceil(scaled)) * step})
+    low, high = max(1, math.floor(scaled)), max(1, math.ceil(scaled))
+    sizes = sorted({low * step, high * step})
+    lower = [max(1, low - 1) * step] if low > 1 else []
+    nearest = tuple(s.dim for s in naive.stages)
+    below, above, further = _width_steps(base, width_mult)
+    passes = [
+        [(r, nearest) for r in sizes],
+        [(r, w) for r in sizes for w in (below, above)],
+        [(r, w) for r in lower for w in (nearest, below, above, further)]
+        + [(r, further) for r in sizes],
+    ]
+    seen: set = set()
+    return [[c for c in p if not (c in seen or seen.add(c))] for p in passes]
 
 
-def _width_choices(base: ArchSpec, naive: ArchSpec, width_mult: float) -> list[tuple[int, ...]]:
-    """Every stage one step below its scaled width, just below, nearest, or just above."""
-    further, below, above = [], [], []
+def _width_steps(base: ArchSpec, width_mult: float) -> tuple[tuple[int, ...], ...]:
+    """Every stage's width at the multiple just below, just above, and one more below."""
+    below, above, further = [], [], []
     for stage in base.stages:
         step = math.lcm(WIDTH_DIVISOR, stage.num_heads)
         scaled = stage.dim * width_mult / step
-        low = max(1, math.floor(scaled))
-        further.append(max(1, low - 1) * step)
-        below.append(low * step)
+        floor = max(1, math.floor(scaled))
+        below.append(floor * step)
         above.append(max(1, math.ceil(scaled)) * step)
-    nearest = tuple(s.dim for s in naive.stages)
-    return list(dict.fromkeys([tuple(further), tuple(below), nearest, tuple(above)]))
+        further.append(max(1, floor - 1) * step)
+    return tuple(below), tuple(above), tuple(further)
 
 
 def _depth_choices(base: ArchSpec, depth_mult: float):
