@@ -17,6 +17,7 @@ from typing import Any
 
 import optuna
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from scalesearch.errors import ClusterError, ConfigError, StudyError
 from scalesearch.search import storage
@@ -160,7 +161,7 @@ def _study_exists(url: str, name: str) -> bool:
     """Whether the study is there, without creating an SQLite file that is not."""
     try:
         parsed = make_url(url)
-    except Exception:  # noqa: BLE001 - open_storage names the problem
+    except ArgumentError:  # open_storage names the problem below
         parsed = None
     if parsed is not None and parsed.get_backend_name() == "sqlite":
         path = parsed.database
