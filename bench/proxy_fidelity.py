@@ -115,12 +115,17 @@ def main() -> None:
     parser.add_argument("--ref-images", type=int, default=8000)
     parser.add_argument("--val-images", type=int, default=5000)
     parser.add_argument("--cache", type=Path, default=Path(".cache/proxy_fidelity_fmnist.json"))
+    parser.add_argument("--report-only", action="store_true", help="report on the cache")
     args = parser.parse_args()
 
     cache = json.loads(args.cache.read_text()) if args.cache.exists() else {}
     jobs = _jobs(args.space, args.ref_epochs, args.ref_images, args.val_images)
+    if args.report_only:
+        report(jobs, cache)
+        return
+    # Architecture by architecture (its two references, then its proxy), so that a run cut
+    # short still leaves complete rows to report on.
     todo = [j for j in jobs if _key(j) not in cache]
-    todo.sort(key=lambda j: j["schedule"] != "reference")  # the long runs first
     start = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
         for done in pool.map(_train, todo):
@@ -153,12 +158,16 @@ def _proxies(run: dict) -> dict[str, float]:
 
 
 def report(jobs: list[dict], cache: dict) -> None:
+    """Over every architecture whose two references and proxy are done (all, unless cut)."""
     rows: dict[tuple, dict] = {}
     for job in jobs:
-        run = cache[_key(job)]
         point = (job["alpha"], job["beta"], job["phi"])
-        rows.setdefault(point, {})[(job["schedule"], job["seed"])] = run
-    points = sorted(rows)
+        if _key(job) in cache:
+            rows.setdefault(point, {})[(job["schedule"], job["seed"])] = cache[_key(job)]
+    points = sorted(p for p in rows if len(rows[p]) == 3)
+    total = len({(j["alpha"], j["beta"], j["phi"]) for j in jobs})
+    if len(points) < total:
+        print(f"\nPARTIAL: {len(points)} of {total} architectures have all three runs")
     ref0 = [rows[p][("reference", 0)]["val_accuracies"][-1] for p in points]
     ref1 = [rows[p][("reference", 1)]["val_accuracies"][-1] for p in points]
     ref = [(a + b) / 2 for a, b in zip(ref0, ref1)]
