@@ -86,3 +86,11 @@ def pareto_trained(study) -> set[int]:
         for t in study.best_trials
         if "duplicate_of" not in t.user_attrs and "copied_from" not in t.user_attrs
     }
+
+
+def trained_count(trials) -> int:
+    """Finished trials that trained an architecture (a duplicate took its twin's result):
+    what the search budget counts."""
+    from scalesearch.search.schema import finished
+
+    return sum(finished(t) and "duplicate_of" not in t.user_attrs for t in trials)

@@ -19,7 +19,8 @@ from scalesearch.cli.app import main
 from scalesearch.cli.report_data import build_report
 from scalesearch.search import storage as st
 from scalesearch.search.frontier import frontier
-from scalesearch.search.schema import Phase, TrialRecord, finished
+from scalesearch.search.schema import Phase, TrialRecord
+from tests.conftest import trained_count
 
 DATA = Path(__file__).parent / "data"
 
@@ -87,5 +88,5 @@ def test_the_old_study_takes_more_trials(legacy, tmp_path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     study = st.load_study(legacy, "legacy")
     search = [t for t in study.trials if TrialRecord.from_trial(t).phase == Phase.SEARCH]
-    assert sum(finished(t) for t in search) == 4  # 3 from 0.1, one more now
+    assert trained_count(search) == 4  # 3 from 0.1, one more now
     assert st.search_budget(study) == 4

@@ -17,8 +17,7 @@ from scalesearch.cli.app import main
 from scalesearch.errors import StudyError
 from scalesearch.search import storage as st
 from scalesearch.search.frontier import frontier
-from scalesearch.search.schema import finished
-from tests.conftest import free_port, pareto_trained, postgres_database, write_space
+from tests.conftest import free_port, pareto_trained, postgres_database, trained_count, write_space
 
 pytestmark = pytest.mark.ray
 
@@ -157,7 +156,7 @@ def test_two_drivers_share_one_postgresql_study(tmp_path) -> None:
         assert [d.returncode for d in drivers] == [0, 0], "\n".join(outputs)
         study = st.load_study(url, "shared")
         search = [t for t in study.trials if t.user_attrs.get("phase") == "search"]
-        assert sum(finished(t) for t in search) == 6  # the sum of both budgets
+        assert trained_count(search) == 6  # both budgets: architectures trained
         assert len({t.user_attrs["driver"] for t in search}) == 2  # both drivers trained
         points = Counter((t.params["alpha"], t.params["beta"]) for t in search)
         assert max(points.values()) == 1  # no point sampled twice
@@ -210,7 +209,7 @@ def test_a_killed_driver_s_trial_ends_fail_and_resume_completes(tmp_path) -> Non
     assert "of a stopped driver as failed" in resumed.stdout
     study = st.load_study(storage, "killed")
     assert study.trials[killed].state == TrialState.FAIL
-    assert sum(finished(t) for t in study.trials) == 3
+    assert trained_count(study.trials) == 3
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
 
 

@@ -19,10 +19,9 @@ from scalesearch.errors import SearchFailed
 from scalesearch.search import storage as st
 from scalesearch.search.frontier import frontier
 from scalesearch.search.lifecycle import config_from_flags
-from scalesearch.search.schema import finished
 from scalesearch.search.space import load_space
 from scalesearch.search.tune import run_search
-from tests.conftest import free_port, pareto_trained, postgres_database, write_space
+from tests.conftest import free_port, pareto_trained, postgres_database, trained_count, write_space
 
 pytestmark = pytest.mark.ray
 
@@ -59,7 +58,7 @@ def _run(space_path: Path, run_dir: Path, storage: str | None = None, **flags):
 def _check_study(storage: str, name: str, trials: int) -> optuna.Study:
     study = st.load_study(storage, name)
     search = [t for t in study.trials if t.user_attrs["phase"] == "search"]
-    assert sum(finished(t) for t in search) == trials
+    assert trained_count(search) == trials
     for t in study.trials:
         assert t.state != TrialState.RUNNING
         if t.state == TrialState.COMPLETE:
@@ -162,13 +161,13 @@ def test_interrupt_then_resume_loses_and_repeats_nothing(tmp_path) -> None:
     assert proc.returncode == 130, output
     before = st.load_study(storage, "resumable")
     kept = {t.number: t.values for t in before.trials if t.state == TrialState.COMPLETE}
-    assert 1 <= sum(finished(t) for t in before.trials) < 5
+    assert 1 <= trained_count(before.trials) < 5
     assert not [t for t in before.trials if t.state == TrialState.RUNNING]
 
     resumed = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     after = st.load_study(storage, "resumable")
-    assert sum(finished(t) for t in after.trials) == 5
+    assert trained_count(after.trials) == 5
     assert {n: after.trials[n].values for n in kept} == kept  # nothing lost or redone
     report = tmp_path / "resumable" / "report.html"  # the run ends by writing its report
     assert f"report: {report}" in resumed.stdout.replace("\n", "") and report.is_file()
