@@ -17,7 +17,6 @@ import torch
 from scalesearch.arch.cost import count_cost, count_params
 from scalesearch.arch.model import HybridNet
 from scalesearch.arch.spec import ArchSpec
-from scalesearch.errors import ConfigError
 from scalesearch.stats import binomial_se
 from scalesearch.train.config import ProxyConfig
 from scalesearch.train.data import Dataset, Split
@@ -106,7 +105,8 @@ def proxy_splits(data: Dataset, config: ProxyConfig) -> tuple[Split, Split]:
     Training: the share of the training split given by `subset` and `max_train_images`.
     Validation: the dataset's validation split, or with `val_images` that many images drawn
     from it and from the training images the proxy does not train on, so that a proxy on
-    1,200 images is ranked on thousands (its binomial standard error shrinks as 1/√n).
+    1,200 images is ranked on thousands (its binomial standard error shrinks as 1/√n), or
+    on all of them where fewer are left.
     """
     n = len(data.train)
     keep = max(1, int(round(n * config.subset)))
@@ -120,12 +120,8 @@ def proxy_splits(data: Dataset, config: ProxyConfig) -> tuple[Split, Split]:
     pool = Split(
         torch.cat([data.val.images, unused.images]), torch.cat([data.val.labels, unused.labels])
     )
-    if config.val_images > len(pool):
-        raise ConfigError(
-            f"val_images={config.val_images} is more than the {len(pool)} images not trained "
-            f"on ({data.name}: {len(data.val)} validation + {len(unused)} unused training); "
-            f"lower val_images or max_train_images"
-        )
+    # A dataset smaller than the space was sized for (e.g. --dataset digits) validates on all
+    # it has; the result records how many, and its standard error follows.
     pick = torch.randperm(len(pool), generator=torch.Generator().manual_seed(config.seed + 11))
     return train, _take(pool, pick[: config.val_images].sort().values)
 
