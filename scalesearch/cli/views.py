@@ -115,26 +115,21 @@ def render_family(space: SearchSpace, rows: list[dict[str, Any]], console: Conso
 
 
 def render_frontier(points: list[FrontierPoint], hypervolume: float, console: Console) -> None:
+    """The frontier in 80 columns (a log file or a narrow terminal must not cut the error)."""
     table = Table(
         title=f"Pareto frontier: {len(points)} points, hypervolume {hypervolume:.4f}",
-        caption="MACs = multiply-adds (papers call them FLOPs).",
+        caption="MACs = multiply-adds (papers call them FLOPs); ± = standard error, in points.",
         box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
     )
-    for column in (
-        "trial",
-        "phase",
-        "φ",
-        "accuracy ± se",
-        "seeds",
-        "MMACs",
-        "params",
-        "α",
-        "β",
-        "γ",
-    ):
+    for column in ("trial", "phase", "φ", "accuracy ± se", "seeds", "MMACs", "params", "α/β/γ"):
         table.add_column(column, justify="right", no_wrap=True)
     for p in points:
         c = p.coefficients
+        coefficients = "/".join(
+            f"{c[k]:.2f}" if c.get(k) is not None else "-" for k in ("alpha", "beta", "gamma")
+        )
         table.add_row(
             str(p.trial),
             p.phase,
@@ -143,7 +138,7 @@ def render_frontier(points: list[FrontierPoint], hypervolume: float, console: Co
             str(p.seeds),
             f"{p.macs / 1e6:,.1f}",
             f"{p.params / 1e6:.3f}M",
-            *(f"{c[k]:.3f}" if c.get(k) is not None else "-" for k in ("alpha", "beta", "gamma")),
+            coefficients,
         )
     console.print(table)
 

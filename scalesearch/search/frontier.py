@@ -10,7 +10,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from scalesearch.errors import StudyError
-from scalesearch.search.replicates import ArchGroup, arch_groups
+from scalesearch.search.replicates import ArchGroup, arch_groups, seed_noise
 from scalesearch.search.schema import Phase, TrialRecord, phase_of
 from scalesearch.search.storage import compute_hypervolume
 
@@ -18,7 +18,8 @@ from scalesearch.search.storage import compute_hypervolume
 @dataclass(frozen=True)
 class FrontierPoint:
     """One architecture on the frontier: its first trial, and its accuracy averaged over the
-    seeds it was trained with (one, unless replicated), with the standard error."""
+    seeds it was trained with (one, unless replicated), with the standard error (from the
+    study's measured seed noise where replicates measured it, else binomial)."""
 
     trial: int
     accuracy: float
@@ -38,7 +39,9 @@ class FrontierPoint:
 def frontier(study: optuna.Study) -> list[FrontierPoint]:
     """The Pareto set of architectures on (mean accuracy, MACs), sorted by MACs. Only complete
     trainings count; duplicates and family copies (which trained nothing) do not."""
-    groups = non_dominated(arch_groups(study))
+    every = arch_groups(study)
+    noise = seed_noise(every)
+    groups = non_dominated(every)
     points = []
     for group in groups:
         trial = study.trials[group.trials[0]]
@@ -47,7 +50,7 @@ def frontier(study: optuna.Study) -> list[FrontierPoint]:
             FrontierPoint(
                 trial=trial.number,
                 accuracy=group.mean,
-                accuracy_se=group.se,
+                accuracy_se=group.se(noise),
                 seeds=len(group.accuracies),
                 macs=group.macs,
                 params=int(record.params or 0),

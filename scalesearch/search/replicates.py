@@ -45,11 +45,12 @@ class ArchGroup:
     def sd(self) -> float:
         return mean_sd(self.accuracies)[1]
 
-    @property
-    def se(self) -> float:
-        """Of the mean: the seeds' spread over √n when replicated, else the binomial error."""
-        if len(self.accuracies) > 1:
-            return self.sd / math.sqrt(len(self.accuracies))
+    def se(self, noise: float | None) -> float:
+        """Of the mean. With the study's pooled seed noise measured: noise / √n (two seeds
+        say little about their own spread, and one seed carries the whole seed noise);
+        without it, the binomial error of the validation set, which is a lower bound."""
+        if noise is not None:
+            return noise / math.sqrt(len(self.accuracies))
         return binomial_se(self.mean, self.val_images)
 
 
