@@ -97,6 +97,11 @@ def base_macs(base: ArchSpec) -> int:
     return count_cost(base).macs
 
 
+def target_macs(base: ArchSpec, growth: float, phi: float) -> int:
+    """The promise: the base's counted MACs × growth^φ."""
+    return max(1, round(base_macs(base) * growth**phi))
+
+
 def realize(
     base: ArchSpec,
     alpha: float,
@@ -124,7 +129,7 @@ def realize(
     """
     check_coefficients(alpha=alpha, beta=beta, gamma=gamma, growth=growth)
     naive = scale_spec(base, alpha, beta, gamma, phi, name=name)
-    target = max(1, round(base_macs(base) * growth**phi))
+    target = target_macs(base, growth, phi)
     depth_mult, width_mult, size_mult = multipliers(alpha, beta, gamma, phi)
     scale = math.log1p(tolerance)
     best: tuple[tuple[bool, float], ArchSpec, int] | None = None
@@ -172,7 +177,7 @@ def naive_member(
     """The plain rounding of `scale_spec`, measured against the same target (for spaces that
     turn equal cost off, and to show what equal cost corrects)."""
     spec = scale_spec(base, alpha, beta, gamma, phi, name=name)
-    target = max(1, round(base_macs(base) * growth**phi))
+    target = target_macs(base, growth, phi)
     return Member(
         spec,
         count_cost(spec).macs,

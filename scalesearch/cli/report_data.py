@@ -17,17 +17,16 @@ from scalesearch.errors import ReportError
 from scalesearch.search import records
 from scalesearch.search import storage as st
 from scalesearch.search.frontier import frontier
-from scalesearch.search.replicates import arch_groups, compare_to_defaults, seed_noise
+from scalesearch.search.replicates import noise_verdict
 from scalesearch.search.schema import Phase, TrialRecord, phase_of
 from scalesearch.search.space import Coefficients
 from scalesearch.stats import binomial_se
 
 
 # -- data ---------------------------------------------------------------------------------
-def trial_points(study: optuna.Study) -> list[dict]:
+def trial_points(study: optuna.Study, front: set[int]) -> list[dict]:
     """One row per complete trial that trained (duplicates took a twin's result), with its
     standard error, coefficients, φ and frontier membership."""
-    front = {p.trial for p in frontier(study)}
     rows = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         record = TrialRecord.from_trial(t)
@@ -161,7 +160,8 @@ def summary(study: optuna.Study, storage: str) -> dict:
 def build_report(storage: str, name: str) -> dict:
     """Everything the page shows, as plain data."""
     study = st.load_study(storage, name)
-    points = trial_points(study)
+    front = frontier(study)
+    points = trial_points(study, {p.trial for p in front})
     if not points:
         counts = st.trials_by_state(study)
         raise ReportError(
@@ -182,26 +182,12 @@ def build_report(storage: str, name: str) -> dict:
         finals=finals,
         fidelity=fidelity(points, finals),
         summary=summary(study, storage),
-        frontier=[p.to_dict() for p in frontier(study)],
-        noise=noise_verdict(study),
+        frontier=[p.to_dict() for p in front],
+        noise=_noise(study),
     )
 
 
-def noise_verdict(study: optuna.Study) -> dict:
+def _noise(study: optuna.Study) -> dict:
     """The measured seed noise and, in words, what it allows one to claim."""
-    groups = arch_groups(study)
-    noise = seed_noise(groups)
-    comparison = compare_to_defaults(groups, noise)
-    if noise is None:
-        words = (
-            "No replicates were trained, so the seed noise is unmeasured: differences "
-            "between trials may be luck. Run with --replicates 2 or more."
-        )
-    elif comparison is None:
-        words = (
-            f"Seed noise: one proxy accuracy varies by {100 * noise:.2f} points between "
-            f"seeds; no replicated search architecture to compare with the defaults."
-        )
-    else:
-        words = comparison.words
-    return {"seed_noise": noise, "words": words}
+    verdict = noise_verdict(study)
+    return {"seed_noise": verdict.noise, "words": verdict.words}

@@ -127,6 +127,35 @@ def compare_to_defaults(groups: list[ArchGroup], noise: float | None) -> Compari
     return Comparison(best, default, difference, se, words)
 
 
+@dataclass(frozen=True)
+class NoiseVerdict:
+    """The study's measured seed noise (None without replicates) and what it allows."""
+
+    noise: float | None
+    comparison: Comparison | None
+
+    @property
+    def words(self) -> str:
+        if self.noise is None:
+            return (
+                "No replicates were trained, so the seed noise is unmeasured: differences "
+                "between trials may be luck. Run with --replicates 2 or more."
+            )
+        if self.comparison is None:
+            return (
+                f"Seed noise: one proxy accuracy varies by {100 * self.noise:.2f} points "
+                f"between seeds; no replicated search architecture to compare with the "
+                f"defaults."
+            )
+        return self.comparison.words
+
+
+def noise_verdict(study: optuna.Study) -> NoiseVerdict:
+    groups = arch_groups(study)
+    noise = seed_noise(groups)
+    return NoiseVerdict(noise, compare_to_defaults(groups, noise))
+
+
 class ReplicateMembers:
     """Serves the replicate trials still to train: each frontier architecture with the seeds
     it lacks, and the default coefficients with all K; claimed so no driver repeats one."""

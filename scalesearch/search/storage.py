@@ -18,7 +18,7 @@ import numpy as np
 import optuna
 from optuna.trial import BaseTrial, TrialState
 
-from scalesearch.decode import decode
+from scalesearch.decode import decode, encode
 from scalesearch.errors import DecodeError, StudyError
 from scalesearch.search.records import creating_schema
 from scalesearch.search.schema import BUDGET_PREFIX, DIRECTIONS, SPACE_JSON, SPACE_NAME
@@ -138,8 +138,6 @@ def stored_space(study: optuna.Study) -> SearchSpace | None:
 
 def store_space(study: optuna.Study, space: SearchSpace) -> None:
     """Binds the study to its space (name and full JSON), on first use only."""
-    from scalesearch.decode import encode
-
     study.set_user_attr(SPACE_NAME, space.name)
     study.set_user_attr(SPACE_JSON, json.dumps(encode(space)))
 

@@ -35,9 +35,7 @@ from scalesearch.search.outcome import ProxyOutcome
 from scalesearch.search.replicates import (
     SEED_NOISE,
     ReplicateMembers,
-    arch_groups,
-    compare_to_defaults,
-    seed_noise,
+    noise_verdict,
 )
 from scalesearch.search.schema import Phase
 from scalesearch.train.config import ProxyConfig
@@ -211,15 +209,16 @@ def _search(config: RunConfig, num_classes: int, log: Callable[[str], None]) -> 
 
 def _record_noise(study, log: Callable[[str], None]) -> None:
     """Stores the measured seed noise in the study and says what it allows one to claim."""
-    groups = arch_groups(study)
-    noise = seed_noise(groups)
-    if noise is None:
+    verdict = noise_verdict(study)
+    if verdict.noise is None:
         return
-    study.set_user_attr(SEED_NOISE, noise)
-    comparison = compare_to_defaults(groups, noise)
-    log(f"[replicate] seed noise: one proxy accuracy varies by {100 * noise:.2f} points (sd)")
-    if comparison is not None:
-        log(f"[replicate] {comparison.words}")
+    study.set_user_attr(SEED_NOISE, verdict.noise)
+    log(
+        f"[replicate] seed noise: one proxy accuracy varies by {100 * verdict.noise:.2f} "
+        f"points (sd)"
+    )
+    if verdict.comparison is not None:
+        log(f"[replicate] {verdict.words}")
 
 
 def _tune(driver: SearchDriver, next_trial: TrialSource, early_stopping: bool) -> None:
