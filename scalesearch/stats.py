@@ -31,3 +31,15 @@ def format_accuracy(accuracy: float, se: float) -> str:
     if math.isnan(se):
         return f"{accuracy:.2%}"
     return f"{accuracy:.2%} ± {100 * se:.2f}"
+
+
+def paired_interval(differences: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """Mean of paired differences and the half-width of its Student-t interval (NaN for
+    fewer than two pairs: one pair says nothing about its own spread)."""
+    from scipy.stats import t
+
+    mean, sd = mean_sd(differences)
+    n = len(differences)
+    if n < 2:
+        return mean, float("nan")
+    return mean, float(t.ppf((1 + level) / 2, n - 1)) * sd / math.sqrt(n)

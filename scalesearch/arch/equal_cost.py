@@ -71,7 +71,7 @@ class Member:
 
 
 @dataclass(frozen=True)
-class _LinearCost:
+class LinearCost:
     """MACs of a network with fixed widths and input size, as a function of its depths."""
 
     fixed: int
@@ -83,13 +83,13 @@ class _LinearCost:
 
 
 @functools.lru_cache(maxsize=8192)
-def _linear_cost(shape: ArchSpec) -> _LinearCost:
+def linear_cost(shape: ArchSpec) -> LinearCost:
     """Counts `shape` with every depth 1 and every depth 2 (see the module docstring)."""
-    one = count_cost(_with_depths(shape, (1,) * len(shape.stages)))
-    two = count_cost(_with_depths(shape, (2,) * len(shape.stages)))
+    one = count_cost(with_depths(shape, (1,) * len(shape.stages)))
+    two = count_cost(with_depths(shape, (2,) * len(shape.stages)))
     block = tuple(b.macs - a.macs for a, b in zip(one.stages, two.stages))
     embed = tuple(a.macs - k for a, k in zip(one.stages, block))
-    return _LinearCost(one.macs - sum(s.macs for s in one.stages), embed, block)
+    return LinearCost(one.macs - sum(s.macs for s in one.stages), embed, block)
 
 
 @functools.lru_cache(maxsize=256)
@@ -135,7 +135,7 @@ def realize(
     best: tuple[tuple[bool, float], ArchSpec, int] | None = None
     for shapes in _shape_passes(base, naive, size_mult, width_mult):
         for resolution, dims in shapes:
-            cost = _linear_cost(_with_dims(naive, dims, resolution))
+            cost = linear_cost(with_dims(naive, dims, resolution))
             for depths in _depth_choices(base, depth_mult):
                 miss = math.log(cost.macs(depths) / target) / scale
                 shape = _shape_distance(
@@ -146,7 +146,7 @@ def realize(
                 # near the request, costs land within a few percent.
                 key = (abs(miss) > 1 + 1e-9, shape + 4 * miss * miss)
                 if best is None or key < best[0]:
-                    spec = _with_depths(_with_dims(naive, dims, resolution), depths)
+                    spec = with_depths(with_dims(naive, dims, resolution), depths)
                     best = (key, spec, cost.macs(depths))
         # Counting is the cost here (two counts per shape): stop widening the neighbourhood
         # once a member lands within half the tolerance.
@@ -262,10 +262,10 @@ def _shape_distance(base, depths, dims, resolution, depth_mult, width_mult, size
     return total
 
 
-def _with_dims(spec: ArchSpec, dims: tuple[int, ...], resolution: int) -> ArchSpec:
+def with_dims(spec: ArchSpec, dims: tuple[int, ...], resolution: int) -> ArchSpec:
     stages = tuple(replace(s, dim=d) for s, d in zip(spec.stages, dims))
     return spec.replace(stages=stages, resolution=resolution)
 
 
-def _with_depths(spec: ArchSpec, depths: tuple[int, ...]) -> ArchSpec:
+def with_depths(spec: ArchSpec, depths: tuple[int, ...]) -> ArchSpec:
     return spec.replace(stages=tuple(replace(s, depth=d) for s, d in zip(spec.stages, depths)))

@@ -1,6 +1,7 @@
 """The `scalesearch` command line: parse, call one library function, return an exit code.
 
-Commands live in `model_commands` and `study_commands`; rendering in `views`. This module
+Commands live in `model_commands`, `study_commands` and `ablation_commands`; rendering in
+`views`. This module
 holds the one error contract: a user's mistake is one line on stderr and exit code 2.
 """
 
@@ -11,7 +12,11 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
-from scalesearch.cli import model_commands, study_commands  # noqa: F401 - registers the commands
+from scalesearch.cli import (  # noqa: F401 - registers the commands
+    ablation_commands,
+    model_commands,
+    study_commands,
+)
 from scalesearch.cli.common import app
 from scalesearch.errors import ScaleSearchError
 

@@ -44,3 +44,9 @@ def check_positive(**values: int | None) -> None:
         if value is not None and value < 1:
             flag = "--" + name.replace("_", "-")
             raise ConfigError(f"{flag} must be >= 1, but got {value}")
+
+
+def log_line(message: str) -> None:
+    """A progress line as written: "[search] trial 3 ..." is text, not rich markup (which
+    would swallow the bracketed phase)."""
+    console.print(message, markup=False, highlight=False)

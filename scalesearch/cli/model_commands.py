@@ -76,7 +76,7 @@ def scale(
     loaded = load_space(space)
     coefficients = coefficients_for(loaded, alpha, beta, gamma)
     loaded.scaling.constraint.check(coefficients.alpha, coefficients.beta, coefficients.gamma)
-    phis = [*(phi or []), *(more_phi or [])] or list(loaded.scaling.family_phi)
+    phis = [*(phi or []), *(more_phi or [])] or list(loaded.family_phi)
     rows = describe_family(loaded, phis, coefficients)
     if as_json:
         print(json.dumps(rows, indent=2))

@@ -11,8 +11,13 @@ import html
 import json
 from pathlib import Path
 
-import numpy as np
-
+from scalesearch.cli.report_sections import (
+    ablation_figure,
+    ablation_html,
+    law_figure,
+    law_html,
+    verdict_html,
+)
 from scalesearch.errors import ReportError
 from scalesearch.stats import format_accuracy
 
@@ -116,45 +121,10 @@ def figures(data: dict) -> list:
                 yaxis_title="final test accuracy",
             )
         )
-    if law:
-        fam_macs = [p["macs"] for p in family]
-        top = data["next"]["macs"] if data["next"] else max(fam_macs) * 2
-        grid = np.geomspace(min(fam_macs) / 1.5, top * 1.2, 60)
-        bands = [law.band(m) for m in grid]
-        fit = go.Figure()
-        fit.add_scatter(
-            x=list(grid) + list(grid[::-1]),
-            y=[b[1] for b in bands] + [b[0] for b in bands[::-1]],
-            fill="toself",
-            line=dict(width=0),
-            fillcolor="rgba(70,130,180,0.2)",
-            name="95% band",
-        )
-        fit.add_scatter(
-            x=grid,
-            y=[law.predict(m) for m in grid],
-            mode="lines",
-            name=f"error = {law.a:.3g}·MACs^{law.b:.3f}",
-        )
-        fit.add_scatter(
-            x=fam_macs, y=[1 - p["accuracy"] for p in family], mode="markers", name="family"
-        )
-        if data["next"]:
-            fit.add_scatter(
-                x=[data["next"]["macs"]],
-                y=[law.predict(data["next"]["macs"])],
-                mode="markers",
-                marker=dict(symbol="diamond", size=12),
-                name=f"φ={data['next']['phi']:g} (predicted)",
-            )
-        fit.update_layout(
-            title="Scaling law: error rate against MACs",
-            xaxis_type="log",
-            yaxis_type="log",
-            xaxis_title="MACs",
-            yaxis_title="error rate",
-        )
-        figs.append(fit)
+    if data["ablation"]:
+        figs.append(ablation_figure(data["ablation"]))
+    if law is not None and data["law_members"]:
+        figs.append(law_figure(law, data["law_members"], data["next"]))
     return figs
 
 
@@ -184,17 +154,6 @@ def _page(data: dict, plots: list[str]) -> str:
         f"<td>{_f(p['coefficients'].get('gamma'))}</td></tr>"
         for p in data["frontier"]
     )
-    law, nxt = data["law"], data["next"]
-    prediction = ""
-    if law and nxt:
-        low, high = law.band(nxt["macs"])
-        prediction = (
-            f"<p><b>Scaling law</b>: error = {law.a:.3g} · MACs<sup>{law.b:.3f}</sup> over "
-            f"{law.points} family members. The next member, φ = {nxt['phi']:g} at "
-            f"{nxt['macs'] / 1e6:,.1f} MMACs, would reach about "
-            f"<b>{1 - law.predict(nxt['macs']):.2%}</b> accuracy (95% band "
-            f"{1 - high:.2%} – {1 - low:.2%}).</p>"
-        )
     storage = html.escape(s["storage"])
     name = html.escape(s["study"])
     return f"""<!DOCTYPE html>
@@ -205,11 +164,13 @@ td,th{{padding:2px 10px;text-align:right;border-bottom:1px solid #ddd}}code{{bac
 <h1>scalesearch report: {name}</h1>
 <p>Space <b>{html.escape(s["space"])}</b>; trials by state {html.escape(json.dumps(s["trials"]))};
 search budget {s["budget"]}; MACs budget {s["max_macs"]}.</p>
+{verdict_html(data["verdict"])}
 <h2>Pareto frontier</h2>
 <p><b>Signal and noise</b>: {html.escape(data["noise"]["words"])}</p>
 <table><tr><th>trial</th><th>phase</th><th>φ</th><th>accuracy ± se (points)</th><th>seeds</th><th>MMACs</th><th>params</th>
 <th>α</th><th>β</th><th>γ</th></tr>{rows}</table>
-{prediction}
+{ablation_html(data["ablation"])}
+{law_html(data["law"])}
 <h2>Reproduce</h2>
 <pre><code>scalesearch run --space {html.escape(s["space"])} --study {name} --storage '{storage}' --resume
 scalesearch frontier --storage '{storage}' --study {name}

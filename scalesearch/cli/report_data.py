@@ -6,16 +6,16 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
-import numpy as np
 import optuna
 from optuna.trial import TrialState
 
 from scalesearch.arch.cost import count_cost
 from scalesearch.errors import ReportError
+from scalesearch.law import LawCheck, check_law
 from scalesearch.search import records
 from scalesearch.search import storage as st
+from scalesearch.search.ablation import AblationCell, ablation_table, ablation_verdict
 from scalesearch.search.frontier import frontier
 from scalesearch.search.replicates import noise_verdict
 from scalesearch.search.schema import Phase, TrialRecord, phase_of
@@ -56,46 +56,21 @@ def family_rows(points: list[dict]) -> list[dict]:
     return [by_phi[phi] for phi in sorted(by_phi)]
 
 
-@dataclass(frozen=True)
-class PowerLaw:
-    """error = a · MACs^b, fitted in log-log space, with the residual scatter for bands."""
-
-    a: float
-    b: float
-    log_sigma: float  # residual standard deviation of log(error)
-    points: int
-    log_macs_mean: float
-    log_macs_ss: float  # Σ (log MACs − mean)²
-
-    def predict(self, macs: float) -> float:
-        return self.a * macs**self.b
-
-    def band(self, macs: float, z: float = 1.96) -> tuple[float, float]:
-        """A 95% confidence band on the mean prediction (wide with few points)."""
-        x = math.log(macs)
-        spread = self.log_sigma * math.sqrt(
-            1 / self.points + (x - self.log_macs_mean) ** 2 / max(self.log_macs_ss, 1e-12)
-        )
-        centre = math.log(self.predict(macs))
-        return math.exp(centre - z * spread), math.exp(centre + z * spread)
-
-
-def fit_power_law(macs: list[float], error: list[float]) -> PowerLaw:
-    """Least squares on log(error) = log(a) + b·log(MACs). Needs two or more points."""
-    if len(macs) < 2:
-        raise ReportError("a scaling law needs at least two family members")
-    x, y = np.log(np.asarray(macs, float)), np.log(np.clip(np.asarray(error, float), 1e-6, None))
-    b, log_a = np.polyfit(x, y, 1)
-    residual = y - (log_a + b * x)
-    dof = max(len(x) - 2, 1)
-    return PowerLaw(
-        float(math.exp(log_a)),
-        float(b),
-        float(math.sqrt((residual**2).sum() / dof)),
-        len(x),
-        float(x.mean()),
-        float(((x - x.mean()) ** 2).sum()),
-    )
+def law_members(family: list[dict], ablation: list[AblationCell]) -> list[dict]:
+    """The points the law is fitted on: the family, and the ablation's searched members at
+    φ the family lacks (both train under the family's settings). Each with its error's
+    standard error: a family member's binomial one; an ablation cell's over its seeds."""
+    members = [
+        {"phi": p["phi"], "macs": p["macs"], "error": 1 - p["accuracy"], "se": p["accuracy_se"]}
+        for p in family
+    ]
+    have = {m["phi"] for m in members}
+    for cell in ablation:
+        if cell.strategy == "searched" and cell.accuracies and cell.phi not in have:
+            n = len(cell.accuracies)
+            se = cell.sd / math.sqrt(n) if n > 1 else float("nan")
+            members.append({"phi": cell.phi, "macs": cell.macs, "error": 1 - cell.mean, "se": se})
+    return sorted(members, key=lambda m: m["macs"])
 
 
 def next_member(study: optuna.Study, family: list[dict]) -> dict | None:
@@ -169,22 +144,46 @@ def build_report(storage: str, name: str) -> dict:
             f"the search first"
         )
     family = family_rows(points)
+    ablation = ablation_table(study)
+    members = law_members(family, ablation)
+    nxt = next_member(study, family)
     law = None
-    if len(family) >= 2:
-        law = fit_power_law([p["macs"] for p in family], [1 - p["accuracy"] for p in family])
+    if members:
+        law = check_law(
+            [m["macs"] for m in members],
+            [m["error"] for m in members],
+            [m["se"] for m in members],
+            next_macs=nxt["macs"] if nxt else None,
+        )
     finals = records.load_final_runs(storage, name)
+    noise = _noise(study)
     return dict(
         points=points,
         family=family,
         law=law,
-        next=next_member(study, family) if law else None,
+        law_members=members,
+        next=nxt,
+        ablation=[c.to_dict() for c in ablation],
+        verdict=_verdict(ablation, noise, law),
         importances=importances(study),
         finals=finals,
         fidelity=fidelity(points, finals),
         summary=summary(study, storage),
         frontier=[p.to_dict() for p in front],
-        noise=_noise(study),
+        noise=noise,
     )
+
+
+def _verdict(ablation: list[AblationCell], noise: dict, law: LawCheck | None) -> list[str]:
+    """The page's opening words: the ablation's answer, the noise, the law's checks."""
+    lines = ablation_verdict(ablation) or [
+        "No ablation was trained, so nothing says whether the searched coefficients beat the "
+        "defaults or single-dimension scaling at equal cost: run scalesearch ablate --phi 1 2."
+    ]
+    lines.append(noise["words"])
+    if law is not None:
+        lines.append(law.words)
+    return lines
 
 
 def _noise(study: optuna.Study) -> dict:

@@ -16,6 +16,7 @@ from scalesearch.cli.common import (
     app,
     check_positive,
     console,
+    log_line,
 )
 
 
@@ -93,7 +94,7 @@ def run(
     )
     console.print(f"[bold]scalesearch run[/] {loaded.name}: study {study_name!r} at {url}")
     try:
-        result = run_search(config, log=console.print)
+        result = run_search(config, log=log_line)
     except KeyboardInterrupt:
         console.print(
             f"interrupted: finished trials are kept. Continue with\n  scalesearch run --space "
@@ -210,7 +211,7 @@ def train(
         f"[bold]scalesearch train[/] {name}: trials {', '.join(str(t.number) for t in chosen)}"
     )
     try:
-        train_trials(request, chosen, log=console.print)
+        train_trials(request, chosen, log=log_line)
     except KeyboardInterrupt:
         console.print(
             f"interrupted: checkpoints up to the last epoch are kept in {request.output}; "

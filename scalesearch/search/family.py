@@ -42,8 +42,9 @@ def family_source(study: optuna.Study, number: int | None) -> FrozenTrial:
 class FamilyMembers:
     """Serves the members still to train, one `Trial` per call (None when none is left).
 
-    The member at the search φ is the source trial itself (same spec, same seed, so the same
-    result): it is recorded as a family trial, not trained again.
+    When the family trains as the proxy does, the member at the search φ is the source trial
+    itself (same spec, same seed, so the same result): it is recorded as a family trial, not
+    trained again. Under its own `family:` settings every member trains.
     """
 
     def __init__(
@@ -58,7 +59,7 @@ class FamilyMembers:
         self.params = dict(self.source.params)
         source_phi = TrialRecord.from_trial(self.source).phi
         self.search_phi = config.space.scaling.search_phi if source_phi is None else source_phi
-        phis = ", ".join(f"{p:g}" for p in config.space.scaling.family_phi)
+        phis = ", ".join(f"{p:g}" for p in config.space.family_phi)
         shown = ", ".join(
             f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in self.params.items()
         )
@@ -70,10 +71,10 @@ class FamilyMembers:
             for t in self.study.get_trials(deepcopy=False)
             if phase_of(t) == Phase.FAMILY and t.params == self.params
         ]
-        for phi in self.config.space.scaling.family_phi:
+        for phi in self.config.space.family_phi:
             if not self._claim(phi, members):
                 continue
-            if phi == self.search_phi:
+            if phi == self.search_phi and self.config.space.family.trains_as_proxy:
                 self._copy_source()
                 continue
             self.study.enqueue_trial(

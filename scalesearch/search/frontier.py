@@ -10,6 +10,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from scalesearch.errors import StudyError
+from scalesearch.search import storage
 from scalesearch.search.replicates import ArchGroup, arch_groups, seed_noise
 from scalesearch.search.schema import Phase, TrialRecord, phase_of
 from scalesearch.search.storage import compute_hypervolume
@@ -38,10 +39,20 @@ class FrontierPoint:
 
 def frontier(study: optuna.Study) -> list[FrontierPoint]:
     """The Pareto set of architectures on (mean accuracy, MACs), sorted by MACs. Only complete
-    trainings count; duplicates and family copies (which trained nothing) do not."""
+    trainings count; duplicates and family copies (which trained nothing) do not, nor do
+    trainings whose accuracy is not comparable with the proxy's: the ablation's (a controlled
+    experiment, not candidates) and the family's when it trains under its own settings."""
     every = arch_groups(study)
     noise = seed_noise(every)
-    groups = non_dominated(every)
+    space = storage.stored_space(study)
+    family_comparable = space is None or space.family.trains_as_proxy
+    groups = non_dominated(
+        [
+            g
+            for g in every
+            if g.phase != Phase.ABLATION and (g.phase != Phase.FAMILY or family_comparable)
+        ]
+    )
     points = []
     for group in groups:
         trial = study.trials[group.trials[0]]

@@ -126,6 +126,7 @@ def open_study(config: RunConfig, driver: str) -> optuna.Study:
     )
     if storage.space_name(study) is None:
         storage.store_space(study, config.space)
+        storage.store_run_proxy(study, config.proxy)
     study.sampler = storage.make_sampler(sampler_name, sampler_seed(config, study, driver))
     if not config.resume:
         storage.add_budget(study, driver, config.trials)

@@ -19,6 +19,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from scalesearch.search import records
 from scalesearch.search.lifecycle import RunConfig
 from scalesearch.search.schema import Phase, TrialRecord, finished, phase_of
+from scalesearch.search.trial_build import default_params
 from scalesearch.stats import binomial_se, mean_sd
 
 SEED_NOISE = "seed_noise_sd"  # study attribute: pooled sd of one proxy accuracy over seeds
@@ -83,7 +84,10 @@ def arch_groups(study: optuna.Study) -> list[ArchGroup]:
 
 
 def seed_noise(groups: list[ArchGroup]) -> float | None:
-    """The pooled standard deviation of one accuracy over seeds (None without replicates)."""
+    """The pooled standard deviation of one proxy accuracy over seeds (None without
+    replicates). Of the proxy trainings only (search and replicates): the family and the
+    ablation may train longer, so their seeds vary by another amount."""
+    groups = [g for g in groups if g.phase in (Phase.SEARCH, Phase.REPLICATE)]
     dof = sum(len(g.accuracies) - 1 for g in groups)
     if dof == 0:
         return None
@@ -180,21 +184,12 @@ class ReplicateMembers:
             self.plan += [
                 (f"{point.trial}", dict(trial.params), s, point.trial) for s in seeds if s != done
             ]
-        defaults = self._default_params()
+        defaults = default_params(config.space)
         self.plan += [("default", defaults, s, None) for s in seeds]
         log(
             f"[replicate] {len(front)} frontier architecture(s) and the default coefficients, "
             f"{replicates} seeds in all: {len(self.plan)} trainings"
         )
-
-    def _default_params(self) -> dict:
-        space = self.config.space
-        params: dict = {"alpha": space.scaling.defaults.alpha, "beta": space.scaling.defaults.beta}
-        for i, stage in enumerate(space.stage_choices):
-            for part, options in stage.items():
-                base_part = getattr(space.base.stages[i].block, part)
-                params[f"stage{i}.{part}"] = base_part if base_part in options else options[0]
-        return params
 
     def __call__(self) -> Trial | None:
         trials = [

@@ -24,15 +24,25 @@ DIRECTIONS = ("maximize", "minimize")
 # Study user attributes. Each driver adds its search budget under its own key, so drivers
 # that join a study at once never overwrite one another; the study's budget is their sum.
 SPACE_NAME, SPACE_JSON, BUDGET_PREFIX = "space", "space_json", "budget:"
+# The proxy settings of the run that created the study (its dataset above all), so that later
+# phases (`scalesearch ablate`) train on what the search trained on.
+RUN_PROXY = "run_proxy_json"
 
 
 class Phase(str, Enum):
     """Why a trial was trained: to search coefficients, to measure seed noise (replicates
-    of the frontier and of the default coefficients), or as a member of the family."""
+    of the frontier and of the default coefficients), as a member of the family, or as a
+    member of the ablation (one scaling strategy at one φ and seed)."""
 
     SEARCH = "search"
     REPLICATE = "replicate"
     FAMILY = "family"
+    ABLATION = "ablation"
+
+    @property
+    def trains_like_family(self) -> bool:
+        """Trained under the space's `family:` settings, so members of any φ compare."""
+        return self in (Phase.FAMILY, Phase.ABLATION)
 
 
 # Field names whose stored attribute name differs (kept for studies already written).
@@ -71,6 +81,10 @@ class TrialRecord:
             instead of training again.
         replicate_of: the trial whose architecture this one trains again with another seed.
         default_coefficients: this trial trains the space's default coefficients.
+        strategy: the ablation's scaling strategy (searched, default, depth, width,
+            resolution).
+        epochs: the epochs it trained for (family and ablation members grow theirs with
+            their cost).
     """
 
     phase: Phase | None = None
@@ -104,6 +118,8 @@ class TrialRecord:
     duplicate_of: int | None = None
     replicate_of: int | None = None
     default_coefficients: bool | None = None
+    strategy: str | None = None
+    epochs: int | None = None
 
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any]) -> TrialRecord:

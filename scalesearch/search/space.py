@@ -9,7 +9,7 @@ installed) or reads a path; every error names the file, the key path and what is
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -18,12 +18,13 @@ import yaml
 from scalesearch.arch.equal_cost import Member, naive_member, realize
 from scalesearch.arch.scaling import Constraint, resolution_multiple
 from scalesearch.arch.spec import ArchSpec, BlockSpec
+from scalesearch.arch.strategies import SINGLE_DIMENSIONS, single_dimension
 from scalesearch.decode import decode
 from scalesearch.errors import ConstraintError, DecodeError, SpaceError
+from scalesearch.search.settings import FamilySettings, SearchSettings
 from scalesearch.train.config import ProxyConfig
 
 RULES = {"cmt": (1.5, 2.5), "efficientnet": (2.0, 2.0)}
-OBJECTIVE_DIRECTIONS = {"accuracy": "maximize", "macs": "minimize", "params": "minimize"}
 CHOOSABLE_PARTS = ("local_perception", "attention", "ffn")
 
 
@@ -90,49 +91,6 @@ class ScalingSpec:
 
 
 @dataclass(frozen=True)
-class SearchSettings:
-    """Budgets and the sampler of the search.
-
-    `batch_size` trials are asked at a time, the next batch only once the last is told: the
-    same seed then gives the same trials whatever the machine's load (more slots than the
-    batch stay idle). `replicates` K trains the frontier and the default coefficients with K
-    seeds in all, which measures the seed noise every "better" is checked against."""
-
-    trials: int = 24
-    max_macs: float = 1e9
-    sampler: Literal["tpe", "nsga2", "random"] = "tpe"
-    batch_size: int = 2
-    replicates: int = 1
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
-    objectives: dict[str, str] = field(
-        default_factory=lambda: {"accuracy": "maximize", "macs": "minimize"}
-    )
-
-    def __post_init__(self) -> None:
-        if self.trials < 1:
-            raise SpaceError(f"trials must be >= 1, but got {self.trials}")
-        if self.batch_size < 1 or self.replicates < 1:
-            raise SpaceError(
-                f"batch_size and replicates must be >= 1, but got batch_size={self.batch_size}, "
-                f"replicates={self.replicates}"
-            )
-        if self.max_macs <= 0:
-            raise SpaceError(f"max_macs must be > 0, but got {self.max_macs}")
-        for name, direction in self.objectives.items():
-            if OBJECTIVE_DIRECTIONS.get(name) != direction:
-                allowed = ", ".join(f"{k}: {v}" for k, v in OBJECTIVE_DIRECTIONS.items())
-                raise SpaceError(
-                    f"objectives must be among {{{allowed}}}, but got {name}: {direction}"
-                )
-        if "accuracy" not in self.objectives or len(self.objectives) != 2:
-            raise SpaceError(
-                "objectives must be accuracy and one cost (macs or params), but got "
-                f"{', '.join(self.objectives)}"
-            )
-
-
-@dataclass(frozen=True)
 class SearchSpace:
     """A validated search space (see search_spaces/*.yaml)."""
 
@@ -142,6 +100,7 @@ class SearchSpace:
     scaling: ScalingSpec
     proxy: ProxyConfig = ProxyConfig()
     search: SearchSettings = SearchSettings()
+    family: FamilySettings = FamilySettings()
     # Per stage, the block parts a trial may choose: {"attention": ["conv", "light"], ...}.
     stage_choices: tuple[dict[str, tuple[str, ...]], ...] = ()
 
@@ -179,6 +138,11 @@ class SearchSpace:
                 f"reductions), but got {self.base.resolution}"
             )
 
+    @property
+    def family_phi(self) -> tuple[float, ...]:
+        """The family's φ values: `family.phi`, else `scaling.family_phi` (older spaces)."""
+        return self.family.phi or self.scaling.family_phi
+
     def member(
         self,
         phi: float,
@@ -214,6 +178,24 @@ class SearchSpace:
         if self.scaling.equal_cost:
             return realize(base, c.alpha, c.beta, c.gamma, phi, growth, tolerance, name)
         return naive_member(base, c.alpha, c.beta, c.gamma, phi, growth, tolerance, name)
+
+    def realize_strategy(
+        self,
+        strategy: str,
+        phi: float,
+        coefficients: Coefficients | None = None,
+        choices: dict[str, str] | None = None,
+    ) -> Member:
+        """The member of an ablation strategy: a single dimension ("depth", "width",
+        "resolution") grown alone to the compound target, or else the compound member of
+        `coefficients` (the searched or the default ones)."""
+        if strategy not in SINGLE_DIMENSIONS:
+            return self.realize(phi, coefficients, choices)
+        base = apply_choices(self.base, choices or {})
+        growth, tolerance = self.scaling.constraint.target, self.scaling.tolerance
+        return single_dimension(
+            base, strategy, phi, growth, tolerance, f"{self.name}-{strategy}-phi{phi:g}"
+        )
 
 
 def _check_part(stage: int, part: str, options: tuple[str, ...]) -> None:

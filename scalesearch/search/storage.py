@@ -21,8 +21,15 @@ from optuna.trial import BaseTrial, TrialState
 from scalesearch.decode import decode, encode
 from scalesearch.errors import DecodeError, StudyError
 from scalesearch.search.records import creating_schema
-from scalesearch.search.schema import BUDGET_PREFIX, DIRECTIONS, SPACE_JSON, SPACE_NAME
+from scalesearch.search.schema import (
+    BUDGET_PREFIX,
+    DIRECTIONS,
+    RUN_PROXY,
+    SPACE_JSON,
+    SPACE_NAME,
+)
 from scalesearch.search.space import SearchSpace
+from scalesearch.train.config import ProxyConfig
 
 # How often a driver marks its running trials alive, and how long after the last beat a
 # trial counts as its driver's death. SCALESEARCH_HEARTBEAT_S sets the interval (slow
@@ -140,6 +147,16 @@ def store_space(study: optuna.Study, space: SearchSpace) -> None:
     """Binds the study to its space (name and full JSON), on first use only."""
     study.set_user_attr(SPACE_NAME, space.name)
     study.set_user_attr(SPACE_JSON, json.dumps(encode(space)))
+
+
+def store_run_proxy(study: optuna.Study, proxy: ProxyConfig) -> None:
+    study.set_user_attr(RUN_PROXY, json.dumps(encode(proxy)))
+
+
+def stored_run_proxy(study: optuna.Study) -> ProxyConfig | None:
+    """The proxy settings of the run that created the study (None for older studies)."""
+    text = study.user_attrs.get(RUN_PROXY)
+    return None if text is None else decode(ProxyConfig, json.loads(text))
 
 
 def space_name(study: optuna.Study) -> str | None:

@@ -18,6 +18,7 @@ import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from scalesearch.arch.cost import count_cost
+from scalesearch.arch.equal_cost import base_macs
 from scalesearch.decode import encode
 from scalesearch.search.outcome import Verdict
 from scalesearch.search.schema import Phase, TrialRecord, training_keys
@@ -42,6 +43,20 @@ def sample_point(trial: Trial, space: SearchSpace) -> tuple[Coefficients, dict[s
     return Coefficients(alpha, beta, gamma), choices
 
 
+def default_params(space: SearchSpace) -> dict[str, Any]:
+    """The trial parameters of the space's default coefficients (and its base's part choices
+    where the space lets them vary), as `sample_point` names them."""
+    params: dict[str, Any] = {
+        "alpha": space.scaling.defaults.alpha,
+        "beta": space.scaling.defaults.beta,
+    }
+    for i, stage in enumerate(space.stage_choices):
+        for part, options in stage.items():
+            base_part = getattr(space.base.stages[i].block, part)
+            params[f"stage{i}.{part}"] = base_part if base_part in options else options[0]
+    return params
+
+
 @dataclass(frozen=True)
 class BuiltTrial:
     record: TrialRecord
@@ -60,13 +75,17 @@ def build_trial(
     driver: str,
 ) -> BuiltTrial:
     """The realised spec of `trial` at its φ (the search φ unless enqueued with one), trained
-    with its own seed (a replicate's) or the run's."""
+    with its own seed (a replicate's) or the run's; a family or ablation member under the
+    space's `family:` settings, an ablation member by its strategy."""
     phi = float(trial.user_attrs.get("phi", space.scaling.search_phi))
     seed = int(trial.user_attrs.get("seed", run_seed))
-    proxy = dataclasses.replace(proxy, seed=seed)
+    strategy = trial.user_attrs.get("strategy")
     coefficients, choices = sample_point(trial, space)
-    member = space.realize(phi, coefficients, choices)
+    member = space.realize_strategy(strategy or "compound", phi, coefficients, choices)
     spec, cost = member.spec, count_cost(member.spec)
+    if phase.trains_like_family:
+        proxy = space.family.training(proxy, cost.macs / base_macs(space.base))
+    proxy = dataclasses.replace(proxy, seed=seed)
     proxy_json = json.dumps(encode(dataclasses.replace(proxy, seed=0)), sort_keys=True)
     train_key, arch_key = training_keys(spec.spec_hash(), proxy_json, seed)
     alpha, beta, gamma = member.effective
@@ -89,6 +108,8 @@ def build_trial(
         seed=seed,
         train_key=train_key,
         arch_key=arch_key,
+        strategy=strategy,
+        epochs=proxy.epochs,
     )
     reason = None
     if not member.within_tolerance:

@@ -2,18 +2,20 @@
 
 The only module that imports Ray. `StudySearcher` forwards Tune's calls to the Ray-free
 `SearchDriver`, `proxy_trial` is the trainable, and `run_search` checks every input, starts
-(or attaches to) Ray, then runs the search phase and the family phase. Tune itself only
+(or attaches to) Ray, then runs the search phase and the family phase; `run_ablation` runs
+the ablation phase of a study that exists. Tune itself only
 schedules, places and stops trials.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +28,7 @@ from scalesearch.arch.spec import ArchSpec
 from scalesearch.decode import decode
 from scalesearch.errors import ClusterError, SearchFailed
 from scalesearch.search import lifecycle, storage
+from scalesearch.search.ablation import AblationCell, AblationMembers, ablation_table
 from scalesearch.search.driver import FINISHED, SearchDriver, TrialSource
 from scalesearch.search.family import FamilyMembers
 from scalesearch.search.frontier import FrontierPoint, frontier, hypervolume
@@ -164,11 +167,46 @@ def run_search(config: RunConfig, log: Callable[[str], None] = print) -> SearchR
     trials of a driver that died end FAIL (heartbeat).
     """
     num_classes = lifecycle.check_run(config)
+    with _ray(config):
+        return _search(config, num_classes, log)
+
+
+def run_ablation(
+    config: RunConfig,
+    phis: tuple[float, ...],
+    seeds: int,
+    log: Callable[[str], None] = print,
+) -> list[AblationCell]:
+    """Trains the ablation of an existing study (`config.resume`): every strategy × φ × seed
+    not yet trained, under the family's settings, on Ray Tune; returns its table."""
+    num_classes = lifecycle.check_run(config)
+    with _ray(config):
+        driver_name = storage.driver_id()
+        study = lifecycle.open_study(config, driver_name)
+        stale = storage.fail_stale_trials(study)
+        if stale:
+            log(f"marked {stale} trial(s) of a stopped driver as failed")
+        members = AblationMembers(study, config, driver_name, phis, seeds, log)
+        with Heartbeat(study) as heartbeat:
+            driver = SearchDriver(config, study, heartbeat, num_classes, driver_name, log)
+            driver.start_phase(Phase.ABLATION)
+            _tune(driver, members, early_stopping=False)
+    if driver.failing():
+        raise SearchFailed(
+            f"stopped after {driver.failures_in_a_row} trials failed in a row; the last: "
+            f"{driver.last_error}"
+        )
+    return ablation_table(study, members.source.number)
+
+
+@contextlib.contextmanager
+def _ray(config: RunConfig) -> Iterator[None]:
+    """A local Ray (or the cluster at `config.address`) for the block, unless one is up."""
     started_ray = not ray.is_initialized()
     if started_ray:
         _start_ray(config)
     try:
-        return _search(config, num_classes, log)
+        yield
     finally:
         if started_ray:
             ray.shutdown()

@@ -1,0 +1,138 @@
+"""`scalesearch ablate`: the papers' ablation on a study, and its table."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from scalesearch.cli.common import (
+    JsonOption,
+    RunsOption,
+    StorageOption,
+    StudyOption,
+    app,
+    check_positive,
+    console,
+    log_line,
+)
+from scalesearch.errors import ConfigError
+
+
+# Unknown "options" pass through as arguments, so `--phi 1 2` reads 2 as a φ value.
+@app.command(context_settings={"ignore_unknown_options": True})
+def ablate(
+    phi: Annotated[
+        Optional[list[float]], typer.Option(help="φ values: --phi 1 2 or --phi 1 --phi 2.")
+    ] = None,
+    more_phi: Annotated[
+        Optional[list[float]], typer.Argument(metavar="[PHI]...", help="More φ values.")
+    ] = None,
+    seeds: Annotated[int, typer.Option(help="Seeds per strategy and φ (paired).")] = 2,
+    source: Annotated[
+        Optional[int],
+        typer.Option("--from", help="Ablate this search trial's coefficients (default: the best)."),
+    ] = None,
+    storage: StorageOption = None,
+    study: StudyOption = None,
+    run_dir: RunsOption = Path("runs"),
+    dataset: Annotated[
+        Optional[str], typer.Option(help="Override the dataset (default: the search's).")
+    ] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Folder of on-disk datasets.")] = None,
+    seed: Annotated[int, typer.Option(help="First seed (seeds are SEED, SEED+1, ...).")] = 0,
+    max_concurrent: Annotated[Optional[int], typer.Option(help="Trials at once.")] = None,
+    time_budget: Annotated[Optional[float], typer.Option(help="Seconds for the ablation.")] = None,
+    address: Annotated[
+        Optional[str], typer.Option(help="Ray cluster address (default: a local Ray).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train the searched coefficients against the defaults and depth-, width- and
+    resolution-only scaling at equal cost, as trials of the study (resumable)."""
+    from scalesearch.search import storage as st
+    from scalesearch.search.ablation import ablation_verdict
+    from scalesearch.search.lifecycle import RunConfig
+    from scalesearch.search.tune import run_ablation
+
+    check_positive(seeds=seeds)
+    phis = tuple(dict.fromkeys([*(phi or []), *(more_phi or [])]))
+    if not phis:
+        raise ConfigError("give the φ values to compare at, e.g. --phi 1 2")
+    url, name = st.locate(storage, study, run_dir)
+    loaded = st.load_study(url, name)
+    space = st.stored_space(loaded)
+    if space is None:
+        raise ConfigError(f"study {name!r} holds no search space: was it made by scalesearch run?")
+    proxy = st.stored_run_proxy(loaded) or space.proxy
+    proxy = dataclasses.replace(proxy, seed=seed, dataset=dataset or proxy.dataset)
+    config = RunConfig(
+        space=space,
+        storage=url,
+        study_name=name,
+        run_dir=run_dir / name,
+        trials=1,  # the search budget is not touched: --resume adds none
+        proxy=proxy,
+        data_dir=None if data_dir is None else str(data_dir),
+        time_budget_s=time_budget,
+        address=address,
+        max_concurrent=max_concurrent,
+        seed=seed,
+        family_from=source,
+        resume=True,
+    )
+    log = log_line if not as_json else _quiet
+    try:
+        table = run_ablation(config, phis, seeds, log=log)
+    except KeyboardInterrupt:
+        console.print("interrupted: finished members are kept; run the same command to go on")
+        raise typer.Exit(130) from None
+    if as_json:
+        cells = [c.to_dict() for c in table]
+        print(json.dumps({"cells": cells, "verdict": ablation_verdict(table)}, indent=2))
+        return
+    render_ablation(table, console)
+    for line in ablation_verdict(table):
+        console.print(line)
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def render_ablation(table, console: Console) -> None:
+    """Mean ± sd over seeds per strategy and φ, and the paired difference from the defaults."""
+    out = Table(
+        title="Ablation: strategies at equal cost",
+        caption="Δ = strategy − default coefficients, paired over seeds, 95% interval.",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for column in ("φ", "strategy", "accuracy (mean ± sd)", "seeds", "MMACs", "cost", "Δ ± 95%"):
+        out.add_column(column, justify="right", no_wrap=True)
+    for c in table:
+        if not c.accuracies:
+            out.add_row(f"{c.phi:g}", c.strategy, f"not trained: {c.pruned}", "0", "", "", "")
+            continue
+        delta = ""
+        if not math.isnan(c.difference):
+            half = "" if math.isnan(c.half_width) else f" ± {100 * c.half_width:.2f}"
+            delta = f"{100 * c.difference:+.2f}{half}"
+        out.add_row(
+            f"{c.phi:g}",
+            c.strategy,
+            f"{c.mean:.2%} ± {100 * c.sd:.2f}",
+            str(len(c.accuracies)),
+            f"{c.macs / 1e6:,.1f}",
+            f"{c.cost_ratio:.2f}×",
+            delta,
+        )
+    console.print(out)

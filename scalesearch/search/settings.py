@@ -1,0 +1,104 @@
+"""The `search:` and `family:` sections of a space: budgets, and how the family trains."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal
+
+from scalesearch.errors import SpaceError
+from scalesearch.train.config import ProxyConfig
+
+OBJECTIVE_DIRECTIONS = {"accuracy": "maximize", "macs": "minimize", "params": "minimize"}
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Budgets and the sampler of the search.
+
+    `batch_size` trials are asked at a time, the next batch only once the last is told: the
+    same seed then gives the same trials whatever the machine's load (more slots than the
+    batch stay idle). `replicates` K trains the frontier and the default coefficients with K
+    seeds in all, which measures the seed noise every "better" is checked against."""
+
+    trials: int = 24
+    max_macs: float = 1e9
+    sampler: Literal["tpe", "nsga2", "random"] = "tpe"
+    batch_size: int = 2
+    replicates: int = 1
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    objectives: dict[str, str] = field(
+        default_factory=lambda: {"accuracy": "maximize", "macs": "minimize"}
+    )
+
+    def __post_init__(self) -> None:
+        if self.trials < 1:
+            raise SpaceError(f"trials must be >= 1, but got {self.trials}")
+        if self.batch_size < 1 or self.replicates < 1:
+            raise SpaceError(
+                f"batch_size and replicates must be >= 1, but got batch_size={self.batch_size}, "
+                f"replicates={self.replicates}"
+            )
+        if self.max_macs <= 0:
+            raise SpaceError(f"max_macs must be > 0, but got {self.max_macs}")
+        for name, direction in self.objectives.items():
+            if OBJECTIVE_DIRECTIONS.get(name) != direction:
+                allowed = ", ".join(f"{k}: {v}" for k, v in OBJECTIVE_DIRECTIONS.items())
+                raise SpaceError(
+                    f"objectives must be among {{{allowed}}}, but got {name}: {direction}"
+                )
+        if "accuracy" not in self.objectives or len(self.objectives) != 2:
+            raise SpaceError(
+                "objectives must be accuracy and one cost (macs or params), but got "
+                f"{', '.join(self.objectives)}"
+            )
+
+
+@dataclass(frozen=True)
+class FamilySettings:
+    """The family's φ values and how its members (and the ablation's) train.
+
+    Members of different φ are compared only when trained under one rule, and a budget fixed
+    for the smallest under-trains the largest: with `budget_exponent` k, a member's epochs
+    are `epochs` × (its MACs / the base's)^k, rounded, at most `max_epochs` (k = 0: the same
+    epochs for all). `epochs` and `max_train_images` replace the proxy's (None keeps them);
+    everything else (data, optimiser, validation images) is the proxy's.
+    """
+
+    phi: tuple[float, ...] | None = None  # None: scaling.family_phi (older spaces)
+    epochs: int | None = None
+    max_train_images: int | None = None
+    budget_exponent: float = 0.0
+    max_epochs: int = 50
+
+    def __post_init__(self) -> None:
+        if self.phi is not None and not self.phi:
+            raise SpaceError("family.phi must list at least one phi")
+        if self.epochs is not None and self.epochs < 1:
+            raise SpaceError(f"family.epochs must be >= 1, but got {self.epochs}")
+        if self.max_train_images is not None and self.max_train_images < 1:
+            raise SpaceError(
+                f"family.max_train_images must be >= 1, but got {self.max_train_images}"
+            )
+        if not 0 <= self.budget_exponent <= 2:
+            raise SpaceError(
+                f"family.budget_exponent must be in [0, 2], but got {self.budget_exponent}"
+            )
+        if self.max_epochs < 1:
+            raise SpaceError(f"family.max_epochs must be >= 1, but got {self.max_epochs}")
+
+    @property
+    def trains_as_proxy(self) -> bool:
+        """Members train exactly as the search's proxy trials do."""
+        return self.epochs is None and self.max_train_images is None and not self.budget_exponent
+
+    def training(self, proxy: ProxyConfig, cost_ratio: float) -> ProxyConfig:
+        """How a member costing `cost_ratio` × the base's MACs trains."""
+        epochs = self.epochs or proxy.epochs
+        if self.budget_exponent:
+            epochs = round(epochs * max(cost_ratio, 1e-9) ** self.budget_exponent)
+        images = proxy.max_train_images if self.max_train_images is None else self.max_train_images
+        return dataclasses.replace(
+            proxy, epochs=min(self.max_epochs, max(1, epochs)), max_train_images=images
+        )
