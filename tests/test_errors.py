@@ -67,6 +67,11 @@ BAD_INPUT = [
     (["train", "--trial", "0", "--epochs", "0"], "--epochs must be >= 1"),
     (["train", "--trial", "0", "--checkpoint-every", "0"], "--checkpoint-every must be >= 1"),
     (["train", "--trial", "0"], "give --study or --storage"),
+    (["ablate"], "give the φ values to compare at"),
+    (["ablate", "--phi", "1", "--seeds", "0"], "--seeds must be >= 1"),
+    (["ablate", "--phi", "1"], "give --study or --storage"),
+    (["ablate", "--phi", "1", "--study", "absent"], "no study database at"),
+    (["ablate", "--phi", "x"], "Invalid value for '--phi'"),
     (["nosuch"], "No such command 'nosuch'"),
 ]
 

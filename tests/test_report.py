@@ -11,9 +11,8 @@ import pytest
 
 from scalesearch.cli.app import main
 from scalesearch.cli.report import render_report
-from scalesearch.cli.report_data import build_report, family_rows, fit_power_law
+from scalesearch.cli.report_data import build_report, family_rows
 from scalesearch.decode import encode
-from scalesearch.errors import ReportError
 from scalesearch.search import records
 from scalesearch.search import storage as st
 from scalesearch.search.space import load_space
@@ -22,7 +21,7 @@ UNIT = optuna.distributions.FloatDistribution(1.0, 1.6)
 EXPONENT, SCALE = -0.3, 40.0  # the fixture family's error = SCALE · MACs^EXPONENT
 
 
-def _add(study, number_of_params, phase, phi, accuracy, macs, alpha=1.2, beta=1.3) -> None:
+def _add(study, number_of_params, phase, phi, accuracy, macs, alpha=1.2, beta=1.3, **attrs) -> None:
     study.add_trial(
         optuna.trial.create_trial(
             params={"alpha": alpha, "beta": beta},
@@ -34,9 +33,14 @@ def _add(study, number_of_params, phase, phi, accuracy, macs, alpha=1.2, beta=1.
                 "gamma": 1.15,
                 "params": number_of_params,
                 "macs": macs,
+                **attrs,
             },
         )
     )
+
+
+# The ablation at φ = 1, two seeds: (strategy, accuracy of seed 0, of seed 1).
+ABLATION = [("searched", 0.930, 0.934), ("default", 0.920, 0.921), ("depth", 0.900, 0.910)]
 
 
 @pytest.fixture
@@ -48,7 +52,11 @@ def fixture_study(tmp_path) -> tuple[str, str]:
     for i, (acc, macs) in enumerate([(0.90, 40e6), (0.93, 50e6), (0.91, 60e6), (0.85, 30e6)]):
         _add(study, 700_000, "search", 1.0, acc, macs, alpha=1.0 + 0.1 * i, beta=1.5 - 0.1 * i)
     for phi, macs in [(2.0, 120e6), (0.0, 15e6), (1.0, 45e6)]:  # out of order on purpose
-        _add(study, 300_000, "family", phi, 1 - SCALE * macs**EXPONENT, macs)
+        _add(study, 300_000, "family", phi, 1 - SCALE * macs**EXPONENT, macs, val_images=5000)
+    for strategy, *accuracies in ABLATION:
+        for seed, accuracy in enumerate(accuracies):
+            attrs = dict(strategy=strategy, seed=seed, ablation_source=1, cost_ratio=1.0)
+            _add(study, 400_000, "ablation", 1.0, accuracy, 45e6, **attrs)
     study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
     return storage, "fx"
 
@@ -76,26 +84,33 @@ def test_data_functions_on_a_fixture_study(fixture_study) -> None:
     )
     data = build_report(storage, name)
     study = st.load_study(storage, name)
-    assert {p["trial"] for p in data["points"] if p["on_frontier"]} == {
-        t.number for t in study.best_trials
+    candidates = [t for t in study.trials if t.values and t.user_attrs["phase"] != "ablation"]
+    pareto = {
+        t.number
+        for t in candidates
+        if not any(
+            o.values[0] >= t.values[0] and o.values[1] <= t.values[1] and o.values != t.values
+            for o in candidates
+        )
     }
+    assert {p["trial"] for p in data["points"] if p["on_frontier"]} == pareto
     assert [p["phi"] for p in data["family"]] == [0.0, 1.0, 2.0]
-    assert data["law"].b == pytest.approx(EXPONENT, abs=1e-6)
+    assert not any(p["on_frontier"] for p in data["points"] if p["phase"] == "ablation")
+    assert [p["phi"] for p in data["family"]] == [0.0, 1.0, 2.0]
+    # The family follows error = SCALE · MACs^EXPONENT exactly: the law holds out its largest
+    # member, predicts it, and only then predicts the next one.
+    assert data["law"].law.b == pytest.approx(-EXPONENT, abs=1e-6)
+    assert data["law"].passed and data["law"].held_out["inside"]
     assert data["next"]["phi"] == 3.0 and data["next"]["macs"] > 120e6
     assert data["fidelity"]["pairs"] == [(1, 0.93, 0.95)]
-    assert data["summary"]["trials"] == {"complete": 7, "fail": 1}
-
-
-def test_power_law_fit_recovers_a_known_exponent_with_a_band() -> None:
-    macs = [1e7, 3e7, 1e8, 3e8, 1e9]
-    noise = [1.02, 0.97, 1.01, 0.99, 1.0]
-    law = fit_power_law(macs, [5.0 * m**-0.25 * n for m, n in zip(macs, noise)])
-    assert law.b == pytest.approx(-0.25, abs=0.02)
-    low, high = law.band(3e9)
-    assert low < law.predict(3e9) < high
-    assert high / low > law.band(1e8)[1] / law.band(1e8)[0]  # wider away from the data
-    with pytest.raises(ReportError):
-        fit_power_law([1e7], [0.1])
+    assert data["summary"]["trials"] == {"complete": 13, "fail": 1}
+    cells = {c["strategy"]: c for c in data["ablation"]}
+    assert cells["searched"]["mean"] == pytest.approx(0.932)
+    assert cells["searched"]["difference_from_default"] == pytest.approx(0.0115)
+    assert cells["depth"]["paired_seeds"] == 2
+    # The verdict opens with the ablation's answer, with the interval over the paired seeds.
+    assert data["verdict"][0].startswith("At φ = 1: the searched coefficients beat the default")
+    assert "over 2 paired seeds" in data["verdict"][0]
 
 
 def test_family_rows_keep_one_member_per_phi() -> None:
@@ -155,7 +170,11 @@ def test_the_page_renders_every_plot_offline_in_chromium(fixture_study, tmp_path
     )
     dom = done.stdout
     plots = dom.count('class="plot"')
-    assert plots == 5, plots  # frontier, family, coefficients, importance, scaling law
+    # frontier, family, coefficients, importance, ablation, scaling law
+    assert plots == 6, plots
     assert dom.count('class="main-svg"') >= plots  # each plot drew its SVG
     assert dom.count("js-plotly-plot") >= plots
     assert "Uncaught" not in done.stderr, done.stderr[-2000:]
+    verdict = dom[dom.index('id="verdict"') : dom.index("Pareto frontier")]
+    assert "the searched coefficients beat the default coefficients" in verdict
+    assert "passed its checks" in verdict

@@ -123,6 +123,14 @@ VALID = (spaces_dir() / "cmt_compound.yaml").read_text()
             r"objectives must be among .*but got macs: maximize",
         ),
         ("name: cmt_compound\n", "name: [cmt\n", r"not valid YAML"),
+        (
+            "search:\n",
+            "family: {budget_exponent: 3}\nsearch:\n",
+            r"family: budget_exponent must be in \[0, 2\], but got 3",
+        ),
+        ("search:\n", "family: {epochs: 0}\nsearch:\n", r"family: epochs must be >= 1"),
+        ("search:\n", "family: {phi: []}\nsearch:\n", r"family: phi must list at least one"),
+        ("search:\n", "family: {epoch: 3}\nsearch:\n", r"family\.epoch: unknown key"),
     ],
 )
 def test_broken_space_names_file_key_and_rule(
@@ -134,6 +142,23 @@ def test_broken_space_names_file_key_and_rule(
     with pytest.raises(SpaceError, match=message) as info:
         load_space(path)
     assert str(info.value).startswith(str(path))
+
+
+def test_the_family_trains_by_its_own_rule() -> None:
+    """Epochs grow with the member's cost as (MACs ratio)^k, capped; images replace the
+    proxy's; no family section trains as the proxy."""
+    from scalesearch.search.settings import FamilySettings
+    from scalesearch.train.config import ProxyConfig
+
+    proxy = ProxyConfig(epochs=2, max_train_images=1200, val_images=2400)
+    assert FamilySettings().trains_as_proxy and FamilySettings().training(proxy, 6.25) == proxy
+    rule = FamilySettings(epochs=4, max_train_images=6000, budget_exponent=0.5, max_epochs=9)
+    assert not rule.trains_as_proxy
+    assert [rule.training(proxy, r).epochs for r in (1.0, 2.5, 6.25, 39.0)] == [4, 6, 10 - 1, 9]
+    trained = rule.training(proxy, 1.0)
+    assert trained.max_train_images == 6000 and trained.val_images == 2400
+    space = load_space("cmt_compound")
+    assert space.family_phi == (space.family.phi or space.scaling.family_phi)
 
 
 def test_broken_stage_choices(tmp_path: Path) -> None:

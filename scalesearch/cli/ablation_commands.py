@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -88,9 +90,11 @@ def ablate(
         family_from=source,
         resume=True,
     )
-    log = log_line if not as_json else _quiet
+    # With --json, stdout carries the JSON alone: progress (Tune's included) goes to stderr.
+    log = log_line if not as_json else _to_stderr
     try:
-        table = run_ablation(config, phis, seeds, log=log)
+        with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+            table = run_ablation(config, phis, seeds, log=log)
     except KeyboardInterrupt:
         console.print("interrupted: finished members are kept; run the same command to go on")
         raise typer.Exit(130) from None
@@ -103,8 +107,8 @@ def ablate(
         console.print(line)
 
 
-def _quiet(_: str) -> None:
-    pass
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 def render_ablation(table, console: Console) -> None:

@@ -60,12 +60,25 @@ class AblationMembers:
             f"{', '.join(f'{p:g}' for p in phis)} × {seeds} seed(s) = {len(self.plan)} members"
         )
 
+    def remaining(self) -> int:
+        """Members not yet finished or running (in this study, by any driver)."""
+        trials = self._trials()
+        return sum(not self._taken(trials, cell) for cell in self.plan)
+
+    def _trials(self) -> list:
+        return [t for t in self.study.get_trials(deepcopy=False) if phase_of(t) == Phase.ABLATION]
+
+    def _taken(self, trials: list, cell: tuple) -> bool:
+        strategy, phi, seed, _ = cell
+        mine = [t for t in trials if _cell(t) == (self.source.number, strategy, phi, seed)]
+        return any(finished(t) or t.state == TrialState.RUNNING for t in mine)
+
     def __call__(self) -> Trial | None:
-        trials = [t for t in self.study.get_trials(deepcopy=False) if phase_of(t) == Phase.ABLATION]
+        trials = self._trials()
         for strategy, phi, seed, params in self.plan:
-            mine = [t for t in trials if _cell(t) == (self.source.number, strategy, phi, seed)]
-            if any(finished(t) or t.state == TrialState.RUNNING for t in mine):
+            if self._taken(trials, (strategy, phi, seed, params)):
                 continue
+            mine = [t for t in trials if _cell(t) == (self.source.number, strategy, phi, seed)]
             key = f"ablation:{self.source.number}:{strategy}:{phi:g}:{seed}:{len(mine)}"
             if not records.claim(self.config.storage, self.config.study_name, key, self.driver):
                 continue

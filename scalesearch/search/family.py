@@ -30,7 +30,10 @@ def family_source(study: optuna.Study, number: int | None) -> FrozenTrial:
             if t.number == number and phase_of(t) == Phase.SEARCH
         ]
         if not match:
-            raise StudyError(f"--family-from {number}: not a complete search trial of this study")
+            raise StudyError(
+                f"trial {number} is not a complete search trial of this study; "
+                f"`scalesearch frontier` lists the search's trials"
+            )
         return match[0]
     searched = [g for g in arch_groups(study) if g.phase == Phase.SEARCH]
     if not searched:

@@ -74,19 +74,15 @@ class FamilySettings:
 
     def __post_init__(self) -> None:
         if self.phi is not None and not self.phi:
-            raise SpaceError("family.phi must list at least one phi")
+            raise SpaceError("phi must list at least one phi")
         if self.epochs is not None and self.epochs < 1:
-            raise SpaceError(f"family.epochs must be >= 1, but got {self.epochs}")
+            raise SpaceError(f"epochs must be >= 1, but got {self.epochs}")
         if self.max_train_images is not None and self.max_train_images < 1:
-            raise SpaceError(
-                f"family.max_train_images must be >= 1, but got {self.max_train_images}"
-            )
+            raise SpaceError(f"max_train_images must be >= 1, but got {self.max_train_images}")
         if not 0 <= self.budget_exponent <= 2:
-            raise SpaceError(
-                f"family.budget_exponent must be in [0, 2], but got {self.budget_exponent}"
-            )
+            raise SpaceError(f"budget_exponent must be in [0, 2], but got {self.budget_exponent}")
         if self.max_epochs < 1:
-            raise SpaceError(f"family.max_epochs must be >= 1, but got {self.max_epochs}")
+            raise SpaceError(f"max_epochs must be >= 1, but got {self.max_epochs}")
 
     @property
     def trains_as_proxy(self) -> bool:

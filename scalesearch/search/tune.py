@@ -190,7 +190,10 @@ def run_ablation(
         with Heartbeat(study) as heartbeat:
             driver = SearchDriver(config, study, heartbeat, num_classes, driver_name, log)
             driver.start_phase(Phase.ABLATION)
-            _tune(driver, members, early_stopping=False)
+            if members.remaining():
+                _tune(driver, members, early_stopping=False)
+            else:
+                log("[ablation] every member is trained already")
     if driver.failing():
         raise SearchFailed(
             f"stopped after {driver.failures_in_a_row} trials failed in a row; the last: "
