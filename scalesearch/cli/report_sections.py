@@ -1,13 +1,11 @@
-"""The report's answer: the verdict in words, the ablation, and the scaling law's checks.
+"""The report's answer as HTML: the verdict in words, the ablation table, the law's checks.
 
-Figures are plotly; the HTML fragments are plain strings the page (`report.py`) places.
+Plain strings that the page (`report.py`, which draws the figures) places.
 """
 
 from __future__ import annotations
 
 import html
-
-import numpy as np
 
 from scalesearch.law import LawCheck
 
@@ -18,91 +16,6 @@ STRATEGY_LABELS = {
     "width": "width only",
     "resolution": "resolution only",
 }
-
-
-def ablation_figure(cells: list[dict]):
-    """Accuracy against MACs, one line per strategy, error bars = sd over seeds."""
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    for strategy, label in STRATEGY_LABELS.items():
-        mine = sorted(
-            (c for c in cells if c["strategy"] == strategy and c["mean"] is not None),
-            key=lambda c: c["phi"],
-        )
-        if not mine:
-            continue
-        fig.add_scatter(
-            x=[c["macs"] for c in mine],
-            y=[c["mean"] for c in mine],
-            error_y=dict(type="data", array=[c["sd"] or 0.0 for c in mine], visible=True),
-            mode="lines+markers",
-            name=label,
-            text=[f"φ={c['phi']:g}, {len(c['accuracies'])} seed(s)" for c in mine],
-        )
-    return fig.update_layout(
-        title="Ablation: scaling strategies at equal cost (mean ± sd over seeds)",
-        xaxis_type="log",
-        xaxis_title="MACs",
-        yaxis_title="accuracy",
-    )
-
-
-def law_figure(check: LawCheck, members: list[dict], nxt: dict | None):
-    """Error against MACs: the members, the law, its held-out check and (when believed) the
-    next member's prediction with its band."""
-    import plotly.graph_objects as go
-
-    law = check.law
-    fig = go.Figure()
-    fig.add_scatter(
-        x=[m["macs"] for m in members],
-        y=[m["error"] for m in members],
-        error_y=dict(type="data", array=[_finite(m["se"]) for m in members], visible=True),
-        mode="markers",
-        name="members",
-    )
-    if law is not None:
-        top = nxt["macs"] if nxt else max(m["macs"] for m in members)
-        grid = np.geomspace(min(m["macs"] for m in members) / 1.5, top * 1.2, 60)
-        fig.add_scatter(x=grid, y=law.predict(grid), mode="lines", name=law.formula())
-    if check.held_out:
-        h = check.held_out
-        fig.add_scatter(
-            x=[h["macs"]],
-            y=[h["predicted"]],
-            error_y=dict(
-                type="data",
-                symmetric=False,
-                array=[h["band"][1] - h["predicted"]],
-                arrayminus=[h["predicted"] - h["band"][0]],
-            ),
-            mode="markers",
-            marker=dict(symbol="x", size=11),
-            name="held-out prediction (95% band)",
-        )
-    if check.next_prediction:
-        p = check.next_prediction
-        fig.add_scatter(
-            x=[p["macs"]],
-            y=[p["error"]],
-            error_y=dict(
-                type="data",
-                symmetric=False,
-                array=[p["band"][1] - p["error"]],
-                arrayminus=[p["error"] - p["band"][0]],
-            ),
-            mode="markers",
-            marker=dict(symbol="diamond", size=12),
-            name="next member (predicted)",
-        )
-    return fig.update_layout(
-        title="Scaling law: error rate against MACs, checked on the largest member",
-        xaxis_type="log",
-        yaxis_type="log",
-        xaxis_title="MACs",
-        yaxis_title="error rate",
-    )
 
 
 def verdict_html(lines: list[str]) -> str:
@@ -143,7 +56,3 @@ def law_html(check: LawCheck | None) -> str:
         return ""
     form = f" Fitted form: {html.escape(check.law.formula())}." if check.law else ""
     return f"<h2>Scaling law</h2><p>{html.escape(check.words)}{form}</p>"
-
-
-def _finite(value: float) -> float:
-    return 0.0 if value is None or value != value else value
