@@ -3,7 +3,7 @@
 A tabular benchmark: every (α, β) of a 0.1-step grid over the space's ranges is proxy-
 trained once at the search φ (γ solved and the member realised at equal cost, as in a real
 search) on `--dataset` (Fashion-MNIST by default: MNIST saturates and leaves nothing to
-learn) and cached in .cache/search_efficiency.json; then each sampler (the search's own
+learn) and cached in bench/results/search_efficiency.json; then each sampler (the search's own
 `make_sampler`) runs many seeded searches over the grid, reading results from the table. The
 yardstick is the hypervolume of the whole grid; the target (issue 12): the default sampler
 reaches 95% of it in at most half the trials random search needs (median over the seeds).
@@ -29,7 +29,8 @@ from scalesearch.search.frontier import FrontierPoint, hypervolume
 from scalesearch.search.schema import DIRECTIONS
 from scalesearch.search.space import Coefficients, load_space
 
-CACHE = Path(__file__).resolve().parents[1] / ".cache" / "search_efficiency.json"
+# Kept in the repository: the table took 49 proxy trainings (about 30 min on 2 cores).
+CACHE = Path(__file__).resolve().parent / "results" / "search_efficiency.json"
 GRID = [round(1.0 + 0.1 * i, 1) for i in range(7)]
 
 

@@ -12,6 +12,8 @@ import pytest
 
 from scalesearch.search.space import spaces_dir
 
+SHIPPED_FAMILY = "family: {phi: [0, 1, 2], epochs: 3, max_train_images: 2400, batch_size: 32}"
+TINY_FAMILY = "family: {phi: [-2, -1, 1]}"
 TINY_PROXY = "proxy:\n  dataset: digits\n  epochs: 2\n  batch_size: 32\n  max_train_images: 96\n"
 
 
@@ -21,7 +23,8 @@ def write_space(folder: Path, name: str, replacements: dict[str, str]) -> Path:
     start, end = text.index("proxy:\n"), text.index("search:\n")
     text = text[:start] + TINY_PROXY + text[end:]
     text = text.replace("name: cmt_compound", f"name: {name}")
-    text = text.replace("family_phi: [0, 1, 2]", "family_phi: [-2, -1, 1]")
+    # A seconds-long family that trains as the proxy (its search-φ member is the source's copy).
+    text = text.replace(SHIPPED_FAMILY, TINY_FAMILY)
     text = text.replace("replicates: 2", "replicates: 1")  # a test asks for replicates itself
     for old, new in replacements.items():
         assert old in text, old

@@ -13,7 +13,7 @@ from scalesearch.search.frontier import frontier
 from scalesearch.search.lifecycle import config_from_flags
 from scalesearch.search.space import load_space
 from scalesearch.search.tune import run_search
-from tests.conftest import write_space
+from tests.conftest import TINY_FAMILY, write_space
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -23,7 +23,9 @@ def test_ablate_trains_every_cell_once_and_resumes_without_repeats(
 ) -> None:
     # The family trains 3 epochs (the search's proxy 2): the ablation trains as the family.
     path = write_space(
-        tmp_path, "abl", {"trials: 24": "trials: 2", "search:\n": "family: {epochs: 3}\nsearch:\n"}
+        tmp_path,
+        "abl",
+        {"trials: 24": "trials: 2", TINY_FAMILY: "family: {phi: [-2, -1, 1], epochs: 3}"},
     )
     space = load_space(path)
     storage = st.default_storage(tmp_path / "run")

@@ -15,6 +15,7 @@ from scalesearch.arch.cost import count_cost
 from scalesearch.arch.model import HybridNet
 from scalesearch.cli.app import main
 from scalesearch.search.space import SpaceError, list_spaces, load_space, spaces_dir
+from tests.conftest import SHIPPED_FAMILY
 
 SPACES = list_spaces()
 
@@ -124,13 +125,14 @@ VALID = (spaces_dir() / "cmt_compound.yaml").read_text()
         ),
         ("name: cmt_compound\n", "name: [cmt\n", r"not valid YAML"),
         (
-            "search:\n",
-            "family: {budget_exponent: 3}\nsearch:\n",
+            SHIPPED_FAMILY,
+            "family: {budget_exponent: 3}",
             r"family: budget_exponent must be in \[0, 2\], but got 3",
         ),
-        ("search:\n", "family: {epochs: 0}\nsearch:\n", r"family: epochs must be >= 1"),
-        ("search:\n", "family: {phi: []}\nsearch:\n", r"family: phi must list at least one"),
-        ("search:\n", "family: {epoch: 3}\nsearch:\n", r"family\.epoch: unknown key"),
+        (SHIPPED_FAMILY, "family: {epochs: 0}", r"family: epochs must be >= 1"),
+        (SHIPPED_FAMILY, "family: {batch_size: 0}", r"family: batch_size must be >= 1"),
+        (SHIPPED_FAMILY, "family: {phi: []}", r"family: phi must list at least one"),
+        (SHIPPED_FAMILY, "family: {epoch: 3}", r"family\.epoch: unknown key"),
     ],
 )
 def test_broken_space_names_file_key_and_rule(
@@ -158,7 +160,8 @@ def test_the_family_trains_by_its_own_rule() -> None:
     trained = rule.training(proxy, 1.0)
     assert trained.max_train_images == 6000 and trained.val_images == 2400
     space = load_space("cmt_compound")
-    assert space.family_phi == (space.family.phi or space.scaling.family_phi)
+    assert space.family_phi == space.family.phi == (0, 1, 2)
+    assert space.family.training(space.proxy, 6.25).batch_size == 32
 
 
 def test_broken_stage_choices(tmp_path: Path) -> None:

@@ -62,13 +62,14 @@ class FamilySettings:
     Members of different φ are compared only when trained under one rule, and a budget fixed
     for the smallest under-trains the largest: with `budget_exponent` k, a member's epochs
     are `epochs` × (its MACs / the base's)^k, rounded, at most `max_epochs` (k = 0: the same
-    epochs for all). `epochs` and `max_train_images` replace the proxy's (None keeps them);
-    everything else (data, optimiser, validation images) is the proxy's.
+    epochs for all). `epochs`, `max_train_images` and `batch_size` replace the proxy's (None
+    keeps them); everything else (data, optimiser, validation images) is the proxy's.
     """
 
     phi: tuple[float, ...] | None = None  # None: scaling.family_phi (older spaces)
     epochs: int | None = None
     max_train_images: int | None = None
+    batch_size: int | None = None
     budget_exponent: float = 0.0
     max_epochs: int = 50
 
@@ -77,6 +78,8 @@ class FamilySettings:
             raise SpaceError("phi must list at least one phi")
         if self.epochs is not None and self.epochs < 1:
             raise SpaceError(f"epochs must be >= 1, but got {self.epochs}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise SpaceError(f"batch_size must be >= 1, but got {self.batch_size}")
         if self.max_train_images is not None and self.max_train_images < 1:
             raise SpaceError(f"max_train_images must be >= 1, but got {self.max_train_images}")
         if not 0 <= self.budget_exponent <= 2:
@@ -87,7 +90,8 @@ class FamilySettings:
     @property
     def trains_as_proxy(self) -> bool:
         """Members train exactly as the search's proxy trials do."""
-        return self.epochs is None and self.max_train_images is None and not self.budget_exponent
+        kept = (self.epochs, self.max_train_images, self.batch_size)
+        return all(v is None for v in kept) and not self.budget_exponent
 
     def training(self, proxy: ProxyConfig, cost_ratio: float) -> ProxyConfig:
         """How a member costing `cost_ratio` × the base's MACs trains."""
@@ -96,5 +100,8 @@ class FamilySettings:
             epochs = round(epochs * max(cost_ratio, 1e-9) ** self.budget_exponent)
         images = proxy.max_train_images if self.max_train_images is None else self.max_train_images
         return dataclasses.replace(
-            proxy, epochs=min(self.max_epochs, max(1, epochs)), max_train_images=images
+            proxy,
+            epochs=min(self.max_epochs, max(1, epochs)),
+            max_train_images=images,
+            batch_size=self.batch_size or proxy.batch_size,
         )
