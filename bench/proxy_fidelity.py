@@ -65,16 +65,27 @@ def _train(job: dict) -> dict:
 
 
 def _points(space) -> list[tuple[float, float, float, float]]:
+    """Coefficient points whose realised specs differ: rounding maps nearby (α, β) to one
+    architecture, and training it twice would count one architecture twice in τ."""
+    from scalesearch.search.space import Coefficients
+
     s = space.scaling
-    points = []
+    candidates = []
     pairs = [(a, b) for a in GRID for b in GRID] + list(EXTRA_PAIRS)
     for alpha, beta in pairs:
         gamma = s.constraint.solve_gamma(alpha, beta)
         inside = s.alpha.low <= alpha <= s.alpha.high and s.beta.low <= beta <= s.beta.high
         if inside and s.gamma.low <= gamma <= s.gamma.high:
-            points.append((alpha, beta, gamma, s.search_phi))
+            candidates.append((alpha, beta, gamma, s.search_phi))
     d = s.defaults
-    return points + [(d.alpha, d.beta, d.gamma, phi) for phi in EXTRA_PHIS]
+    candidates += [(d.alpha, d.beta, d.gamma, phi) for phi in EXTRA_PHIS]
+    points, seen = [], set()
+    for alpha, beta, gamma, phi in candidates:
+        spec_hash = space.member(phi, Coefficients(alpha, beta, gamma)).spec_hash()
+        if spec_hash not in seen:
+            seen.add(spec_hash)
+            points.append((alpha, beta, gamma, phi))
+    return points
 
 
 def _jobs(space_name: str, ref_epochs: int, ref_images: int, val_images: int) -> list[dict]:
@@ -114,7 +125,11 @@ def main() -> None:
     parser.add_argument("--ref-epochs", type=int, default=3)
     parser.add_argument("--ref-images", type=int, default=8000)
     parser.add_argument("--val-images", type=int, default=5000)
-    parser.add_argument("--cache", type=Path, default=Path(".cache/proxy_fidelity_fmnist.json"))
+    # Kept in the repository: a reference training takes minutes, the full table hours on 2
+    # cores, so each run adds to it and a later one resumes.
+    parser.add_argument(
+        "--cache", type=Path, default=Path(__file__).parent / "results" / "proxy_fidelity.json"
+    )
     parser.add_argument("--report-only", action="store_true", help="report on the cache")
     args = parser.parse_args()
 
