@@ -33,7 +33,8 @@ def test_ablate_trains_every_cell_once_and_resumes_without_repeats(
         space, tmp_path / "run", storage=storage, study_name="abl", family=False, trials=2
     )
     run_search(config, log=lambda line: None)
-    args = ["ablate", "--storage", storage, "--study", "abl", "--phi", "1", "-1", "--seeds", "2"]
+    args = ["ablate", "--storage", storage, "--study", "abl", "--run-dir", str(tmp_path)]
+    args += ["--phi", "1", "-1", "--seeds", "2"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "[ablation]" in out and "Ablation: strategies at equal cost" in out
