@@ -22,6 +22,7 @@ import optuna
 from optuna.trial import Trial, TrialState
 
 from scalesearch.search import storage
+from scalesearch.search.frontier import frontier
 from scalesearch.search.heartbeat import Heartbeat
 from scalesearch.search.lifecycle import RunConfig
 from scalesearch.search.outcome import ProxyOutcome, Verdict, decide, rung_stop
@@ -302,7 +303,7 @@ class SearchDriver:
             f"[{self.phase.value}] trial {number} {state.name.lower()}: {what} | "
             f"{self.phase_counts()[0]} finished, {counts.get('running', 0)} running, "
             f"{counts.get('fail', 0)} failed | {elapsed:.0f} s elapsed{left} | "
-            f"frontier {len(self.study.best_trials)} points"
+            f"frontier {len(frontier(self.study))} points"
         )
 
 
