@@ -203,6 +203,26 @@ def test_a_repeated_architecture_is_not_trained_again(tmp_path) -> None:
         assert driver.phase_counts() == (2, 1)  # duplicates are no architecture trained
 
 
+def test_a_replicate_trains_in_full_what_the_search_stopped_early(tmp_path) -> None:
+    """The default coefficients' seed-0 replicate has the same training key as a search trial
+    that early stopping cut short: that stop is no result for the replicate, which trains."""
+    same = {"alpha": 1.25, "beta": 1.3}
+    with make_driver(tmp_path, trials=5) as driver:
+        driver.study.enqueue_trial(same)
+        _suggest(driver, "t0")
+        driver.live["t0"].stopped_early = True
+        driver.on_complete("t0", {"epoch": 1, "val_accuracy": 0.3}, crashed=False)
+        assert driver.study.trials[0].state == TrialState.PRUNED
+
+        driver.start_phase(Phase.REPLICATE)
+        driver.study.enqueue_trial(same, user_attrs={"phase": "replicate", "seed": 0})
+        assert isinstance(driver.suggest("r0", driver.study.ask), dict)  # trains
+        replicate = driver.study.trials[1]
+        assert replicate.state == TrialState.RUNNING
+        assert "duplicate_of" not in replicate.user_attrs
+        assert replicate.user_attrs["train_key"] == driver.study.trials[0].user_attrs["train_key"]
+
+
 def test_a_space_with_few_distinct_members_ends(tmp_path) -> None:
     with make_driver(tmp_path, trials=5) as driver:
         driver.study.enqueue_trial({"alpha": 1.25, "beta": 1.3})

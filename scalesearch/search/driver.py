@@ -240,7 +240,7 @@ class SearchDriver:
         if built.prune_reason:
             self.tell(trial, Verdict(TrialState.PRUNED, reason=built.prune_reason))
             return None
-        twin = find_twin(self.study, built.record.train_key, trial.number)
+        twin = find_twin(self.study, built.record.train_key, trial.number, self.phase)
         if twin is not None:
             verdict, copied = twin_verdict(twin)
             self._write(trial, copied)

@@ -126,15 +126,28 @@ def build_trial(
     return BuiltTrial(record, config, reason)
 
 
-def find_twin(study: optuna.Study, train_key: str, number: int) -> FrozenTrial | None:
+def find_twin(
+    study: optuna.Study, train_key: str, number: int, phase: Phase = Phase.SEARCH
+) -> FrozenTrial | None:
     """The earliest other trial with this train_key that trained (or is training) it and did
-    not fail: its result stands for this one. A failed twin is retried, not copied."""
+    not fail: its result stands for this one. A failed twin is retried, not copied. Outside
+    the search, only a twin that trained to the end stands: a replicate, family or ablation
+    member trains in full where the search stopped its twin early."""
     for t in study.get_trials(deepcopy=False):
         if t.number == number or t.user_attrs.get("train_key") != train_key:
             continue
-        if t.user_attrs.get("duplicate_of") is None and t.state != TrialState.FAIL:
-            return t
+        if t.user_attrs.get("duplicate_of") is not None or t.state == TrialState.FAIL:
+            continue
+        if phase != Phase.SEARCH and _cut_short(t):
+            continue
+        return t
     return None
+
+
+def _cut_short(trial: FrozenTrial) -> bool:
+    """Stopped early by the search's scheduler (a budget or cost prune stands for any phase)."""
+    reason = trial.user_attrs.get("stop_reason") or ""
+    return trial.state == TrialState.PRUNED and reason.startswith("stopped early")
 
 
 def twin_verdict(twin: FrozenTrial) -> tuple[Verdict, TrialRecord]:
