@@ -81,3 +81,16 @@ def test_without_replicates_the_report_says_the_noise_is_unmeasured(study) -> No
     _add(s, "a", 0.90, 40, seed=0)
     words = build_report(storage, "rep")["noise"]["words"]
     assert "seed noise is unmeasured" in words and "--replicates" in words
+
+
+def test_the_family_scales_the_best_replicated_architecture_not_a_lucky_seed(study) -> None:
+    """One seed at 0.93 beats a two-seed mean of 0.91 only by luck: where replicates were
+    trained, the family's coefficients come from the best replicated architecture."""
+    from scalesearch.search.family import family_source
+
+    _, s = study
+    _add(s, "a", 0.92, 40, seed=0)
+    _add(s, "a", 0.90, 40, phase="replicate", seed=1)
+    _add(s, "lucky", 0.93, 40, seed=0)
+    assert family_source(s, None).number == 0
+    assert family_source(s, 2).number == 2  # asked for by number: as asked

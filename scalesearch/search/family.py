@@ -22,7 +22,8 @@ from scalesearch.search.schema import Phase, TrialRecord, finished, phase_of
 def family_source(study: optuna.Study, number: int | None) -> FrozenTrial:
     """The search trial whose coefficients the family scales: `number`, or the first trial
     of the searched architecture with the best mean accuracy over its seeds (the cheaper one
-    on a tie)."""
+    on a tie). Where replicates were trained, only replicated architectures compete: a
+    single seed's luck would otherwise beat a mean of several (the winner's curse)."""
     if number is not None:
         match = [
             t
@@ -38,6 +39,8 @@ def family_source(study: optuna.Study, number: int | None) -> FrozenTrial:
     searched = [g for g in arch_groups(study) if g.phase == Phase.SEARCH]
     if not searched:
         raise StudyError("no search trial completed, so there are no coefficients to scale")
+    replicated = [g for g in searched if len(g.accuracies) > 1]
+    searched = replicated or searched
     best = max(searched, key=lambda g: (g.mean, -g.macs))
     return study.trials[best.trials[0]]
 
