@@ -41,6 +41,7 @@ def trial_points(study: optuna.Study, front: set[int]) -> list[dict]:
                 accuracy_se=binomial_se(t.values[0], record.val_images),
                 macs=t.values[1],
                 params=int(record.params or 0),
+                spec_hash=record.spec_hash,
                 alpha=t.params.get("alpha"),
                 beta=t.params.get("beta"),
                 gamma=record.gamma,
@@ -57,20 +58,49 @@ def family_rows(points: list[dict]) -> list[dict]:
 
 
 def law_members(family: list[dict], ablation: list[AblationCell]) -> list[dict]:
-    """The points the law is fitted on: the family, and the ablation's searched members at
-    φ the family lacks (both train under the family's settings). Each with its error's
-    standard error: a family member's binomial one; an ablation cell's over its seeds."""
-    members = [
-        {"phi": p["phi"], "macs": p["macs"], "error": 1 - p["accuracy"], "se": p["accuracy_se"]}
-        for p in family
-    ]
-    have = {m["phi"] for m in members}
-    for cell in ablation:
-        if cell.strategy == "searched" and cell.accuracies and cell.phi not in have:
-            n = len(cell.accuracies)
-            se = cell.sd / math.sqrt(n) if n > 1 else float("nan")
-            members.append({"phi": cell.phi, "macs": cell.macs, "error": 1 - cell.mean, "se": se})
-    return sorted(members, key=lambda m: m["macs"])
+    """The points the law is fitted on, each with its error's standard error: the family's
+    members, and the ablation's searched members (both train under the family's settings).
+    Where the ablation trained a family member's architecture with more seeds (its seed 0 is
+    the family member itself), the mean over those seeds stands for it; where it trained one
+    at a φ the family lacks, it is added. A standard error is the larger of the validation
+    set's and the seed noise of the family's training (pooled over the ablation), over √n."""
+    noise = family_seed_noise(ablation)
+    searched = {
+        c.spec_hash or f"cell:{c.phi}": c
+        for c in ablation
+        if c.strategy == "searched" and c.accuracies
+    }
+    points = []
+    for p in family:
+        cell = searched.pop(p["spec_hash"], None) if p.get("spec_hash") else None
+        if cell is not None and len(cell.accuracies) > 1:
+            points.append((cell.phi, cell.macs, cell.mean, len(cell.accuracies), p["accuracy_se"]))
+        else:
+            points.append((p["phi"], p["macs"], p["accuracy"], 1, p["accuracy_se"]))
+    have = {p[0] for p in points}
+    for c in searched.values():
+        if c.phi not in have:
+            points.append((c.phi, c.macs, c.mean, len(c.accuracies), math.nan))
+    members = []
+    for phi, macs, accuracy, n, binomial in sorted(points, key=lambda p: p[1]):
+        spread = max(_zero_nan(binomial), _zero_nan(noise))
+        se = spread / math.sqrt(n) if spread > 0 else math.nan
+        members.append({"phi": phi, "macs": macs, "error": 1 - accuracy, "se": se, "seeds": n})
+    return members
+
+
+def family_seed_noise(ablation: list[AblationCell]) -> float:
+    """The pooled sd of one accuracy over seeds under the family's training (NaN without an
+    ablation of two or more seeds)."""
+    replicated = [c for c in ablation if len(c.accuracies) > 1]
+    dof = sum(len(c.accuracies) - 1 for c in replicated)
+    if not dof:
+        return math.nan
+    return math.sqrt(sum((len(c.accuracies) - 1) * c.sd**2 for c in replicated) / dof)
+
+
+def _zero_nan(value: float) -> float:
+    return 0.0 if math.isnan(value) else value
 
 
 def next_member(study: optuna.Study, family: list[dict]) -> dict | None:
@@ -180,6 +210,12 @@ def _verdict(ablation: list[AblationCell], noise: dict, law: LawCheck | None) ->
         "No ablation was trained, so nothing says whether the searched coefficients beat the "
         "defaults or single-dimension scaling at equal cost: run scalesearch ablate --phi 1 2."
     ]
+    family_noise = family_seed_noise(ablation)
+    if not math.isnan(family_noise):
+        lines.append(
+            f"Under the family's training, one accuracy varies by {100 * family_noise:.2f} "
+            f"points between seeds (pooled over the ablation's strategies)."
+        )
     lines.append(noise["words"])
     if law is not None:
         lines.append(law.words)

@@ -110,6 +110,7 @@ class AblationCell:
     cost_ratio: float
     effective: tuple[float, float, float]
     pruned: str | None = None  # why the strategy could not be trained at this φ
+    spec_hash: str | None = None
     difference: float = math.nan
     half_width: float = math.nan
     pairs: int = 0
@@ -133,6 +134,7 @@ class AblationCell:
             "cost_ratio": self.cost_ratio,
             "effective_alpha_beta_gamma": list(self.effective),
             "pruned": self.pruned,
+            "spec_hash": self.spec_hash,
             "difference_from_default": _finite(self.difference),
             "ci95_half_width": _finite(self.half_width),
             "paired_seeds": self.pairs,
@@ -176,6 +178,7 @@ def ablation_table(study: optuna.Study, source: int | None = None) -> list[Ablat
                 float(first.cost_ratio or math.nan),
                 tuple(float(e or math.nan) for e in effective),  # type: ignore[arg-type]
                 None if cell["acc"] else cell.get("pruned"),
+                first.spec_hash,
             )
         )
     return _with_differences(sorted(table, key=lambda c: (c.phi, STRATEGIES.index(c.strategy))))
