@@ -35,7 +35,7 @@ def _space(folder: Path, trials: int, images: int, epochs: int) -> Path:
     )
     text = text[:start] + proxy + text[end:]
     text = text.replace("name: cmt_compound", "name: overhead").replace(
-        "trials: 24", f"trials: {trials}"
+        "trials: 16", f"trials: {trials}"
     )
     path = folder / "overhead.yaml"
     path.write_text(text)

@@ -36,7 +36,7 @@ def write_space(folder: Path, name: str, replacements: dict[str, str]) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_space(tmp_path_factory) -> Path:
-    return write_space(tmp_path_factory.mktemp("spaces"), "tiny", {"trials: 24": "trials: 4"})
+    return write_space(tmp_path_factory.mktemp("spaces"), "tiny", {"trials: 16": "trials: 4"})
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ def test_ablate_trains_every_cell_once_and_resumes_without_repeats(
     path = write_space(
         tmp_path,
         "abl",
-        {"trials: 24": "trials: 2", TINY_FAMILY: "family: {phi: [-2, -1, 1], epochs: 3}"},
+        {"trials: 16": "trials: 2", TINY_FAMILY: "family: {phi: [-2, -1, 1], epochs: 3}"},
     )
     space = load_space(path)
     storage = st.default_storage(tmp_path / "run")

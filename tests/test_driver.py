@@ -103,7 +103,7 @@ def test_a_record_keeps_the_stored_attribute_names() -> None:
 @contextlib.contextmanager
 def make_driver(tmp_path: Path, trials: int = 3, replacements: dict | None = None):
     """A driver on a fresh study of a small space, with its heartbeat running."""
-    changes = {"trials: 24": f"trials: {trials}", **(replacements or {})}
+    changes = {"trials: 16": f"trials: {trials}", **(replacements or {})}
     space = load_space(write_space(tmp_path, "unit", changes))
     config = config_from_flags(
         space,

@@ -93,7 +93,7 @@ def test_search_spreads_over_a_two_node_cluster(two_node_cluster, tmp_path) -> N
     space = write_space(
         tmp_path,
         "spread",
-        {"trials: 24": "trials: 4", "max_train_images: 96": "max_train_images: 400"},
+        {"trials: 16": "trials: 4", "max_train_images: 96": "max_train_images: 400"},
     )
     done = subprocess.run(
         SCALESEARCH
@@ -135,7 +135,7 @@ def test_unreachable_cluster_is_one_line_exit_2(tmp_path, capsys) -> None:
 
 
 def test_two_drivers_share_one_postgresql_study(tmp_path) -> None:
-    space = write_space(tmp_path, "shared", {"trials: 24": "trials: 3"})
+    space = write_space(tmp_path, "shared", {"trials: 16": "trials: 3"})
     with postgres_database() as url:
         command = SCALESEARCH + [
             "--space",
@@ -170,7 +170,7 @@ def test_a_killed_driver_s_trial_ends_fail_and_resume_completes(tmp_path) -> Non
     space = write_space(
         tmp_path,
         "killed",
-        {"trials: 24": "trials: 3", "max_train_images: 96": "max_train_images: 512"},
+        {"trials: 16": "trials: 3", "max_train_images: 96": "max_train_images: 512"},
     )
     storage = st.default_storage(tmp_path / "killed")
     command = SCALESEARCH + [

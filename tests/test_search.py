@@ -97,7 +97,7 @@ def test_search_and_family_on_sqlite(tiny_space, tmp_path, local_ray, capsys) ->
 
 def test_over_budget_is_rejected_without_training(tmp_path, local_ray) -> None:
     space = write_space(
-        tmp_path, "costly", {"max_macs: 2.0e+8": "max_macs: 1.0e+6", "trials: 24": "trials: 3"}
+        tmp_path, "costly", {"max_macs: 2.0e+8": "max_macs: 1.0e+6", "trials: 16": "trials: 3"}
     )
     result, storage = _run(space, tmp_path, family=False)
     study = st.load_study(storage, "costly")
@@ -113,7 +113,7 @@ def test_a_trial_that_raises_ends_fail_with_its_message(tmp_path, local_ray) -> 
     space = write_space(
         tmp_path,
         "onechannel",
-        {"  num_classes: 10\n": "  num_classes: 10\n  in_chs: 1\n", "trials: 24": "trials: 1"},
+        {"  num_classes: 10\n": "  num_classes: 10\n  in_chs: 1\n", "trials: 16": "trials: 1"},
     )
     with pytest.raises(
         SearchFailed, match=r"stopped after 3 trials failed in a row; the last: RuntimeError"
@@ -134,7 +134,7 @@ def test_interrupt_then_resume_loses_and_repeats_nothing(tmp_path) -> None:
     space = write_space(
         tmp_path,
         "resumable",
-        {"trials: 24": "trials: 5", "max_train_images: 96": "max_train_images: 256"},
+        {"trials: 16": "trials: 5", "max_train_images: 96": "max_train_images: 256"},
     )
     storage = st.default_storage(tmp_path / "resumable")
     command = [

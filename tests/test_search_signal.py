@@ -32,7 +32,7 @@ def _search(space_path, run_dir, **flags):
 
 
 def test_replicates_are_recorded_averaged_and_judged(tmp_path, local_ray) -> None:
-    space = write_space(tmp_path, "noisy", {"trials: 24": "trials: 4"})
+    space = write_space(tmp_path, "noisy", {"trials: 16": "trials: 4"})
     study, lines = _search(space, tmp_path / "run", trials=None, replicates=2, family=False)
     replicates = [t for t in study.trials if TrialRecord.from_trial(t).phase == Phase.REPLICATE]
     defaults = [t for t in replicates if t.user_attrs.get("default_coefficients")]
@@ -69,7 +69,7 @@ def _sequence(study) -> list[tuple]:
 
 
 def test_the_same_seed_gives_the_same_trials_under_load(tmp_path, local_ray) -> None:
-    space = write_space(tmp_path, "steady", {"trials: 24": "trials: 6"})
+    space = write_space(tmp_path, "steady", {"trials: 16": "trials: 6"})
     quiet, _ = _search(space, tmp_path / "quiet", trials=None, family=False)
     load = multiprocessing.get_context("spawn").Process(target=_busy, args=(600,))
     load.start()
