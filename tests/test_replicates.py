@@ -94,3 +94,22 @@ def test_the_family_scales_the_best_replicated_architecture_not_a_lucky_seed(stu
     _add(s, "lucky", 0.93, 40, seed=0)
     assert family_source(s, None).number == 0
     assert family_source(s, 2).number == 2  # asked for by number: as asked
+
+
+def test_defaults_that_realise_a_searched_architecture_are_still_the_defaults(study) -> None:
+    """Equal cost can map the default coefficients onto a network the search trained: their
+    replicates are duplicates of it, and that architecture is the defaults' in the verdict."""
+    from scalesearch.search.replicates import noise_verdict
+
+    _, s = study
+    _add(s, "a", 0.90, 40, seed=0)  # the search's trial 0: the defaults' network
+    _add(s, "a", 0.88, 40, phase="replicate", seed=1, replicate_of=0)
+    _add(s, "a", 0.90, 40, phase="replicate", seed=0, duplicate_of=0, default_coefficients=True)
+    _add(s, "a", 0.88, 40, phase="replicate", seed=1, duplicate_of=1, default_coefficients=True)
+    _add(s, "b", 0.95, 40, seed=0)
+    _add(s, "b", 0.85, 40, phase="replicate", seed=1, replicate_of=4)
+    groups = {g.trials[0]: g for g in arch_groups(s)}
+    assert groups[0].default and not groups[4].default
+    verdict = noise_verdict(s)
+    assert verdict.comparison is not None and verdict.comparison.default.trials == (0, 1)
+    assert "Search trial 0 realised the default coefficients' own architecture" in verdict.words

@@ -59,8 +59,13 @@ def arch_groups(study: optuna.Study) -> list[ArchGroup]:
     """Complete trainings grouped by architecture; duplicates and family copies (which
     trained nothing) are left out."""
     grouped: dict[str, list[FrozenTrial]] = {}
+    # The default coefficients may realise an architecture the search trained already: their
+    # replicate is then a duplicate, and its flag marks the architecture it took.
+    default_keys = set()
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         record = TrialRecord.from_trial(t)
+        if record.default_coefficients and record.arch_key:
+            default_keys.add(record.arch_key)
         if record.duplicate_of is not None or record.copied_from is not None:
             continue
         grouped.setdefault(record.arch_key or f"trial:{t.number}", []).append(t)
@@ -76,7 +81,8 @@ def arch_groups(study: optuna.Study) -> list[ArchGroup]:
                 params=dict(trials[0].params),
                 phase=first.phase,
                 phi=float(first.phi or 0.0),
-                default=any(TrialRecord.from_trial(t).default_coefficients for t in trials),
+                default=any(TrialRecord.from_trial(t).default_coefficients for t in trials)
+                or first.arch_key in default_keys,
                 val_images=first.val_images,
             )
         )
@@ -128,6 +134,11 @@ def compare_to_defaults(groups: list[ArchGroup], noise: float | None) -> Compari
     )
     if verdict == "within":
         words += " No claim of better is warranted."
+    if default.phase == Phase.SEARCH:
+        words += (
+            f" (Search trial {default.trials[0]} realised the default coefficients' own "
+            f"architecture.)"
+        )
     return Comparison(best, default, difference, se, words)
 
 
@@ -148,8 +159,8 @@ class NoiseVerdict:
         if self.comparison is None:
             return (
                 f"Seed noise: one proxy accuracy varies by {100 * self.noise:.2f} points "
-                f"between seeds; no replicated search architecture to compare with the "
-                f"defaults."
+                f"between seeds; the default coefficients and a replicated search architecture "
+                f"other than theirs are both needed to compare them."
             )
         return self.comparison.words
 
@@ -162,7 +173,11 @@ def noise_verdict(study: optuna.Study) -> NoiseVerdict:
 
 class ReplicateMembers:
     """Serves the replicate trials still to train: each frontier architecture with the seeds
-    it lacks, and the default coefficients with all K; claimed so no driver repeats one."""
+    it lacks, and the default coefficients with all K; claimed so no driver repeats one.
+
+    The plan is the frontier when the phase starts. Replicating moves means (a lucky first
+    seed falls back), so the frontier may then hold architectures it did not plan: the
+    search runs the phase again, a few rounds, until every frontier point is replicated."""
 
     def __init__(
         self,
@@ -191,17 +206,24 @@ class ReplicateMembers:
             f"{replicates} seeds in all: {len(self.plan)} trainings"
         )
 
+    def remaining(self) -> int:
+        """Planned trainings not yet finished or running (by any driver)."""
+        trials = self._trials()
+        return sum(not _taken(self._mine(trials, label, seed)) for label, _, seed, _ in self.plan)
+
+    def _trials(self) -> list[FrozenTrial]:
+        return [t for t in self.study.get_trials(deepcopy=False) if phase_of(t) == Phase.REPLICATE]
+
+    @staticmethod
+    def _mine(trials: list[FrozenTrial], label: str, seed: int) -> list[FrozenTrial]:
+        attrs = [(t, t.user_attrs) for t in trials]
+        return [t for t, a in attrs if a.get("replicate_label") == label and a.get("seed") == seed]
+
     def __call__(self) -> Trial | None:
-        trials = [
-            t for t in self.study.get_trials(deepcopy=False) if phase_of(t) == Phase.REPLICATE
-        ]
+        trials = self._trials()
         for label, params, seed, source in self.plan:
-            mine = [
-                t
-                for t in trials
-                if t.user_attrs.get("replicate_label") == label and t.user_attrs.get("seed") == seed
-            ]
-            if any(finished(t) or t.state == TrialState.RUNNING for t in mine):
+            mine = self._mine(trials, label, seed)
+            if _taken(mine):
                 continue
             key = f"replicate:{label}:{seed}:{len(mine)}"
             if not records.claim(self.config.storage, self.config.study_name, key, self.driver):
@@ -214,3 +236,7 @@ class ReplicateMembers:
             self.study.enqueue_trial(params, user_attrs=attrs, skip_if_exists=False)
             return self.study.ask()
         return None
+
+
+def _taken(trials: list[FrozenTrial]) -> bool:
+    return any(finished(t) or t.state == TrialState.RUNNING for t in trials)

@@ -43,6 +43,10 @@ from scalesearch.search.replicates import (
 from scalesearch.search.schema import Phase
 from scalesearch.train.config import ProxyConfig
 
+# Replicating moves the frontier (a lucky first seed falls back and an unreplicated point
+# rises): the replicate phase is planned again on the new frontier, at most this many times.
+REPLICATE_ROUNDS = 3
+
 
 @dataclass
 class SearchResult:
@@ -226,8 +230,11 @@ def _search(config: RunConfig, num_classes: int, log: Callable[[str], None]) -> 
         _tune(driver, study.ask, early_stopping=True)
         if config.replicates > 1 and driver.healthy():
             driver.start_phase(Phase.REPLICATE)
-            members = ReplicateMembers(study, config, driver_name, config.replicates, log)
-            _tune(driver, members, early_stopping=False)
+            for _ in range(REPLICATE_ROUNDS):
+                members = ReplicateMembers(study, config, driver_name, config.replicates, log)
+                if not members.remaining() or not driver.healthy():
+                    break
+                _tune(driver, members, early_stopping=False)
             _record_noise(study, log)
         if config.family and driver.healthy():
             driver.start_phase(Phase.FAMILY)
