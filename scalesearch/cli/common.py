@@ -50,3 +50,4 @@ def log_line(message: str) -> None:
     """A progress line as written: "[search] trial 3 ..." is text, not rich markup (which
     would swallow the bracketed phase)."""
     console.print(message, markup=False, highlight=False)
+    console.file.flush()  # piped (`| tee`, a log, a test), progress shows as it happens
