@@ -17,6 +17,8 @@ from rich.table import Table
 
 from scalesearch.cli.common import (
     JsonOption,
+    MorePhiArgument,
+    PhiListOption,
     RunsOption,
     StorageOption,
     StudyOption,
@@ -31,12 +33,8 @@ from scalesearch.errors import ConfigError
 # Unknown "options" pass through as arguments, so `--phi 1 2` reads 2 as a φ value.
 @app.command(context_settings={"ignore_unknown_options": True})
 def ablate(
-    phi: Annotated[
-        Optional[list[float]], typer.Option(help="φ values: --phi 1 2 or --phi 1 --phi 2.")
-    ] = None,
-    more_phi: Annotated[
-        Optional[list[float]], typer.Argument(metavar="[PHI]...", help="More φ values.")
-    ] = None,
+    phi: PhiListOption = None,
+    more_phi: MorePhiArgument = None,
     seeds: Annotated[int, typer.Option(help="Seeds per strategy and φ (paired).")] = 2,
     source: Annotated[
         Optional[int],

@@ -27,6 +27,13 @@ BetaOption = Annotated[Optional[float], typer.Option(help="Width coefficient β.
 GammaOption = Annotated[
     Optional[float], typer.Option(help="Resolution coefficient γ (solved from α, β if omitted).")
 ]
+# With `ignore_unknown_options`, `--phi 1 2` and `--phi -1 0` read every value as a φ.
+PhiListOption = Annotated[
+    Optional[list[float]], typer.Option(help="φ values: --phi 0 1 2 or --phi 0 --phi 1.")
+]
+MorePhiArgument = Annotated[
+    Optional[list[float]], typer.Argument(metavar="[PHI]...", help="More φ values.")
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 StorageOption = Annotated[
     Optional[str],

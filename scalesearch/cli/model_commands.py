@@ -15,6 +15,8 @@ from scalesearch.cli.common import (
     BetaOption,
     GammaOption,
     JsonOption,
+    MorePhiArgument,
+    PhiListOption,
     PhiOption,
     app,
     check_positive,
@@ -56,12 +58,8 @@ def describe(
 @app.command(context_settings={"ignore_unknown_options": True})
 def scale(
     space: Annotated[str, typer.Option(help="Search space name or YAML path.")],
-    phi: Annotated[
-        Optional[list[float]], typer.Option(help="φ values: --phi 0 1 2 3 or --phi 0 --phi 1.")
-    ] = None,
-    more_phi: Annotated[
-        Optional[list[float]], typer.Argument(metavar="[PHI]...", help="More φ values.")
-    ] = None,
+    phi: PhiListOption = None,
+    more_phi: MorePhiArgument = None,
     alpha: AlphaOption = None,
     beta: BetaOption = None,
     gamma: GammaOption = None,

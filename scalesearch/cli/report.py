@@ -173,40 +173,32 @@ def law_figure(check: LawCheck, members: list[dict], nxt: dict | None):
         fig.add_scatter(x=grid, y=law.predict(grid), mode="lines", name=law.formula())
     if check.held_out:
         h = check.held_out
-        fig.add_scatter(
-            x=[h["macs"]],
-            y=[h["predicted"]],
-            error_y=dict(
-                type="data",
-                symmetric=False,
-                array=[h["band"][1] - h["predicted"]],
-                arrayminus=[h["predicted"] - h["band"][0]],
-            ),
-            mode="markers",
-            marker=dict(symbol="x", size=11),
-            name="held-out prediction (95% band)",
+        _banded_point(
+            fig, h["macs"], h["predicted"], h["band"], "x", "held-out prediction (95% band)"
         )
     if check.next_prediction:
         p = check.next_prediction
-        fig.add_scatter(
-            x=[p["macs"]],
-            y=[p["error"]],
-            error_y=dict(
-                type="data",
-                symmetric=False,
-                array=[p["band"][1] - p["error"]],
-                arrayminus=[p["error"] - p["band"][0]],
-            ),
-            mode="markers",
-            marker=dict(symbol="diamond", size=12),
-            name="next member (predicted)",
-        )
+        _banded_point(fig, p["macs"], p["error"], p["band"], "diamond", "next member (predicted)")
     return fig.update_layout(
         title="Scaling law: error rate against MACs, checked on the largest member",
         xaxis_type="log",
         yaxis_type="log",
         xaxis_title="MACs",
         yaxis_title="error rate",
+    )
+
+
+def _banded_point(fig, macs: float, value: float, band, symbol: str, name: str) -> None:
+    """A predicted error with its asymmetric 95% band."""
+    fig.add_scatter(
+        x=[macs],
+        y=[value],
+        error_y=dict(
+            type="data", symmetric=False, array=[band[1] - value], arrayminus=[value - band[0]]
+        ),
+        mode="markers",
+        marker=dict(symbol=symbol, size=12),
+        name=name,
     )
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import optuna
 from optuna.trial import Trial, TrialState
@@ -24,7 +24,7 @@ from optuna.trial import Trial, TrialState
 from scalesearch.search import records
 from scalesearch.search.family import family_source
 from scalesearch.search.lifecycle import RunConfig
-from scalesearch.search.schema import Phase, TrialRecord, finished, phase_of
+from scalesearch.search.schema import Phase, TrialRecord, phase_of, taken
 from scalesearch.search.trial_build import default_params
 from scalesearch.stats import mean_sd, paired_interval
 
@@ -63,22 +63,20 @@ class AblationMembers:
     def remaining(self) -> int:
         """Members not yet finished or running (in this study, by any driver)."""
         trials = self._trials()
-        return sum(not self._taken(trials, cell) for cell in self.plan)
+        return sum(not taken(self._mine(trials, *cell[:3])) for cell in self.plan)
 
     def _trials(self) -> list:
         return [t for t in self.study.get_trials(deepcopy=False) if phase_of(t) == Phase.ABLATION]
 
-    def _taken(self, trials: list, cell: tuple) -> bool:
-        strategy, phi, seed, _ = cell
-        mine = [t for t in trials if _cell(t) == (self.source.number, strategy, phi, seed)]
-        return any(finished(t) or t.state == TrialState.RUNNING for t in mine)
+    def _mine(self, trials: list, strategy: str, phi: float, seed: int) -> list:
+        return [t for t in trials if _cell(t) == (self.source.number, strategy, phi, seed)]
 
     def __call__(self) -> Trial | None:
         trials = self._trials()
         for strategy, phi, seed, params in self.plan:
-            if self._taken(trials, (strategy, phi, seed, params)):
+            mine = self._mine(trials, strategy, phi, seed)
+            if taken(mine):
                 continue
-            mine = [t for t in trials if _cell(t) == (self.source.number, strategy, phi, seed)]
             key = f"ablation:{self.source.number}:{strategy}:{phi:g}:{seed}:{len(mine)}"
             if not records.claim(self.config.storage, self.config.study_name, key, self.driver):
                 continue
@@ -185,8 +183,6 @@ def ablation_table(study: optuna.Study, source: int | None = None) -> list[Ablat
 
 
 def _with_differences(table: list[AblationCell]) -> list[AblationCell]:
-    from dataclasses import replace
-
     defaults = {c.phi: c for c in table if c.strategy == "default"}
     out = []
     for cell in table:

@@ -16,7 +16,7 @@ from scalesearch.errors import StudyError
 from scalesearch.search import records
 from scalesearch.search.lifecycle import RunConfig
 from scalesearch.search.replicates import arch_groups
-from scalesearch.search.schema import Phase, TrialRecord, finished, phase_of
+from scalesearch.search.schema import Phase, TrialRecord, phase_of, taken
 
 
 def family_source(study: optuna.Study, number: int | None) -> FrozenTrial:
@@ -95,7 +95,7 @@ class FamilyMembers:
 
     def _claim(self, phi: float, members: list[FrozenTrial]) -> bool:
         at_phi = [t for t in members if TrialRecord.from_trial(t).phi == phi]
-        if any(finished(t) or t.state == TrialState.RUNNING for t in at_phi):
+        if taken(at_phi):
             return False
         key = f"family:{self.source.number}:{phi:g}:{len(at_phi)}"  # len: failed attempts
         return records.claim(self.config.storage, self.config.study_name, key, self.driver)

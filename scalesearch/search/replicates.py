@@ -18,7 +18,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from scalesearch.search import records
 from scalesearch.search.lifecycle import RunConfig
-from scalesearch.search.schema import Phase, TrialRecord, finished, phase_of
+from scalesearch.search.schema import Phase, TrialRecord, phase_of, taken
 from scalesearch.search.trial_build import default_params
 from scalesearch.stats import binomial_se, mean_sd
 
@@ -209,7 +209,7 @@ class ReplicateMembers:
     def remaining(self) -> int:
         """Planned trainings not yet finished or running (by any driver)."""
         trials = self._trials()
-        return sum(not _taken(self._mine(trials, label, seed)) for label, _, seed, _ in self.plan)
+        return sum(not taken(self._mine(trials, label, seed)) for label, _, seed, _ in self.plan)
 
     def _trials(self) -> list[FrozenTrial]:
         return [t for t in self.study.get_trials(deepcopy=False) if phase_of(t) == Phase.REPLICATE]
@@ -223,7 +223,7 @@ class ReplicateMembers:
         trials = self._trials()
         for label, params, seed, source in self.plan:
             mine = self._mine(trials, label, seed)
-            if _taken(mine):
+            if taken(mine):
                 continue
             key = f"replicate:{label}:{seed}:{len(mine)}"
             if not records.claim(self.config.storage, self.config.study_name, key, self.driver):
@@ -236,7 +236,3 @@ class ReplicateMembers:
             self.study.enqueue_trial(params, user_attrs=attrs, skip_if_exists=False)
             return self.study.ask()
         return None
-
-
-def _taken(trials: list[FrozenTrial]) -> bool:
-    return any(finished(t) or t.state == TrialState.RUNNING for t in trials)

@@ -170,6 +170,12 @@ def training_keys(spec_hash: str, proxy_json: str, seed: int) -> tuple[str, str]
     return hashlib.sha256(f"{arch}|{seed}".encode()).hexdigest()[:16], arch
 
 
+def taken(trials: list[FrozenTrial]) -> bool:
+    """A unit of work (a replicate, a family or ablation member) needs no new trial: one of
+    its trials finished or is running. Failed ones are retried."""
+    return any(finished(t) or t.state == TrialState.RUNNING for t in trials)
+
+
 def finished(trial: FrozenTrial) -> bool:
     """Counts toward the budget: complete, or pruned (early-stopped or over the MACs budget).
     A FAIL does not: an interrupted or crashed trial is retried by a resumed search."""

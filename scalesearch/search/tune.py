@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import optuna
 import ray
 from ray import tune
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
@@ -185,11 +186,7 @@ def run_ablation(
     not yet trained, under the family's settings, on Ray Tune; returns its table."""
     num_classes = lifecycle.check_run(config)
     with _ray(config):
-        driver_name = storage.driver_id()
-        study = lifecycle.open_study(config, driver_name)
-        stale = storage.fail_stale_trials(study)
-        if stale:
-            log(f"marked {stale} trial(s) of a stopped driver as failed")
+        driver_name, study = _open(config, log)
         members = AblationMembers(study, config, driver_name, phis, seeds, log)
         with Heartbeat(study) as heartbeat:
             driver = SearchDriver(config, study, heartbeat, num_classes, driver_name, log)
@@ -220,11 +217,7 @@ def _ray(config: RunConfig) -> Iterator[None]:
 
 
 def _search(config: RunConfig, num_classes: int, log: Callable[[str], None]) -> SearchResult:
-    driver_name = storage.driver_id()
-    study = lifecycle.open_study(config, driver_name)
-    stale = storage.fail_stale_trials(study)
-    if stale:
-        log(f"marked {stale} trial(s) of a stopped driver as failed")
+    driver_name, study = _open(config, log)
     with Heartbeat(study) as heartbeat:
         driver = SearchDriver(config, study, heartbeat, num_classes, driver_name, log)
         _tune(driver, study.ask, early_stopping=True)
@@ -253,6 +246,16 @@ def _search(config: RunConfig, num_classes: int, log: Callable[[str], None]) -> 
         storage.trials_by_state(study),
         time.monotonic() - driver.started,
     )
+
+
+def _open(config: RunConfig, log: Callable[[str], None]) -> tuple[str, optuna.Study]:
+    """This driver's name and its study, opened, with the trials of dead drivers ended."""
+    driver_name = storage.driver_id()
+    study = lifecycle.open_study(config, driver_name)
+    stale = storage.fail_stale_trials(study)
+    if stale:
+        log(f"marked {stale} trial(s) of a stopped driver as failed")
+    return driver_name, study
 
 
 def _record_noise(study, log: Callable[[str], None]) -> None:
