@@ -105,6 +105,7 @@ def _jobs(space_name: str, ref_epochs: int, ref_images: int, val_images: int) ->
             "beta": beta,
             "gamma": round(gamma, 6),
             "phi": phi,
+            "init": space.base.init,  # trainings under another initialisation are other rows
         }
         jobs.append({**base, "schedule": "proxy", "seed": 0, "config": encode(proxy)})
         for seed in (0, 1):
@@ -114,7 +115,7 @@ def _jobs(space_name: str, ref_epochs: int, ref_images: int, val_images: int) ->
 
 
 def _key(job: dict) -> str:
-    keys = ("space", "alpha", "beta", "gamma", "phi", "schedule", "seed", "config")
+    keys = ("space", "alpha", "beta", "gamma", "phi", "init", "schedule", "seed", "config")
     return json.dumps({k: job[k] for k in keys}, sort_keys=True)
 
 

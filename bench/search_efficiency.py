@@ -55,13 +55,20 @@ def _point(alpha: float, beta: float, images: int, dataset: str, seed: int = 0) 
     return row if seed == 0 else {**row, "seed": seed}
 
 
+def _prefix(dataset: str, images: int) -> str:
+    """Cache key of a table: the space's init is in it, so results trained under another
+    initialisation (0.1's "v0") are never read as this code's."""
+    init = load_space("cmt_compound").base.init
+    return f"cmt_compound/{dataset}/images={images}/equal-cost/init={init}"
+
+
 def seed_noise(grid: dict, images: int, dataset: str, points: int) -> float | None:
     """The table's own noise: `points` grid points (spread over it) trained again with seed 1;
     the pooled sd of one accuracy between the two seeds. A sampler cannot find structure
     finer than this."""
     if points < 1:
         return None
-    key = f"cmt_compound/{dataset}/images={images}/equal-cost/seed1"
+    key = f"{_prefix(dataset, images)}/seed1"
     cached = json.loads(CACHE.read_text()) if CACHE.is_file() else {}
     rows = cached.get(key, [])
     chosen = sorted(grid)[:: max(1, len(grid) // points)][:points]
@@ -79,7 +86,7 @@ def seed_noise(grid: dict, images: int, dataset: str, points: int) -> float | No
 
 
 def table(images: int, dataset: str) -> dict[tuple[float, float], dict]:
-    key = f"cmt_compound/{dataset}/images={images}/equal-cost"
+    key = _prefix(dataset, images)
     cached = json.loads(CACHE.read_text()) if CACHE.is_file() else {}
     rows = cached.get(key, [])
     done = {(r["alpha"], r["beta"]) for r in rows}

@@ -73,7 +73,7 @@ def test_hybrid_trains(name: str) -> None:
     images, labels = torch.randn(8, 3, 32, 32), torch.arange(8) % 5
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     losses = []
-    for _ in range(10):
+    for _ in range(20):
         optimizer.zero_grad()
         loss = torch.nn.functional.cross_entropy(model(images), labels)
         loss.backward()
@@ -81,7 +81,8 @@ def test_hybrid_trains(name: str) -> None:
         optimizer.step()
         losses.append(loss.item())
     assert all(map(math.isfinite, losses))
-    assert losses[-1] < 0.6 * losses[0]  # measured: about 0.45–0.5 of the first loss
+    # Measured with the official inits: 0.13–0.23 of the first loss after 20 steps.
+    assert losses[-1] < 0.4 * losses[0]
 
 
 def test_class_token_carried_between_widths_is_projected() -> None:

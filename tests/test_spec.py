@@ -23,8 +23,20 @@ def test_json_round_trip_is_exact(name: str) -> None:
 def test_hash_is_stable_across_versions() -> None:
     # A recorded value: stored trials refer to specs by this hash, so changing how a spec
     # is hashed (or the meaning of a field) must be a deliberate, visible decision.
-    assert PRESETS["cvt-13"].spec_hash() == "dee59f0f96488737"
-    assert PRESETS["cmt-ti"].spec_hash() == "b2dd6921c031a799"
+    # 0.2 gave the presets their official init and drop-path rule: new hashes, on purpose.
+    assert PRESETS["cvt-13"].spec_hash() == "514b81f5b4177d93"
+    assert PRESETS["cmt-ti"].spec_hash() == "e725bdae7563634b"
+
+
+def test_specs_stored_before_init_existed_keep_their_hash_and_their_init() -> None:
+    # cvt-13 as 0.1 stored it: no `init`, no network drop-path rate. It decodes as "v0"
+    # (how it was trained) and hashes to the value recorded then.
+    stored = PRESETS["cvt-13"].to_dict()
+    del stored["init"], stored["drop_path_rate"]
+    spec = ArchSpec.from_dict(stored)
+    assert spec.init == "v0"
+    assert spec.spec_hash() == "dee59f0f96488737"
+    assert PRESETS["cvt-13"].replace(init="cmt").spec_hash() != spec.spec_hash()
 
 
 def test_hash_ignores_name_and_sees_structure() -> None:

@@ -128,6 +128,8 @@ class RelativePositionBias(nn.Module):
         super().__init__()
         self.grid, self.kv_grid = grid, kv_grid
         tokens, kv_tokens = grid[0] * grid[1], kv_grid[0] * kv_grid[1]
+        # scalesearch 0.1's init, drawn here as it was; `scalesearch.arch.init` redraws it for
+        # the official schemes (CMT: standard normal).
         self.bias = nn.Parameter(torch.zeros(num_heads, tokens, kv_tokens))
         nn.init.trunc_normal_(self.bias, std=0.02)
 

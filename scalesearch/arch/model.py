@@ -15,6 +15,8 @@ from scalesearch.arch.blocks import (
     RelativePositionBias,
     to_nchw,
 )
+from scalesearch.arch.heads import build_head
+from scalesearch.arch.init import initialize
 from scalesearch.arch.presets import get_preset
 from scalesearch.arch.spec import ArchSpec, StageGeometry, StageSpec
 
@@ -27,7 +29,7 @@ class Stage(nn.Module):
         in_chs: int,
         spec: StageSpec,
         geometry: StageGeometry,
-        drop_path: tuple[float, float],
+        drop_path: tuple[float, ...],
         cls_mode: str,
         cls_in_chs: int,
     ) -> None:
@@ -46,8 +48,6 @@ class Stage(nn.Module):
                 (geometry.height, geometry.width),
                 (geometry.kv_height, geometry.kv_width),
             )
-        start, end = drop_path
-        steps = max(spec.depth - 1, 1)
         self.blocks = nn.ModuleList(
             Block(
                 spec.dim,
@@ -64,9 +64,9 @@ class Stage(nn.Module):
                 _feed_forward(spec),
                 lpu=block.local_perception == "lpu",
                 norm_eps=block.norm_eps,
-                drop_path=start + (end - start) * i / steps,
+                drop_path=rate,
             )
-            for i in range(spec.depth)
+            for rate in drop_path
         )
 
     def forward(self, x: Tensor, cls: Tensor | None) -> tuple[Tensor, Tensor | None]:
@@ -94,48 +94,6 @@ def _feed_forward(spec: StageSpec) -> nn.Module:
     return Mlp(spec.dim, spec.hidden_dim, spec.block.act)
 
 
-class ClassTokenHead(nn.Module):
-    """CvT: LayerNorm on the final class token, then Linear."""
-
-    def __init__(self, dim: int, num_classes: int, dropout: float) -> None:
-        super().__init__()
-        self.norm = nn.LayerNorm(dim)
-        self.drop = nn.Dropout(dropout)
-        self.fc = nn.Linear(dim, num_classes)
-
-    def forward(self, x: Tensor, cls: Tensor | None) -> Tensor:
-        return self.fc(self.drop(self.norm(cls[:, 0])))
-
-
-class ConvPoolHead(nn.Module):
-    """CMT: 1×1 conv to a wide feature → BN → Swish at the final grid, pool, dropout, Linear."""
-
-    def __init__(self, dim: int, hidden: int, num_classes: int, dropout: float) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(dim, hidden, 1)
-        self.norm = nn.BatchNorm2d(hidden)
-        self.act = nn.SiLU()
-        self.drop = nn.Dropout(dropout)
-        self.fc = nn.Linear(hidden, num_classes)
-
-    def forward(self, x: Tensor, cls: Tensor | None) -> Tensor:
-        h = self.act(self.norm(self.conv(to_nchw(x))))
-        return self.fc(self.drop(h.mean(dim=(2, 3))))
-
-
-class PoolHead(nn.Module):
-    """LayerNorm, global average pool over the grid, dropout, Linear."""
-
-    def __init__(self, dim: int, num_classes: int, dropout: float) -> None:
-        super().__init__()
-        self.norm = nn.LayerNorm(dim)
-        self.drop = nn.Dropout(dropout)
-        self.fc = nn.Linear(dim, num_classes)
-
-    def forward(self, x: Tensor, cls: Tensor | None) -> Tensor:
-        return self.fc(self.drop(self.norm(x).mean(dim=(1, 2))))
-
-
 class HybridNet(nn.Module):
     """[stem] → stages → head. Takes (B, in_chs, H, W) images, returns (B, classes) logits."""
 
@@ -146,16 +104,14 @@ class HybridNet(nn.Module):
         in_chs = spec.stem.out_chs if spec.stem is not None else spec.in_chs
         geometry = spec.geometry(spec.resolution)
         stages = []
-        rate = 0.0
-        for i, (stage, grid) in enumerate(zip(spec.stages, geometry)):
-            cls_mode = _cls_mode(i, spec.cls_stage)
-            stages.append(
-                Stage(in_chs, stage, grid, (rate, stage.drop_path_rate), cls_mode, in_chs)
-            )
-            rate, in_chs = stage.drop_path_rate, stage.dim
+        for i, (stage, grid, rates) in enumerate(
+            zip(spec.stages, geometry, spec.drop_path_rates())
+        ):
+            stages.append(Stage(in_chs, stage, grid, rates, _cls_mode(i, spec.cls_stage), in_chs))
+            in_chs = stage.dim
         self.stages = nn.ModuleList(stages)
-        self.head = _head(spec)
-        self.apply(_init_weights)
+        self.head = build_head(spec)
+        initialize(self, spec.init)
 
     def forward(self, images: Tensor) -> Tensor:
         if self.stem is not None:
@@ -184,32 +140,6 @@ def _cls_mode(index: int, cls_stage: int) -> str:
     if cls_stage < 0 or index < cls_stage:
         return "none"
     return "join" if index == cls_stage else "carry"
-
-
-def _head(spec: ArchSpec) -> nn.Module:
-    dim, head = spec.stages[-1].dim, spec.head
-    if head.kind == "cls_token":
-        return ClassTokenHead(dim, spec.num_classes, head.dropout)
-    if head.kind == "conv_pool":
-        return ConvPoolHead(dim, head.hidden_dim, spec.num_classes, head.dropout)
-    return PoolHead(dim, spec.num_classes, head.dropout)
-
-
-def _init_weights(module: nn.Module) -> None:
-    """Truncated-normal(0.02) linears and class tokens as both papers; fan-out convs as CMT."""
-    if isinstance(module, nn.Linear):
-        nn.init.trunc_normal_(module.weight, std=0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.Conv2d):
-        # CMT's rule: N(0, sqrt(2 / fan_out)) with fan_out = k·k·out / groups, so that a
-        # depthwise conv is not initialised thousands of times too small.
-        fan_out = module.kernel_size[0] * module.kernel_size[1] * module.out_channels
-        nn.init.normal_(module.weight, std=(2.0 / (fan_out // module.groups)) ** 0.5)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, Stage) and module.cls_token is not None:
-        nn.init.trunc_normal_(module.cls_token, std=0.02)
 
 
 def build_model(

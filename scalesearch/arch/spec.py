@@ -14,166 +14,36 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from scalesearch.arch.parts import (
+    BlockSpec,
+    EmbedSpec,
+    HeadSpec,
+    StageSpec,
+    StemSpec,
+    conv_out,
+    require,
+)
 from scalesearch.decode import DecodeError, decode, encode
 from scalesearch.errors import SpecError
 
-LocalPerception = Literal["none", "lpu"]
-AttentionKind = Literal["linear", "conv", "light"]
-FeedForwardKind = Literal["mlp", "irffn"]
-Activation = Literal["gelu", "quick_gelu"]
-AttentionScale = Literal["head_dim", "dim"]
-HeadKind = Literal["cls_token", "conv_pool", "pool"]
+__all__ = [
+    "ArchSpec",
+    "BlockSpec",
+    "EmbedSpec",
+    "HeadSpec",
+    "StageGeometry",
+    "StageSpec",
+    "StemSpec",
+    "conv_out",
+]
 
 
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise SpecError(message)
+InitScheme = Literal["cvt", "cmt", "v0"]
 
-
-def conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
-    """Output length of a convolution along one axis (PyTorch's floor rule)."""
-    return (size + 2 * padding - kernel) // stride + 1
-
-
-@dataclass(frozen=True)
-class StemSpec:
-    """The CMT stem: conv 3×3 stride 2, then two convs 3×3 stride 1, each → GELU → BN."""
-
-    out_chs: int
-
-    def __post_init__(self) -> None:
-        _require(self.out_chs > 0, f"stem.out_chs must be > 0, but got out_chs={self.out_chs}")
-
-
-@dataclass(frozen=True)
-class EmbedSpec:
-    """Convolutional token embedding: a (possibly overlapping) strided conv, then LayerNorm."""
-
-    kernel_size: int
-    stride: int
-    padding: int = 0
-
-    def __post_init__(self) -> None:
-        _require(
-            self.kernel_size >= 1 and self.stride >= 1,
-            f"embed kernel_size and stride must be >= 1, but got "
-            f"kernel_size={self.kernel_size}, stride={self.stride}",
-        )
-        _require(
-            0 <= self.padding < self.kernel_size,
-            f"embed padding must satisfy 0 <= padding < kernel_size, but got "
-            f"padding={self.padding}, kernel_size={self.kernel_size}",
-        )
-
-
-@dataclass(frozen=True)
-class BlockSpec:
-    """The parts of every block of a stage; each field is a switch of the block family.
-
-    Attributes:
-        local_perception: "lpu" adds a 3×3 depthwise conv back to the tokens (CMT).
-        attention: "linear" (ViT), "conv" (CvT convolutional projection) or "light"
-            (CMT: keys/values reduced by a depthwise kv_reduction×kv_reduction conv, plus a
-            learned relative position bias shared by the stage's blocks).
-        proj_kernel: depthwise kernel of the convolutional projection (odd, "same" padding).
-        q_stride, kv_stride: strides of the convolutional projection for queries and keys/values.
-        kv_reduction: k of the lightweight attention (1 means no reduction).
-        qkv_bias: bias on the query/key/value linears.
-        attn_scale: "head_dim" scales logits by head_dim^-0.5; "dim" by dim^-0.5, the
-            official CvT code's quirk (kept so the preset trains like the original).
-        ffn: "mlp" (Linear–act–Linear) or "irffn" (CMT's inverted residual feed-forward).
-        mlp_ratio: hidden width over dim (hidden = int(dim * mlp_ratio), as both codes do).
-        act: the MLP's activation; CvT's official code uses QuickGELU.
-        norm_eps: LayerNorm epsilon inside blocks (CvT 1e-5, CMT 1e-6).
-    """
-
-    local_perception: LocalPerception = "none"
-    attention: AttentionKind = "linear"
-    proj_kernel: int = 3
-    q_stride: int = 1
-    kv_stride: int = 2
-    kv_reduction: int = 1
-    qkv_bias: bool = True
-    attn_scale: AttentionScale = "head_dim"
-    ffn: FeedForwardKind = "mlp"
-    mlp_ratio: float = 4.0
-    act: Activation = "gelu"
-    norm_eps: float = 1e-5
-
-    def __post_init__(self) -> None:
-        _require(
-            self.proj_kernel >= 1 and self.proj_kernel % 2 == 1,
-            f"block.proj_kernel must be odd and >= 1, but got proj_kernel={self.proj_kernel}",
-        )
-        for name in ("q_stride", "kv_stride", "kv_reduction"):
-            value = getattr(self, name)
-            _require(value >= 1, f"block.{name} must be >= 1, but got {name}={value}")
-        _require(self.mlp_ratio > 0, f"block.mlp_ratio must be > 0, but got {self.mlp_ratio}")
-        _require(self.norm_eps > 0, f"block.norm_eps must be > 0, but got {self.norm_eps}")
-
-
-@dataclass(frozen=True)
-class StageSpec:
-    """One stage: a token embedding, then `depth` blocks of width `dim`.
-
-    `drop_path_rate` is the stochastic-depth rate at the stage's last block; rates ramp
-    linearly from the previous stage's last rate (0 before the first stage), which gives
-    CvT's per-stage ramps and, with rising per-stage values, CMT's network-wide ramp.
-    """
-
-    dim: int
-    depth: int
-    num_heads: int
-    embed: EmbedSpec
-    block: BlockSpec = BlockSpec()
-    drop_path_rate: float = 0.0
-
-    def __post_init__(self) -> None:
-        _require(self.dim > 0, f"stage dim must be > 0, but got dim={self.dim}")
-        _require(self.depth >= 1, f"stage depth must be >= 1, but got depth={self.depth}")
-        _require(self.num_heads >= 1, f"num_heads must be >= 1, but got {self.num_heads}")
-        _require(
-            self.dim % self.num_heads == 0,
-            f"dim must be divisible by num_heads, but got dim={self.dim}, "
-            f"num_heads={self.num_heads}",
-        )
-        _require(
-            0.0 <= self.drop_path_rate < 1.0,
-            f"drop_path_rate must be in [0, 1), but got {self.drop_path_rate}",
-        )
-
-    @property
-    def hidden_dim(self) -> int:
-        return int(self.dim * self.block.mlp_ratio)
-
-
-@dataclass(frozen=True)
-class HeadSpec:
-    """The classifier head.
-
-    Attributes:
-        kind: "cls_token" (CvT: a class token joins at stage `cls_stage`, LayerNorm, Linear),
-            "conv_pool" (CMT: 1×1 conv to `hidden_dim`, BN, Swish, average pool, Linear), or
-            "pool" (LayerNorm, average pool, Linear).
-        cls_stage: index of the stage the class token joins (default: the last stage).
-        hidden_dim: width of the conv head's 1×1 conv.
-        dropout: dropout before the final Linear.
-    """
-
-    kind: HeadKind = "cls_token"
-    cls_stage: int | None = None
-    hidden_dim: int = 1280
-    dropout: float = 0.0
-
-    def __post_init__(self) -> None:
-        _require(self.hidden_dim > 0, f"head.hidden_dim must be > 0, but got {self.hidden_dim}")
-        _require(
-            0.0 <= self.dropout < 1.0, f"head.dropout must be in [0, 1), but got {self.dropout}"
-        )
-        _require(
-            self.cls_stage is None or self.kind == "cls_token",
-            f"head.cls_stage is only for kind 'cls_token', but got kind={self.kind!r}",
-        )
+# Fields added after specs were first stored, with the value every older spec implicitly had.
+# At that value they stay out of the hash, so the hashes stored with older trials still
+# match their specs (and a resumed study still recognises its twins).
+LATER_FIELDS = {"init": "v0", "drop_path_rate": 0.0}
 
 
 @dataclass(frozen=True)
@@ -196,7 +66,16 @@ class StageGeometry:
 
 @dataclass(frozen=True)
 class ArchSpec:
-    """A whole network: optional stem, stages, head, and the input it is built for."""
+    """A whole network: optional stem, stages, head, and the input it is built for.
+
+    Attributes:
+        init: how the weights start (`scalesearch.arch.init`): parts only one paper has
+            always follow that paper's official code; the parts both have (token embedding
+            convs, a pooled head's bias) follow "cvt" or "cmt". "v0" is the rule of
+            scalesearch 0.1, which every spec stored without this field was trained with.
+        drop_path_rate: CMT's stochastic depth, one ramp `linspace(0, rate, all blocks)`
+            over the whole network; 0 leaves the stages' own per-stage ramps (CvT's).
+    """
 
     name: str
     resolution: int
@@ -205,20 +84,31 @@ class ArchSpec:
     stem: StemSpec | None = None
     in_chs: int = 3
     num_classes: int = 1000
+    init: InitScheme = "cmt"
+    drop_path_rate: float = 0.0
 
     def __post_init__(self) -> None:
-        _require(len(self.stages) >= 1, "an ArchSpec needs at least one stage, but got none")
-        _require(self.in_chs >= 1, f"in_chs must be >= 1, but got {self.in_chs}")
-        _require(self.num_classes >= 1, f"num_classes must be >= 1, but got {self.num_classes}")
-        _require(self.resolution >= 1, f"resolution must be >= 1, but got {self.resolution}")
+        require(len(self.stages) >= 1, "an ArchSpec needs at least one stage, but got none")
+        require(self.in_chs >= 1, f"in_chs must be >= 1, but got {self.in_chs}")
+        require(self.num_classes >= 1, f"num_classes must be >= 1, but got {self.num_classes}")
+        require(self.resolution >= 1, f"resolution must be >= 1, but got {self.resolution}")
+        require(
+            0.0 <= self.drop_path_rate < 1.0,
+            f"drop_path_rate must be in [0, 1), but got {self.drop_path_rate}",
+        )
+        require(
+            self.drop_path_rate == 0.0 or all(s.drop_path_rate == 0.0 for s in self.stages),
+            "set either the network's drop_path_rate (one ramp over all blocks, CMT) or the "
+            "stages' drop_path_rate (a ramp per stage, CvT), not both",
+        )
         if self.head.kind == "cls_token":
             stage = self.cls_stage
-            _require(
+            require(
                 0 <= stage < len(self.stages),
                 f"head.cls_stage must index a stage (0..{len(self.stages) - 1}), but got {stage}",
             )
             for i in range(stage, len(self.stages)):
-                _require(
+                require(
                     self.stages[i].block.ffn == "mlp",
                     f"stages[{i}].block.ffn must be 'mlp' where a class token exists (stage "
                     f">= cls_stage={stage}): IRFFN needs a grid; use head kind 'conv_pool' or "
@@ -232,6 +122,30 @@ class ArchSpec:
         if self.head.kind != "cls_token":
             return -1
         return len(self.stages) - 1 if self.head.cls_stage is None else self.head.cls_stage
+
+    def drop_path_rates(self) -> tuple[tuple[float, ...], ...]:
+        """Stochastic-depth rate of every block, stage by stage.
+
+        Network rate r over B blocks: block b of the network gets r·b/(B−1) (CMT's
+        `linspace(0, r, B)`). Otherwise a stage ramps from the previous stage's last rate to
+        its own, block j of D at start + (end − start)·j/(D−1) (CvT's per-stage linspace).
+        """
+        if self.drop_path_rate > 0.0:
+            total = sum(s.depth for s in self.stages)
+            steps = max(total - 1, 1)
+            rates, begin = [], 0
+            for stage in self.stages:
+                rates.append(
+                    tuple(self.drop_path_rate * (begin + j) / steps for j in range(stage.depth))
+                )
+                begin += stage.depth
+            return tuple(rates)
+        rates, start = [], 0.0
+        for stage in self.stages:
+            end, steps = stage.drop_path_rate, max(stage.depth - 1, 1)
+            rates.append(tuple(start + (end - start) * j / steps for j in range(stage.depth)))
+            start = end
+        return tuple(rates)
 
     @property
     def total_stride(self) -> int:
@@ -251,7 +165,7 @@ class ArchSpec:
         grids = []
         for i, stage in enumerate(self.stages):
             embed = stage.embed
-            _require(
+            require(
                 size + 2 * embed.padding >= embed.kernel_size,
                 f"stages[{i}].embed.kernel_size={embed.kernel_size} does not fit a "
                 f"{size}x{size} grid (padding {embed.padding}) at resolution {resolution}; "
@@ -267,7 +181,7 @@ class ArchSpec:
         block = stage.block
         if block.attention == "conv":
             pad = block.proj_kernel // 2
-            _require(
+            require(
                 size + 2 * pad >= block.proj_kernel,
                 f"stages[{index}].block.proj_kernel={block.proj_kernel} does not fit the "
                 f"{size}x{size} grid at resolution {resolution}",
@@ -275,7 +189,7 @@ class ArchSpec:
             kv = conv_out(size, block.proj_kernel, block.kv_stride, pad)
         elif block.attention == "light" and block.kv_reduction > 1:
             k = block.kv_reduction
-            _require(
+            require(
                 size % k == 0,
                 f"stages[{index}].block.kv_reduction={k} must divide the stage's "
                 f"{size}x{size} token grid at resolution {resolution}; use a resolution "
@@ -295,6 +209,10 @@ class ArchSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ArchSpec:
+        """Decodes a stored spec; one stored without `init` (before 0.2) gets "v0", the
+        initialisation it was trained with."""
+        if isinstance(data, dict) and "init" not in data:
+            data = {**data, "init": LATER_FIELDS["init"]}
         try:
             return decode(cls, data)
         except DecodeError as err:
@@ -308,6 +226,9 @@ class ArchSpec:
         """A stable 16-hex-digit hash of the architecture (the name is not part of it)."""
         data = self.to_dict()
         data.pop("name")
+        for key, old in LATER_FIELDS.items():
+            if data[key] == old:
+                del data[key]
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
