@@ -26,6 +26,11 @@ class SpecError(ScaleSearchError, ValueError):
     """An architecture spec breaks a rule (a width the heads do not divide, ...)."""
 
 
+class CheckpointError(ScaleSearchError, ValueError):
+    """A weights file that cannot be loaded into the model: unreadable, of an unknown
+    layout, or with missing, unexpected or misshaped keys (the message names them)."""
+
+
 class UnknownModelError(ScaleSearchError, ValueError):
     """A model name is neither a preset nor a search space."""
 

@@ -136,15 +136,27 @@ class RelativePositionBias(nn.Module):
     def forward(self, grid: tuple[int, int], kv_grid: tuple[int, int]) -> Tensor:
         if grid == self.grid and kv_grid == self.kv_grid:
             return self.bias
-        heads = self.bias.shape[0]
-        (h, w), (kh, kw) = self.grid, self.kv_grid
-        # Resample the key axes: rows are (head, query), channels-free 2-D maps over keys.
-        b = self.bias.reshape(heads * h * w, 1, kh, kw)
-        b = F.interpolate(b, size=kv_grid, mode="bilinear", align_corners=False)
-        # Then the query axes: maps over queries, one per (head, key).
-        b = b.reshape(heads, h, w, kv_grid[0] * kv_grid[1]).permute(0, 3, 1, 2)
-        b = F.interpolate(b, size=grid, mode="bilinear", align_corners=False)
-        return b.permute(0, 2, 3, 1).reshape(heads, grid[0] * grid[1], -1)
+        return resample_position_bias(self.bias, self.grid, self.kv_grid, grid, kv_grid)
+
+
+def resample_position_bias(
+    bias: Tensor,
+    grid: tuple[int, int],
+    kv_grid: tuple[int, int],
+    new_grid: tuple[int, int],
+    new_kv_grid: tuple[int, int],
+) -> Tensor:
+    """A (heads, N, N_kv) bias for query grid `grid` and key grid `kv_grid`, resampled
+    bilinearly to `new_grid` and `new_kv_grid` (keys first, then queries)."""
+    heads = bias.shape[0]
+    (h, w), (kh, kw) = grid, kv_grid
+    # Resample the key axes: rows are (head, query), channels-free 2-D maps over keys.
+    b = bias.reshape(heads * h * w, 1, kh, kw)
+    b = F.interpolate(b, size=new_kv_grid, mode="bilinear", align_corners=False)
+    # Then the query axes: maps over queries, one per (head, key).
+    b = b.reshape(heads, h, w, new_kv_grid[0] * new_kv_grid[1]).permute(0, 3, 1, 2)
+    b = F.interpolate(b, size=new_grid, mode="bilinear", align_corners=False)
+    return b.permute(0, 2, 3, 1).reshape(heads, new_grid[0] * new_grid[1], -1)
 
 
 class Attention(nn.Module):

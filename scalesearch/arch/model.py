@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import Tensor, nn
 
@@ -14,6 +16,12 @@ from scalesearch.arch.blocks import (
     Mlp,
     RelativePositionBias,
     to_nchw,
+)
+from scalesearch.arch.checkpoints import (
+    detect_layout,
+    load_checkpoint,
+    read_state_dict,
+    spec_for_checkpoint,
 )
 from scalesearch.arch.heads import build_head
 from scalesearch.arch.init import initialize
@@ -146,15 +154,34 @@ def build_model(
     name_or_spec: str | ArchSpec,
     num_classes: int | None = None,
     resolution: int | None = None,
+    weights: str | Path | None = None,
 ) -> HybridNet:
-    """Builds a network from a preset name or a spec.
+    """Builds a network from a preset name or a spec, optionally with published weights.
 
     Args:
         name_or_spec: a preset name (see `scalesearch.arch.presets.list_presets`) or an ArchSpec.
-        num_classes: overrides the spec's number of classes.
-        resolution: overrides the input size the network is built for.
+        num_classes: overrides the spec's number of classes (default with `weights`: the
+            checkpoint's).
+        resolution: overrides the input size the network is built for (a checkpoint's
+            relative position biases are resampled to it).
+        weights: a checkpoint in our layout, the official CMT or CvT one, or Hugging Face's
+            CvT (`scalesearch.arch.checkpoints`); a HF CvT is built with HF's GELU.
+
+    Raises:
+        CheckpointError: the weights do not fit the model (keys named).
     """
-    return HybridNet(spec_with_overrides(name_or_spec, num_classes, resolution))
+    spec = spec_with_overrides(name_or_spec, num_classes, resolution)
+    if weights is None:
+        return HybridNet(spec)
+    state = read_state_dict(weights)
+    layout = detect_layout(state, str(weights))
+    if num_classes is None:
+        spec = spec_for_checkpoint(spec, state, layout)
+    else:
+        spec = spec_for_checkpoint(spec, state, layout).replace(num_classes=num_classes)
+    model = HybridNet(spec)
+    load_checkpoint(model, state, layout, str(weights))
+    return model
 
 
 def spec_with_overrides(
