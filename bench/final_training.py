@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from scalesearch.arch.model import HybridNet
 from scalesearch.search.space import load_space
 from scalesearch.train.data import load_dataset, prepare_batch
-from scalesearch.train.final import fill_auto, init_distributed, load_deepspeed_config
+from scalesearch.train.ds_config import fill_auto, load_deepspeed_config
+from scalesearch.train.final import init_distributed
 
 
 def _batches(data, resolution: int, batch: int, steps: int, device):

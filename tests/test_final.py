@@ -177,6 +177,7 @@ def test_killed_then_resumed_run_matches_an_uninterrupted_one(study_dir, tmp_pat
             "unknown key 'optimiser'; did you mean 'optimizer'?",
         ),
         (["--trial", "0", "--deepspeed-config", "/no/such.json"], "no such file"),
+        (["--trial", "0", "--init-from", "/no/such.pth"], "--init-from /no/such.pth: no such"),
     ],
 )
 def test_bad_requests_are_one_line_exit_2(study_dir, tmp_path, capsys, args, message) -> None:
@@ -190,3 +191,55 @@ def test_bad_requests_are_one_line_exit_2(study_dir, tmp_path, capsys, args, mes
     assert main(["train", "--run-dir", str(study_dir), *args]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and err.count("\n") == 0, err
+
+
+def test_a_paper_recipe_from_a_checkpoint_evaluates_and_keeps_its_ema(study_dir, tmp_path) -> None:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from scalesearch.arch.model import HybridNet
+    from scalesearch.train.data import load_dataset
+    from scalesearch.train.loop import Batching, evaluate
+
+    spec = load_space("cmt_compound").member(-2).replace(num_classes=10)
+    torch.manual_seed(5)
+    start = HybridNet(spec).state_dict()
+    save_file(start, tmp_path / "start.safetensors")
+    done = _train(
+        study_dir, tmp_path, "--epochs", "2", "--recipe", "cmt",
+        "--init-from", str(tmp_path / "start.safetensors"),
+    )  # fmt: skip
+    assert "EMA weights" in done.stdout and "started from" in done.stdout
+    (row,) = [r for r in _runs(study_dir) if r["checkpoint"].startswith(str(tmp_path))]
+    assert row["recipe"].startswith("cmt (CMT-S) lr=") and "ema_decay=" in row["recipe"]
+    assert row["init_from"] == str(tmp_path / "start.safetensors")
+    folder = tmp_path / "small-trial0" / "checkpoints"
+    # The evaluated weights are the EMA's: saved beside the checkpoints, they differ from the
+    # engine's raw weights and reproduce the recorded test accuracy exactly.
+    ema = load_file(folder / "weights.safetensors")
+    raw = torch.load(folder / "epoch2" / "mp_rank_00_model_states.pt", weights_only=False)["module"]
+    assert set(ema) == set(raw) and any(not torch.equal(ema[k], raw[k]) for k in ema)
+    model = HybridNet(spec)
+    model.load_state_dict(ema)
+    data = load_dataset("digits", resolution=spec.resolution, seed=0)
+    accuracy, _ = evaluate(
+        model, data.test, Batching(spec.resolution, data.flip, torch.device("cpu"))
+    )
+    assert accuracy == row["test_accuracy"]
+
+
+def test_a_database_from_before_recipes_gains_the_columns(tmp_path) -> None:
+    import shutil
+
+    old = tmp_path / "study.db"
+    shutil.copy(ROOT / "tests" / "data" / "study_v0.1.db", old)
+    url = f"sqlite:///{old}"
+    records.engine.cache_clear()
+    before = records.load_final_runs(url, "cmt_compound")
+    row = dict(study="cmt_compound", trial=0, spec_hash="x", dataset="digits", epochs=1,
+               epochs_done=1, steps=1, world_size=1, test_accuracy=0.5, params=1, macs=1,
+               wall_seconds=1.0, checkpoint="c", status="completed", recipe="light")  # fmt: skip
+    records.save_final_run(url, row)
+    after = records.load_final_runs(url, "cmt_compound")
+    assert len(after) == len(before) + 1 and after[-1]["recipe"] == "light"
+    assert all(r["init_from"] is None for r in after)

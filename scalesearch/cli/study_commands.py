@@ -182,14 +182,30 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue from the latest checkpoints.")] = False,
     checkpoint_every: Annotated[int, typer.Option(help="Epochs between checkpoints.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of initialisation and data order.")] = 0,
+    recipe: Annotated[
+        str,
+        typer.Option(
+            help="light (crop and flip, the DeepSpeed config's optimizer) or a paper's: cvt, "
+            "cmt (RandAugment, Mixup/CutMix, erasing, smoothing, warm-up + cosine, EMA)."
+        ),
+    ] = "light",
+    init_from: Annotated[
+        Optional[Path],
+        typer.Option(help="Start from this checkpoint (official CMT/CvT, Hugging Face CvT, ours)."),
+    ] = None,
 ) -> None:
     """Train chosen trials' specs for real with DeepSpeed and record their test accuracy."""
+    from scalesearch.errors import CheckpointError
     from scalesearch.search import storage as st
     from scalesearch.search.finals import TrainRequest, train_trials
     from scalesearch.search.frontier import choose_trials
-    from scalesearch.train.final import load_deepspeed_config
+    from scalesearch.train.ds_config import load_deepspeed_config
+    from scalesearch.train.recipes import recipe_for
 
     check_positive(epochs=epochs, checkpoint_every=checkpoint_every)
+    recipe_for(recipe, "")  # an unknown recipe is refused before anything is loaded
+    if init_from is not None and not init_from.exists():
+        raise CheckpointError(f"--init-from {init_from}: no such file or folder")
     ds_config = load_deepspeed_config(deepspeed_config)
     url, name = st.locate(storage, study, run_dir)
     loaded = st.load_study(url, name)
@@ -206,6 +222,8 @@ def train(
         ds_config=ds_config,
         output=output or run_dir / name / "final",
         checkpoint_every=checkpoint_every,
+        recipe=recipe,
+        init_from=None if init_from is None else str(init_from),
     )
     console.print(
         f"[bold]scalesearch train[/] {name}: trials {', '.join(str(t.number) for t in chosen)}"

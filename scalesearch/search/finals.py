@@ -18,7 +18,8 @@ from scalesearch.errors import TrainConfigError, TrainingDiverged
 from scalesearch.search import records
 from scalesearch.search.schema import TrialRecord
 from scalesearch.train.data import load_dataset
-from scalesearch.train.final import init_distributed, load_deepspeed_config, train_final
+from scalesearch.train.ds_config import load_deepspeed_config
+from scalesearch.train.final import init_distributed, train_final
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class TrainRequest:
     resume: bool = False
     seed: int = 0
     checkpoint_every: int = 1
+    recipe: str = "light"
+    init_from: str | None = None
 
 
 def train_trials(
@@ -81,6 +84,8 @@ def _train_one(
         wall_seconds=0.0,
         checkpoint=str((folder / "checkpoints").resolve()),
         status="running",
+        recipe=request.recipe,
+        init_from=request.init_from,
     )
 
     def save(**changes) -> None:
@@ -105,6 +110,8 @@ def _train_one(
             seed=request.seed,
             checkpoint_every=request.checkpoint_every,
             on_epoch=on_epoch,
+            recipe=request.recipe,
+            init_from=request.init_from,
         )
     except KeyboardInterrupt:
         save(status="interrupted")
@@ -114,6 +121,7 @@ def _train_one(
         raise
     save(
         status="completed",
+        recipe=result.recipe,
         test_accuracy=result.test_accuracy,
         steps=result.steps,
         epochs_done=result.epochs_done,
@@ -124,10 +132,15 @@ def _train_one(
             **row,
             "train_losses": result.train_losses,
             "images_per_second": result.images_per_second,
+            "ema": result.ema,
+            "notes": list(result.notes),
         }
         (folder / "result.json").write_text(json.dumps(summary, indent=2))
+        for note in result.notes:
+            log(f"[train] trial {trial.number}: {note}")
+        ema = " (EMA weights)" if result.ema else ""
         log(
-            f"[train] trial {trial.number}: test accuracy {result.test_accuracy:.2%} after "
+            f"[train] trial {trial.number}: test accuracy{ema} {result.test_accuracy:.2%} after "
             f"{result.steps} steps on {world} rank(s), {result.seconds:.0f} s"
         )
     return dict(row)

@@ -74,6 +74,9 @@ final_runs = sa.Table(
     sa.Column("checkpoint", sa.String(1024), nullable=False),
     sa.Column("status", sa.String(32), nullable=False),  # running, completed, interrupted, failed
     sa.Column("updated_at", sa.DateTime, nullable=False),
+    # Added in 0.2 (older databases get them on first use, empty for their runs):
+    sa.Column("recipe", sa.String(512)),  # "light", or the paper's recipe as fitted to the run
+    sa.Column("init_from", sa.String(1024)),  # the checkpoint the run started from, if any
     sa.UniqueConstraint("study", "trial", "checkpoint"),
 )
 
@@ -85,7 +88,23 @@ def engine(url: str) -> sa.Engine:
     """One engine per database URL (a pool, reused), with the tables created."""
     made = sa.create_engine(url, pool_pre_ping=True)
     creating_schema(lambda: metadata.create_all(made, checkfirst=True))
+    creating_schema(lambda: _add_missing_columns(made))
     return made
+
+
+def _add_missing_columns(made: sa.Engine) -> None:
+    """Adds the nullable columns a table gained since the database was created."""
+    inspector = sa.inspect(made)
+    for table in metadata.sorted_tables:
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present:
+                assert column.nullable, f"{table.name}.{column.name} cannot be added to old rows"
+                kind = column.type.compile(made.dialect)
+                with made.begin() as connection:
+                    connection.execute(
+                        sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
+                    )
 
 
 def claim(url: str, study: str, key: str, owner: str) -> bool:

@@ -12,9 +12,6 @@ and continues with the same optimizer, scheduler and data order.
 
 from __future__ import annotations
 
-import copy
-import difflib
-import json
 import os
 import socket
 import time
@@ -24,66 +21,20 @@ from pathlib import Path
 
 import torch
 
+from scalesearch.arch.checkpoints import (
+    detect_layout,
+    load_checkpoint,
+    read_state_dict,
+    spec_for_checkpoint,
+)
 from scalesearch.arch.model import HybridNet
 from scalesearch.arch.spec import ArchSpec
 from scalesearch.errors import TrainConfigError, TrainingDiverged
+from scalesearch.train.augment import RecipeAugment
 from scalesearch.train.data import Dataset
+from scalesearch.train.ds_config import fill_auto
 from scalesearch.train.loop import Batching, batches, evaluate, param_groups, train_epoch
-
-# The configuration used without --deepspeed-config (launch/deepspeed/zero1_cpu.json).
-DEFAULT_CONFIG: dict = {
-    "train_micro_batch_size_per_gpu": 64,
-    "gradient_accumulation_steps": 1,
-    "gradient_clipping": 1.0,
-    "optimizer": {
-        "type": "AdamW",
-        "params": {"lr": 2e-3, "weight_decay": 0.05, "torch_adam": True},
-    },
-    "scheduler": {
-        "type": "WarmupCosineLR",
-        "params": {"total_num_steps": "auto", "warmup_num_steps": "auto"},
-    },
-    "zero_optimization": {"stage": 1},
-    "steps_per_print": 1_000_000,
-}
-# Top-level keys DeepSpeed reads: a near miss of one ("optimiser") is a typo that DeepSpeed
-# would silently ignore, so it is an error here.
-KNOWN_KEYS = (
-    "train_batch_size",
-    "train_micro_batch_size_per_gpu",
-    "gradient_accumulation_steps",
-    "optimizer",
-    "scheduler",
-    "fp16",
-    "bf16",
-    "amp",
-    "torch_autocast",
-    "zero_optimization",
-    "gradient_clipping",
-    "steps_per_print",
-    "wall_clock_breakdown",
-    "prescale_gradients",
-    "gradient_predivide_factor",
-    "communication_data_type",
-    "zero_allow_untested_optimizer",
-    "activation_checkpointing",
-    "checkpoint",
-    "data_types",
-    "flops_profiler",
-    "tensorboard",
-    "wandb",
-    "csv_monitor",
-    "comms_logger",
-    "dump_state",
-    "sparse_gradients",
-    "seed",
-    "memory_breakdown",
-    "elasticity",
-    "compile",
-    "data_efficiency",
-    "aio",
-)
-WARMUP_FRACTION = 0.05  # of all steps, where the config says "auto"
+from scalesearch.train.recipes import RecipePlan, as_record, plan, recipe_for
 
 
 @dataclass(frozen=True)
@@ -96,45 +47,9 @@ class FinalResult:
     seconds: float
     images_per_second: float
     checkpoint: str
-
-
-def load_deepspeed_config(path: str | Path | None) -> dict:
-    """The DeepSpeed config from a JSON file (the built-in one when None), checked for typos."""
-    if path is None:
-        return copy.deepcopy(DEFAULT_CONFIG)
-    path = Path(path)
-    if not path.is_file():
-        raise TrainConfigError(
-            f"--deepspeed-config {path}: no such file (examples: launch/deepspeed/)"
-        )
-    try:
-        config = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise TrainConfigError(f"--deepspeed-config {path}: not valid JSON ({err})") from None
-    if not isinstance(config, dict):
-        raise TrainConfigError(f"--deepspeed-config {path}: must hold a JSON object")
-    for key in config:
-        if key not in KNOWN_KEYS:
-            near = difflib.get_close_matches(key, KNOWN_KEYS, n=1, cutoff=0.75)
-            if near:
-                raise TrainConfigError(
-                    f"--deepspeed-config {path}: unknown key {key!r}; did you mean {near[0]!r}?"
-                )
-    return config
-
-
-def fill_auto(config: dict, steps_per_epoch: int, epochs: int) -> dict:
-    """Replaces "auto" scheduler lengths with this run's step counts."""
-    config = copy.deepcopy(config)
-    params = config.get("scheduler", {}).get("params", {})
-    total = steps_per_epoch * epochs
-    for key, value in (
-        ("total_num_steps", total),
-        ("warmup_num_steps", max(1, int(WARMUP_FRACTION * total))),
-    ):
-        if params.get(key) == "auto":
-            params[key] = value
-    return config
+    recipe: str = "light"  # as recorded (`scalesearch.train.recipes.as_record`)
+    ema: bool = False  # the test accuracy and weights.safetensors are the EMA's
+    notes: tuple[str, ...] = ()  # what starting from a checkpoint adapted
 
 
 def init_distributed() -> tuple[int, int]:
@@ -172,18 +87,25 @@ def train_final(
     label_smoothing: float = 0.1,
     checkpoint_every: int = 1,
     on_epoch: Callable[[int, float], None] | None = None,
+    recipe: str = "light",
+    init_from: str | Path | None = None,
 ) -> FinalResult:
     """Trains `spec` with a DeepSpeed engine and evaluates it on the test split.
 
     Args:
         spec: rebuilt exactly as stored (its class count must match the data's).
         ds_config: DeepSpeed config; "auto" scheduler lengths are filled in here.
-        checkpoint_dir: where DeepSpeed checkpoints go (one tag per checkpointed epoch).
+        checkpoint_dir: where DeepSpeed checkpoints go (one tag per checkpointed epoch), and
+            `weights.safetensors`, the evaluated weights (the EMA's where the recipe has one).
         resume: continue from the latest checkpoint there.
         checkpoint_every: epochs between checkpoints (the last epoch always checkpoints).
         on_epoch: called with (epoch, mean training loss) on every rank.
+        recipe: "light" (the proxy's crop and flip, the DeepSpeed config's optimizer and
+            schedule) or a paper's ("cvt", "cmt": `scalesearch.train.recipes`), which brings
+            its own optimizer, schedule, augmentation, soft targets and EMA.
+        init_from: a checkpoint to start from (official CMT/CvT, Hugging Face CvT or ours);
+            a classifier of another class count starts fresh.
     """
-    import deepspeed
     import deepspeed.comm as dist
 
     if spec.num_classes != data.num_classes:
@@ -193,7 +115,7 @@ def train_final(
         )
     rank, world = dist.get_rank(), dist.get_world_size()
     torch.manual_seed(seed)
-    model = HybridNet(spec)
+    model, notes = _start(spec, init_from)
     micro = int(ds_config.get("train_micro_batch_size_per_gpu", 0)) or _micro_from_total(
         ds_config, world
     )
@@ -206,42 +128,42 @@ def train_final(
         )
     steps_per_epoch = micro_steps // accumulation
     micro_steps = steps_per_epoch * accumulation  # whole optimizer steps only
-    config = fill_auto(ds_config, steps_per_epoch, epochs)
-    try:
-        weight_decay = config.get("optimizer", {}).get("params", {}).get("weight_decay", 0.0)
-        engine, _, _, _ = deepspeed.initialize(
-            model=model, model_parameters=param_groups(model, weight_decay), config=config
-        )
-    except (
-        ValueError,
-        AssertionError,
-        TypeError,
-        KeyError,
-    ) as err:  # pydantic errors are ValueErrors
-        raise TrainConfigError(
-            f"DeepSpeed rejected the config: {str(err).splitlines()[0]}"
-        ) from None
-
+    found = recipe_for(recipe, spec.name)
+    fitted = (
+        None
+        if found is None
+        else plan(found, micro * world * accumulation, steps_per_epoch * epochs)
+    )
+    engine = _engine(model, fill_auto(ds_config, steps_per_epoch, epochs), fitted)
+    ema = _ema(engine.module, fitted)
     start_epoch = 0
     if resume and (checkpoint_dir / "latest").is_file():
         _, client = engine.load_checkpoint(str(checkpoint_dir))
         start_epoch = int(client["epoch"])
-    stepper = EngineStepper(engine)
-    batching = Batching(
-        spec.resolution, data.flip, engine.device, next(engine.module.parameters()).dtype
+        if ema is not None:
+            ema.load_state_dict(client["ema"])
+    stepper = EngineStepper(engine, ema)
+    augment = (
+        None
+        if fitted is None
+        else RecipeAugment(fitted.recipe, spec.resolution, data.num_classes, data.flip)
     )
+    batching = Batching(
+        spec.resolution, data.flip, engine.device, next(engine.module.parameters()).dtype,
+        augment=augment,
+    )  # fmt: skip
     losses: list[float] = []
     images, started = 0, time.perf_counter()
     for epoch in range(start_epoch, epochs):
         engine.train()
-        order = torch.randperm(
-            len(data.train), generator=torch.Generator().manual_seed(seed * 100_003 + epoch)
-        )
+        epoch_seed = seed * 100_003 + epoch
+        order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(epoch_seed))
         shard = order[rank::world][: micro_steps * micro]
-        augment = torch.Generator().manual_seed((seed * 100_003 + epoch) * 1_009 + rank)
+        generator = torch.Generator().manual_seed(epoch_seed * 1_009 + rank)
         stats = train_epoch(
-            stepper, batches(data.train, shard, micro), batching, augment, label_smoothing
-        )
+            stepper, batches(data.train, shard, micro), batching, generator, label_smoothing,
+            augment_seed=epoch_seed * 1_000_003,
+        )  # fmt: skip
         if stats.diverged:
             raise TrainingDiverged(
                 f"training diverged: non-finite loss at epoch {epoch + 1}, step "
@@ -252,12 +174,16 @@ def train_final(
         if on_epoch is not None:
             on_epoch(epoch + 1, losses[-1])
         if (epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs:
+            client = {"epoch": epoch + 1, **({} if ema is None else {"ema": ema.state_dict()})}
             engine.save_checkpoint(
-                str(checkpoint_dir), tag=f"epoch{epoch + 1}", client_state={"epoch": epoch + 1}
+                str(checkpoint_dir), tag=f"epoch{epoch + 1}", client_state=client
             )
     seconds = time.perf_counter() - started
     _check_replicas_agree(engine.module, dist)
-    test_accuracy, _ = evaluate(engine.module, data.test, batching)
+    final = engine.module if ema is None else ema.module
+    test_accuracy, _ = evaluate(final, data.test, batching)
+    if rank == 0:
+        _save_weights(final, checkpoint_dir / "weights.safetensors")
     return FinalResult(
         test_accuracy=test_accuracy,
         train_losses=losses,
@@ -267,15 +193,81 @@ def train_final(
         seconds=seconds,
         images_per_second=images / seconds if seconds else 0.0,
         checkpoint=str(checkpoint_dir),
+        recipe=as_record(fitted),
+        ema=ema is not None,
+        notes=tuple(notes),
     )
+
+
+def _start(spec: ArchSpec, init_from: str | Path | None) -> tuple[HybridNet, list[str]]:
+    """The model to train: freshly initialised, or from a checkpoint (HF CvT: with GELU)."""
+    if init_from is None:
+        return HybridNet(spec), []
+    state = read_state_dict(init_from)
+    layout = detect_layout(state, str(init_from))
+    built = spec_for_checkpoint(spec, state, layout).replace(num_classes=spec.num_classes)
+    model = HybridNet(built)
+    notes = load_checkpoint(model, state, layout, str(init_from), keep_classifier=False)
+    return model, [f"started from {init_from} ({layout})", *notes]
+
+
+def _engine(model: HybridNet, config: dict, fitted: RecipePlan | None):
+    """The DeepSpeed engine: the config's optimizer and scheduler, or the recipe's (AdamW
+    without decay on norms, biases and tokens, and timm's cosine schedule in steps)."""
+    import deepspeed
+
+    optimizer = scheduler = None
+    weight_decay = config.get("optimizer", {}).get("params", {}).get("weight_decay", 0.0)
+    parameters = param_groups(model, weight_decay)
+    if fitted is not None:
+        config = {k: v for k, v in config.items() if k not in ("optimizer", "scheduler")}
+        config.update(gradient_clipping=fitted.recipe.grad_clip, zero_allow_untested_optimizer=True)
+        optimizer = torch.optim.AdamW(
+            param_groups(model, fitted.recipe.weight_decay), lr=fitted.lr, eps=1e-8
+        )
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: fitted.lr_at(step) / fitted.lr
+        )
+        parameters = None
+    try:
+        engine, _, _, _ = deepspeed.initialize(
+            model=model,
+            model_parameters=parameters,
+            optimizer=optimizer,
+            lr_scheduler=scheduler,
+            config=config,
+        )
+    except (ValueError, AssertionError, TypeError, KeyError) as err:  # pydantic: ValueError
+        raise TrainConfigError(
+            f"DeepSpeed rejected the config: {str(err).splitlines()[0]}"
+        ) from None
+    return engine
+
+
+def _ema(model: torch.nn.Module, fitted: RecipePlan | None):
+    """An exponential moving average of weights and buffers (torch's AveragedModel)."""
+    if fitted is None or fitted.ema_decay is None:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(
+        model, multi_avg_fn=get_ema_multi_avg_fn(fitted.ema_decay), use_buffers=True
+    )
+
+
+def _save_weights(model: torch.nn.Module, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(path))
 
 
 class EngineStepper:
     """A DeepSpeed engine behind the training loop's `Stepper`: it owns backward, gradient
     clipping, the optimizer and the scheduler (all from the DeepSpeed config)."""
 
-    def __init__(self, engine) -> None:
-        self.engine = engine
+    def __init__(self, engine, ema=None) -> None:
+        self.engine, self.ema = engine, ema
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.engine(x)
@@ -283,6 +275,8 @@ class EngineStepper:
     def step(self, loss: torch.Tensor) -> None:
         self.engine.backward(loss)
         self.engine.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.engine.module)
 
 
 def _micro_from_total(config: dict, world: int) -> int:

@@ -53,18 +53,42 @@ class PlainStepper:
         self.scheduler.step()
 
 
+class Augment(Protocol):
+    """A recipe's training augmentation: uint8 batch and labels → inputs and soft targets,
+    drawn from `seed` alone (`scalesearch.train.augment.RecipeAugment`)."""
+
+    def __call__(self, images: Tensor, labels: Tensor, seed: int) -> tuple[Tensor, Tensor]: ...
+
+
 @dataclass(frozen=True)
 class Batching:
-    """How images become model inputs: size, augmentation, device and dtype."""
+    """How images become model inputs: size, augmentation, device and dtype.
+
+    Training batches get the light augmentation (crop, flip: `prepare_batch`) unless an
+    `augment` is given, which then makes the inputs and soft targets.
+    """
 
     resolution: int
     flip: bool
     device: torch.device
     dtype: torch.dtype = torch.float32
     channels_last: bool = False
+    augment: Augment | None = None
 
     def inputs(self, images: Tensor, train: bool, generator: torch.Generator | None) -> Tensor:
         x = prepare_batch(images, self.resolution, train, self.flip, generator)
+        return self._placed(x)
+
+    def training_batch(
+        self, images: Tensor, labels: Tensor, generator: torch.Generator | None, seed: int
+    ) -> tuple[Tensor, Tensor]:
+        """(inputs, targets): class indices, or soft targets where a recipe mixes them."""
+        if self.augment is None:
+            return self.inputs(images, True, generator), labels.to(self.device)
+        x, targets = self.augment(images, labels, seed)
+        return self._placed(x), targets.to(self.device)
+
+    def _placed(self, x: Tensor) -> Tensor:
         x = x.to(self.device, self.dtype, non_blocking=True)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
@@ -98,17 +122,22 @@ def train_epoch(
     generator: torch.Generator | None,
     label_smoothing: float = 0.0,
     autocast: contextlib.AbstractContextManager | None = None,
+    augment_seed: int = 0,
 ) -> EpochStats:
-    """One pass over `data`; stops at the first non-finite loss (returned last, not stepped)."""
+    """One pass over `data`; stops at the first non-finite loss (returned last, not stepped).
+
+    Step i of the epoch augments with seed `augment_seed + i` where a recipe augments.
+    Soft targets carry their own smoothing; `label_smoothing` applies to class indices.
+    """
     start = time.perf_counter()
     losses: list[float] = []
     images = 0
-    for raw, labels in data:
-        x = batching.inputs(raw, train=True, generator=generator)
-        y = labels.to(batching.device)
+    for step, (raw, labels) in enumerate(data):
+        x, y = batching.training_batch(raw, labels, generator, augment_seed + step)
         with autocast or contextlib.nullcontext():
             logits = model(x)
-        loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+        smoothing = 0.0 if y.is_floating_point() else label_smoothing
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=smoothing)
         value = loss.item()
         losses.append(value)
         if not math.isfinite(value):
