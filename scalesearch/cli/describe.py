@@ -47,9 +47,19 @@ def describe_spec(spec: ArchSpec) -> dict[str, Any]:
         "spec_hash": spec.spec_hash(),
         "stem": None if spec.stem is None else {"out_chs": spec.stem.out_chs},
         "head": spec.head.kind,
+        "init": spec.init,
+        "drop_path": _drop_path_label(spec),
         "stages": stages,
         "spec": spec.to_dict(),
     }
+
+
+def _drop_path_label(spec: ArchSpec) -> str:
+    """How stochastic depth ramps: over the whole network (CMT) or per stage (CvT)."""
+    if spec.drop_path_rate > 0:
+        return f"{spec.drop_path_rate:g} over all blocks"
+    rates = [s.drop_path_rate for s in spec.stages]
+    return "none" if not any(rates) else "per stage " + "/".join(f"{r:g}" for r in rates)
 
 
 def member_cost(member: Member) -> dict[str, Any]:

@@ -61,7 +61,7 @@ def render_description(desc: dict[str, Any], console: Console) -> None:
     stem = f"stem {desc['stem']['out_chs']} ch, " if desc["stem"] else ""
     console.print(
         f"{stem}head {desc['head']}, total stride {desc['total_stride']}, "
-        f"spec hash {desc['spec_hash']}"
+        f"init {desc['init']}, drop path {desc['drop_path']}, spec hash {desc['spec_hash']}"
     )
     if "target_macs" in desc:
         console.print(_cost_line(desc))
