@@ -19,6 +19,7 @@ __all__ = [
     "ArchSpec",
     "HybridNet",
     "build_model",
+    "load",
     "list_presets",
     "get_preset",
     "count_cost",
@@ -42,6 +43,7 @@ _HOMES = {
     "ArchSpec": "scalesearch.arch.spec",
     "HybridNet": "scalesearch.arch.model",
     "build_model": "scalesearch.arch.model",
+    "load": "scalesearch.arch.bundle",
     "list_presets": "scalesearch.arch.presets",
     "get_preset": "scalesearch.arch.presets",
     "count_cost": "scalesearch.arch.cost",
@@ -62,6 +64,7 @@ _HOMES = {
 }
 
 if TYPE_CHECKING:
+    from scalesearch.arch.bundle import load
     from scalesearch.arch.cost import count_cost
     from scalesearch.arch.model import HybridNet, build_model
     from scalesearch.arch.presets import get_preset, list_presets

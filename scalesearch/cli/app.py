@@ -14,6 +14,7 @@ from typer.exceptions import TyperException
 
 from scalesearch.cli import (  # noqa: F401 - registers the commands
     ablation_commands,
+    export_commands,
     model_commands,
     study_commands,
 )

@@ -86,6 +86,7 @@ def _train_one(
         status="running",
         recipe=request.recipe,
         init_from=request.init_from,
+        test_images=len(data.test),
     )
 
     def save(**changes) -> None:

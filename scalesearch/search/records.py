@@ -77,6 +77,7 @@ final_runs = sa.Table(
     # Added in 0.2 (older databases get them on first use, empty for their runs):
     sa.Column("recipe", sa.String(512)),  # "light", or the paper's recipe as fitted to the run
     sa.Column("init_from", sa.String(1024)),  # the checkpoint the run started from, if any
+    sa.Column("test_images", sa.Integer),  # the test accuracy's n, for its standard error
     sa.UniqueConstraint("study", "trial", "checkpoint"),
 )
 
