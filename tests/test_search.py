@@ -95,6 +95,35 @@ def test_search_and_family_on_sqlite(tiny_space, tmp_path, local_ray, capsys) ->
     assert all({"trial", "accuracy", "macs", "params", "spec"} <= set(p) for p in listed)
 
 
+def test_a_search_on_three_objectives(tmp_path, local_ray, capsys) -> None:
+    """Accuracy, MACs and measured latency: three values per trial, a 3-D frontier."""
+    objectives = "  objectives: {accuracy: maximize, macs: minimize, latency: minimize}\n"
+    space = write_space(
+        tmp_path,
+        "three",
+        {"trials: 16": "trials: 4", "  sampler: tpe\n": f"  sampler: tpe\n{objectives}"},
+    )
+    result, storage = _run(space, tmp_path, family=False)
+    study = st.load_study(storage, "three")
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE", "MINIMIZE"]
+    assert study.metric_names == ["val_accuracy", "MACs", "latency_ms"]
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert complete
+    for t in complete:
+        assert t.values[1] == t.user_attrs["macs"] and t.values[2] == t.user_attrs["latency_ms"]
+        assert t.user_attrs["latency_batch_ms"] > 0 and t.user_attrs["latency_batch"] == 8
+        assert "threads" in t.user_attrs["latency_device"]
+    assert {p.trial for p in result.frontier} == pareto_trained(study)
+    assert all(p.latency_ms is not None for p in result.frontier)
+    assert 0 < result.hypervolume < 1
+    capsys.readouterr()
+    assert main(["frontier", "--storage", storage, "--study", "three", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert all(p["latency_ms"] > 0 for p in listed)
+    assert main(["frontier", "--storage", storage, "--study", "three"]) == 0
+    assert "inference latency at batch 1" in capsys.readouterr().out
+
+
 def test_over_budget_is_rejected_without_training(tmp_path, local_ray) -> None:
     space = write_space(
         tmp_path, "costly", {"max_macs: 2.0e+8": "max_macs: 1.0e+6", "trials: 16": "trials: 3"}

@@ -121,11 +121,12 @@ def frontier(
     run_dir: RunsOption = Path("runs"),
     as_json: JsonOption = False,
 ) -> None:
-    """The Pareto set of accuracy against MACs, and its hypervolume."""
+    """The Pareto set of accuracy against the space's costs (MACs, latency), and its
+    hypervolume."""
     from scalesearch.cli.views import render_frontier
     from scalesearch.search import storage as st
     from scalesearch.search.frontier import frontier as pareto_set
-    from scalesearch.search.frontier import hypervolume
+    from scalesearch.search.frontier import study_hypervolume
 
     url, name = st.locate(storage, study, run_dir)
     loaded = st.load_study(url, name)
@@ -133,9 +134,7 @@ def frontier(
     if as_json:
         print(json.dumps([p.to_dict() for p in points], indent=2))
         return
-    space = st.stored_space(loaded)
-    max_macs = space.search.max_macs if space else max((p.macs for p in points), default=1)
-    render_frontier(points, hypervolume(points, max_macs), console)
+    render_frontier(points, study_hypervolume(loaded, points), console)
 
 
 @app.command()

@@ -10,6 +10,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from scalesearch.numbers import human
 from scalesearch.search.frontier import FrontierPoint
 from scalesearch.search.space import SearchSpace
 from scalesearch.stats import format_accuracy
@@ -123,24 +124,32 @@ def render_frontier(points: list[FrontierPoint], hypervolume: float, console: Co
         pad_edge=False,
         collapse_padding=True,
     )
-    for column in ("trial", "phase", "φ", "accuracy ± se", "seeds", "MMACs", "params", "α/β/γ"):
+    latency = any(p.latency_ms is not None for p in points)
+    columns = ["trial", "phase", "φ", "accuracy ± se", "seeds", "MACs", "params"]
+    columns += ["ms"] if latency else []
+    for column in [*columns, "α/β/γ"]:
         table.add_column(column, justify="right", no_wrap=True)
     for p in points:
         c = p.coefficients
         coefficients = "/".join(
             f"{c[k]:.2f}" if c.get(k) is not None else "-" for k in ("alpha", "beta", "gamma")
         )
+        ms = [f"{p.latency_ms:.3g}" if p.latency_ms is not None else "-"] if latency else []
         table.add_row(
             str(p.trial),
             p.phase,
             f"{p.phi:g}",
             format_accuracy(p.accuracy, p.accuracy_se),
             str(p.seeds),
-            f"{p.macs / 1e6:,.1f}",
-            f"{p.params / 1e6:.3f}M",
+            human(p.macs),
+            human(p.params),
+            *ms,
             coefficients,
         )
     console.print(table)
+    if latency:
+        device = "the device that trained each trial"
+        console.print(f"ms = inference latency at batch 1 on {device}; compare within one type.")
 
 
 @contextlib.contextmanager

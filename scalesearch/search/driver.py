@@ -21,12 +21,14 @@ from typing import Any
 import optuna
 from optuna.trial import Trial, TrialState
 
+from scalesearch.numbers import human, milliseconds
 from scalesearch.search import storage
+from scalesearch.search.early_stopping import rung_decision
 from scalesearch.search.frontier import frontier
 from scalesearch.search.heartbeat import Heartbeat
 from scalesearch.search.lifecycle import RunConfig
-from scalesearch.search.outcome import ProxyOutcome, Verdict, decide, rung_stop
-from scalesearch.search.schema import Phase, TrialRecord, finished, phase_of
+from scalesearch.search.outcome import ProxyOutcome, Verdict, decide
+from scalesearch.search.schema import Phase, TrialRecord, cost_value, finished, phase_of
 from scalesearch.search.trial_build import build_trial, find_twin, twin_verdict
 from scalesearch.stats import binomial_se, format_accuracy
 
@@ -45,6 +47,7 @@ class LiveTrial:
     batch_start: int  # the first trial number of its batch: earlier batches rank it
     accuracies: list[float] = field(default_factory=list)
     stopped_early: bool = False
+    latency_ms: float | None = None  # measured before its first epoch
 
 
 class SearchDriver:
@@ -164,27 +167,21 @@ class SearchDriver:
         return True
 
     def should_stop(self, tune_id: str, epoch: int, accuracy: float) -> bool:
-        """Early stopping (ASHA's rule, made deterministic): stop a search trial whose
-        accuracy at `epoch` is below the median of what earlier batches reached there."""
+        """Early stopping of a search trial at `epoch` (`early_stopping.rung_decision`)."""
         live = self.live.get(tune_id)
         if live is None or self.phase != Phase.SEARCH:
             return False
-        earlier = []
-        for t in self.study.get_trials(
-            deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)
-        ):
-            accuracies = t.user_attrs.get("val_accuracies") or []
-            if (
-                t.number < live.batch_start
-                and phase_of(t) == Phase.SEARCH
-                and len(accuracies) >= epoch
-            ):
-                earlier.append(accuracies[epoch - 1])
-        live.stopped_early = rung_stop(accuracy, earlier)
+        attrs = live.trial.user_attrs
+        known = {**{c: attrs.get(c) for c in ("macs", "params")}, "latency": live.latency_ms}
+        live.stopped_early = rung_decision(
+            self.study, self.space, live.batch_start, epoch, accuracy, known
+        )
         return live.stopped_early
 
     def on_result(self, tune_id: str, result: dict[str, Any]) -> None:
         live = self.live.get(tune_id)
+        if live is not None and result.get("latency_ms") is not None:
+            live.latency_ms = result["latency_ms"]
         if live is not None and "val_accuracy" in result and not result.get("final"):
             live.accuracies.append(result["val_accuracy"])
 
@@ -207,6 +204,7 @@ class SearchDriver:
             seconds=time.monotonic() - live.started,
             val_accuracies=accuracies,
             node_id=(outcome.node_id if outcome else None) or (result or {}).get("node_id"),
+            latency_ms=live.latency_ms,  # a stopped trial's too: later rungs rank against it
         )
         if verdict.state == TrialState.COMPLETE:
             record = _with_measurements(record, outcome)
@@ -257,11 +255,19 @@ class SearchDriver:
             self._write(trial, TrialRecord(**{field_name: verdict.reason}))
         values = None
         if verdict.state == TrialState.COMPLETE:
-            values = [verdict.accuracy, trial.user_attrs["macs"]]
+            values = self._objective_values(trial, verdict.accuracy)
+            if values is None:
+                verdict = Verdict(TrialState.FAIL, reason="no latency was measured", failure=True)
+                self._write(trial, TrialRecord(error=verdict.reason))
         self.study.tell(trial, values=values, state=verdict.state)
         self.heartbeat.discard(storage.trial_id(trial))
         val_images = trial.user_attrs.get("val_images") if values else None
         self._progress(trial.number, verdict.state, values, verdict.reason, val_images)
+
+    def _objective_values(self, trial: Trial, accuracy: float) -> list[float] | None:
+        """[accuracy, *costs] in the study's objective order; None if a cost is missing."""
+        values = [cost_value(trial, c) for c in self.space.search.costs]
+        return None if None in values else [accuracy, *values]
 
     def _count(self, verdict: Verdict) -> None:
         if verdict.failure:
@@ -297,8 +303,11 @@ class SearchDriver:
             left = f", {max(0.0, self.config.time_budget_s - elapsed):.0f} s left"
         what = reason
         if values:
-            se = binomial_se(values[0], self.study.trials[number].user_attrs.get("val_images"))
-            what = f"acc {format_accuracy(values[0], se)} at {values[1] / 1e6:.1f} MMACs"
+            attrs = self.study.trials[number].user_attrs
+            se = binomial_se(values[0], attrs.get("val_images"))
+            what = f"acc {format_accuracy(values[0], se)} at {human(attrs['macs'], 'MACs')}"
+            if attrs.get("latency_ms") is not None:
+                what += f", {milliseconds(attrs['latency_ms'])}"
         self.log(
             f"[{self.phase.value}] trial {number} {state.name.lower()}: {what} | "
             f"{self.phase_counts()[0]} finished, {counts.get('running', 0)} running, "
@@ -316,4 +325,8 @@ def _with_measurements(record: TrialRecord, outcome: ProxyOutcome | None) -> Tri
         train_loss_sum=outcome.train_loss_sum,
         images_per_second=outcome.images_per_second,
         train_seconds=outcome.train_seconds,
+        latency_ms=outcome.latency_ms,
+        latency_batch_ms=outcome.latency_batch_ms,
+        latency_batch=outcome.latency_batch,
+        latency_device=outcome.latency_device,
     )

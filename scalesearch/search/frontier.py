@@ -11,6 +11,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from scalesearch.errors import StudyError
 from scalesearch.search import storage
+from scalesearch.search.outcome import dominates
 from scalesearch.search.replicates import ArchGroup, arch_groups, seed_noise
 from scalesearch.search.schema import Phase, TrialRecord, phase_of
 from scalesearch.search.storage import compute_hypervolume
@@ -32,13 +33,15 @@ class FrontierPoint:
     phi: float
     coefficients: dict[str, Any]
     spec: dict[str, Any]
+    latency_ms: float | None = None  # batch 1, on the device that trained it
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
 def frontier(study: optuna.Study) -> list[FrontierPoint]:
-    """The Pareto set of architectures on (mean accuracy, MACs), sorted by MACs. Only complete
+    """The Pareto set of architectures on mean accuracy and the space's costs (MACs unless
+    its objectives say otherwise), sorted by MACs. Only complete
     trainings count; duplicates and family copies (which trained nothing) do not, nor do
     trainings whose accuracy is not comparable with the proxy's: the ablation's (a controlled
     experiment, not candidates) and the family's when it trains under its own settings."""
@@ -46,12 +49,14 @@ def frontier(study: optuna.Study) -> list[FrontierPoint]:
     noise = seed_noise(every)
     space = storage.stored_space(study)
     family_comparable = space is None or space.family.trains_as_proxy
+    costs = ("macs",) if space is None else space.search.costs
     groups = non_dominated(
         [
             g
             for g in every
             if g.phase != Phase.ABLATION and (g.phase != Phase.FAMILY or family_comparable)
-        ]
+        ],
+        costs,
     )
     points = []
     for group in groups:
@@ -69,32 +74,43 @@ def frontier(study: optuna.Study) -> list[FrontierPoint]:
                 phi=float(record.phi or 0.0),
                 coefficients={**trial.params, "gamma": record.gamma},
                 spec=record.spec_dict(),
+                latency_ms=group.latency_ms,
             )
         )
     return sorted(points, key=lambda p: (p.macs, -p.accuracy))
 
 
-def non_dominated(groups: list[ArchGroup]) -> list[ArchGroup]:
-    """Groups no other beats on both accuracy (higher) and MACs (lower), one strictly."""
-    return [
-        g
-        for g in groups
-        if not any(
-            o.mean >= g.mean and o.macs <= g.macs and (o.mean > g.mean or o.macs < g.macs)
-            for o in groups
-        )
-    ]
+def non_dominated(groups: list[ArchGroup], costs: tuple[str, ...] = ("macs",)) -> list[ArchGroup]:
+    """Groups no other beats on accuracy (higher) and every cost (lower), one strictly.
+    A group without a measured cost (latency) cannot be ranked on it and is left out."""
+    points = [(g, (g.mean, *(g.cost(c) for c in costs))) for g in groups]
+    points = [(g, p) for g, p in points if None not in p]
+    return [g for g, p in points if not any(dominates(q, p) for _, q in points)]
 
 
-def hypervolume(points: list[FrontierPoint], max_macs: float) -> float:
-    """Area dominated by the frontier in (error, MACs / max_macs), reference point (1, 1).
-
-    1.0 would be a perfect classifier at zero cost; points over the budget add nothing.
+def hypervolume(points: list[FrontierPoint], max_macs: float, latency: bool = False) -> float:
+    """Volume dominated by the frontier in (error, MACs / max_macs[, latency / reference]),
+    reference point 1 in each: 1.0 would be a perfect classifier at zero cost; points over
+    the MACs budget add nothing on that axis. Latency has no budget: its reference is 1.1×
+    the slowest point's (the 10% margin of the usual nadir heuristic), so the slowest point
+    still adds volume.
     """
     if not points:
         return 0.0
-    losses = np.array([[1.0 - p.accuracy, min(p.macs / max_macs, 1.0)] for p in points])
-    return compute_hypervolume(losses, np.array([1.0, 1.0]))
+    rows = [[1.0 - p.accuracy, min(p.macs / max_macs, 1.0)] for p in points]
+    if latency:
+        reference = 1.1 * max(p.latency_ms or 0.0 for p in points) or 1.0
+        rows = [[*r, (p.latency_ms or reference) / reference] for r, p in zip(rows, points)]
+    losses = np.array(rows)
+    return compute_hypervolume(losses, np.ones(losses.shape[1]))
+
+
+def study_hypervolume(study: optuna.Study, points: list[FrontierPoint]) -> float:
+    """`hypervolume` of a study's frontier, on the axes its space's objectives name."""
+    space = storage.stored_space(study)
+    max_macs = space.search.max_macs if space else max((p.macs for p in points), default=1)
+    latency = space is not None and "latency" in space.search.costs
+    return hypervolume(points, max_macs, latency)
 
 
 def choose_trials(

@@ -123,6 +123,7 @@ def open_study(config: RunConfig, driver: str) -> optuna.Study:
         storage.open_storage(config.storage),
         config.study_name,
         storage.make_sampler(sampler_name, config.seed),
+        config.space.search.objectives,
     )
     if storage.space_name(study) is None:
         storage.store_space(study, config.space)
@@ -178,4 +179,11 @@ def _check_same_space(study: optuna.Study, space: SearchSpace) -> None:
         raise StudyError(
             f"study {study.study_name!r} belongs to space {stored!r}, not {space.name!r}; "
             f"use another --study"
+        )
+    wanted = space.search.directions()
+    have = [d.name.lower() for d in study.directions]
+    if have != wanted:
+        raise StudyError(
+            f"study {study.study_name!r} has {len(have)} objectives ({', '.join(have)}) but the "
+            f"space asks for {', '.join(space.search.objectives)}; use another --study"
         )

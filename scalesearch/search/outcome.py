@@ -29,6 +29,8 @@ class ProxyOutcome:
         val_images: the images it was measured on (its binomial error follows).
         train_loss_sum, images_per_second, train_seconds: what the training measured.
         node_id: the Ray node that ran it.
+        latency_ms, latency_batch_ms, latency_batch, latency_device: inference latency at
+            batch 1 and at `latency_batch`, and the device it was measured on.
     """
 
     status: str
@@ -40,6 +42,10 @@ class ProxyOutcome:
     images_per_second: float = 0.0
     train_seconds: float = 0.0
     node_id: str | None = None
+    latency_ms: float | None = None
+    latency_batch_ms: float | None = None
+    latency_batch: int | None = None
+    latency_device: str | None = None
 
     def to_report(self) -> dict[str, Any]:
         """The dict Tune carries; `final` marks it apart from the per-epoch reports and
@@ -116,3 +122,66 @@ def rung_stop(
     ranked = sorted(earlier, reverse=True)
     keep = max(1, len(ranked) // reduction_factor)
     return accuracy < ranked[keep - 1]
+
+
+def pareto_rung_stop(
+    point: tuple[float, ...],
+    earlier: list[tuple[float, ...]],
+    reduction_factor: int = 2,
+    min_results: int = 4,
+) -> bool:
+    """MOASHA's rung rule (Schmucker et al., 2021) on a fixed history: results are
+    (accuracy, cost, ...) with accuracy maximised and costs minimised. The rung keeps the
+    best 1/reduction_factor of its results by non-dominated sorting (fronts in order, the
+    last front taken by crowding distance, as NSGA-II); a result on the first front — no
+    earlier result is at least as accurate and as cheap, and better in one — is never
+    stopped. Accuracy alone would stop the cheap trials first, the very points that make
+    the low end of an accuracy–cost frontier."""
+    if len(earlier) < min_results:
+        return False
+    everyone = [point, *earlier]
+    fronts = non_dominated_fronts(everyone)
+    if 0 in fronts[0]:
+        return False
+    keep = max(1, len(earlier) // reduction_factor)
+    kept: list[int] = []
+    for front in fronts:
+        if len(kept) + len(front) <= keep:
+            kept.extend(front)
+            continue
+        by_crowding = sorted(front, key=lambda i: -_crowding(everyone, front)[i])
+        kept.extend(by_crowding[: keep - len(kept)])
+        break
+    return 0 not in kept
+
+
+def dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    """a is at least as good as b everywhere and better somewhere (accuracy first, up;
+    costs after, down)."""
+    signed_a, signed_b = (a[0], *(-x for x in a[1:])), (b[0], *(-x for x in b[1:]))
+    return all(x >= y for x, y in zip(signed_a, signed_b)) and signed_a != signed_b
+
+
+def non_dominated_fronts(points: list[tuple[float, ...]]) -> list[list[int]]:
+    """Indices of `points` by front: the first front dominated by none, the next dominated
+    only by the first, and so on."""
+    left, fronts = set(range(len(points))), []
+    while left:
+        front = sorted(i for i in left if not any(dominates(points[j], points[i]) for j in left))
+        fronts.append(front)
+        left -= set(front)
+    return fronts
+
+
+def _crowding(points: list[tuple[float, ...]], front: list[int]) -> dict[int, float]:
+    """NSGA-II's crowding distance within a front: the ends of each objective are infinite."""
+    distance = dict.fromkeys(front, 0.0)
+    for k in range(len(points[front[0]])):
+        ordered = sorted(front, key=lambda i: points[i][k])
+        span = points[ordered[-1]][k] - points[ordered[0]][k]
+        distance[ordered[0]] = distance[ordered[-1]] = float("inf")
+        if span == 0:
+            continue
+        for left, mid, right in zip(ordered, ordered[1:], ordered[2:]):
+            distance[mid] += (points[right][k] - points[left][k]) / span
+    return distance

@@ -10,6 +10,7 @@ the best coefficients beat the defaults by more than that noise.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,6 +38,12 @@ class ArchGroup:
     phi: float
     default: bool  # it trains the space's default coefficients
     val_images: int | None
+    params_count: int | None = None
+    latency_ms: float | None = None  # median over its trainings (batch 1), where measured
+
+    def cost(self, name: str) -> float | None:
+        """A cost objective of the architecture: "macs", "params" or "latency"."""
+        return {"macs": self.macs, "params": self.params_count, "latency": self.latency_ms}[name]
 
     @property
     def mean(self) -> float:
@@ -77,16 +84,24 @@ def arch_groups(study: optuna.Study) -> list[ArchGroup]:
             ArchGroup(
                 trials=tuple(t.number for t in trials),
                 accuracies=tuple(t.values[0] for t in trials),
-                macs=int(trials[0].values[1]),
+                # From the record, not values[1]: a study's second objective may be latency.
+                macs=int(first.macs if first.macs is not None else trials[0].values[1]),
                 params=dict(trials[0].params),
                 phase=first.phase,
                 phi=float(first.phi or 0.0),
                 default=any(TrialRecord.from_trial(t).default_coefficients for t in trials)
                 or first.arch_key in default_keys,
                 val_images=first.val_images,
+                params_count=first.params,
+                latency_ms=_median([t.user_attrs.get("latency_ms") for t in trials]),
             )
         )
     return sorted(groups, key=lambda g: g.trials[0])
+
+
+def _median(values: list[float | None]) -> float | None:
+    measured = sorted(v for v in values if v is not None)
+    return statistics.median(measured) if measured else None
 
 
 def seed_noise(groups: list[ArchGroup]) -> float | None:

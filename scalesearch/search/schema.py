@@ -19,7 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from scalesearch.arch.spec import ArchSpec
 
-# Objectives, in this order: maximize validation accuracy, minimize MACs.
+# Objectives of a study made before spaces chose theirs: maximize accuracy, minimize MACs.
 DIRECTIONS = ("maximize", "minimize")
 # Study user attributes. Each driver adds its search budget under its own key, so drivers
 # that join a study at once never overwrite one another; the study's budget is their sum.
@@ -85,6 +85,9 @@ class TrialRecord:
             resolution).
         epochs: the epochs it trained for (family and ablation members grow theirs with
             their cost).
+        latency_ms, latency_batch_ms, latency_batch, latency_device: inference latency
+            measured on the device that trained it, at batch 1 and `latency_batch`
+            (comparable only among trials on one device type).
     """
 
     phase: Phase | None = None
@@ -120,6 +123,10 @@ class TrialRecord:
     default_coefficients: bool | None = None
     strategy: str | None = None
     epochs: int | None = None
+    latency_ms: float | None = None
+    latency_batch_ms: float | None = None
+    latency_batch: int | None = None
+    latency_device: str | None = None
 
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any]) -> TrialRecord:
@@ -153,6 +160,14 @@ class TrialRecord:
 
     def spec_dict(self) -> dict[str, Any]:
         return json.loads(self.spec) if self.spec else {}
+
+
+def cost_value(trial: FrozenTrial, cost: str) -> float | None:
+    """A cost objective of a trial, from what it recorded: "macs", "params" or "latency"
+    (batch 1, milliseconds). None where it was not measured."""
+    key = "latency_ms" if cost == "latency" else cost
+    value = trial.user_attrs.get(key)
+    return None if value is None else float(value)
 
 
 def attr_name(field_name: str) -> str:

@@ -9,7 +9,15 @@ from typing import Literal
 from scalesearch.errors import SpaceError
 from scalesearch.train.config import ProxyConfig
 
-OBJECTIVE_DIRECTIONS = {"accuracy": "maximize", "macs": "minimize", "params": "minimize"}
+# Latency is measured per trial on the device that trained it (`scalesearch.arch.latency`):
+# comparable only among trials that ran on one device type.
+OBJECTIVE_DIRECTIONS = {
+    "accuracy": "maximize",
+    "macs": "minimize",
+    "params": "minimize",
+    "latency": "minimize",
+}
+COSTS = ("macs", "params", "latency")
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,11 @@ class SearchSettings:
     objectives: dict[str, str] = field(
         default_factory=lambda: {"accuracy": "maximize", "macs": "minimize"}
     )
+    # Rung decisions: "asha" on accuracy alone, "moasha" by non-dominated sorting on accuracy
+    # and the costs; "auto" takes moasha when the compared trials' costs differ (a latency
+    # objective, or no equal-cost realisation), asha where equal cost holds them level.
+    early_stopping: str = "auto"
+    latency_batch: int = 8  # the second batch size latency is measured at (the first is 1)
 
     def __post_init__(self) -> None:
         if self.trials < 1:
@@ -48,11 +61,26 @@ class SearchSettings:
                 raise SpaceError(
                     f"objectives must be among {{{allowed}}}, but got {name}: {direction}"
                 )
-        if "accuracy" not in self.objectives or len(self.objectives) != 2:
+        names = list(self.objectives)
+        if not names or names[0] != "accuracy" or len(names) not in (2, 3):
             raise SpaceError(
-                "objectives must be accuracy and one cost (macs or params), but got "
-                f"{', '.join(self.objectives)}"
+                "objectives must be accuracy first, then one or two costs (macs, params, "
+                f"latency), but got {', '.join(names) or 'none'}"
             )
+        if self.early_stopping not in ("auto", "asha", "moasha"):
+            raise SpaceError(
+                f"early_stopping must be auto, asha or moasha, but got {self.early_stopping!r}"
+            )
+        if self.latency_batch < 1:
+            raise SpaceError(f"latency_batch must be >= 1, but got {self.latency_batch}")
+
+    @property
+    def costs(self) -> tuple[str, ...]:
+        """The cost objectives, in order (values[1:] of every complete trial)."""
+        return tuple(name for name in self.objectives if name != "accuracy")
+
+    def directions(self) -> list[str]:
+        return list(self.objectives.values())
 
 
 @dataclass(frozen=True)

@@ -114,15 +114,27 @@ def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
 
 
 def create_or_load_study(
-    storage: optuna.storages.BaseStorage, name: str, sampler: optuna.samplers.BaseSampler
+    storage: optuna.storages.BaseStorage,
+    name: str,
+    sampler: optuna.samplers.BaseSampler,
+    objectives: dict[str, str] | None = None,
 ) -> optuna.Study:
-    return optuna.create_study(
+    """The study, made with the space's objectives (accuracy and MACs by default) and their
+    names, which optuna-dashboard shows on its axes."""
+    directions = list(DIRECTIONS) if objectives is None else list(objectives.values())
+    study = optuna.create_study(
         study_name=name,
         storage=storage,
         sampler=sampler,
-        directions=list(DIRECTIONS),
+        directions=directions,
         load_if_exists=True,
     )
+    if objectives is not None and study.metric_names is None:
+        study.set_metric_names([_METRIC_NAMES.get(k, k) for k in objectives])
+    return study
+
+
+_METRIC_NAMES = {"accuracy": "val_accuracy", "macs": "MACs", "latency": "latency_ms"}
 
 
 def stored_space(study: optuna.Study) -> SearchSpace | None:

@@ -122,6 +122,7 @@ def build_trial(
         "data_dir": data_dir,
         "seed": seed,
         "macs": cost.macs,
+        "latency_batch": space.search.latency_batch,
     }
     return BuiltTrial(record, config, reason)
 
@@ -150,6 +151,9 @@ def _cut_short(trial: FrozenTrial) -> bool:
     return trial.state == TrialState.PRUNED and reason.startswith("stopped early")
 
 
+LATENCY_FIELDS = ("latency_ms", "latency_batch_ms", "latency_batch", "latency_device")
+
+
 def twin_verdict(twin: FrozenTrial) -> tuple[Verdict, TrialRecord]:
     """How a duplicate ends, and what it copies from its twin: a complete twin's result; a
     pruned twin's reason; a twin still training makes it pruned (it took no slot)."""
@@ -157,7 +161,10 @@ def twin_verdict(twin: FrozenTrial) -> tuple[Verdict, TrialRecord]:
     if twin.state == TrialState.COMPLETE:
         attrs = twin.user_attrs
         copied = dataclasses.replace(
-            copied, val_accuracies=attrs.get("val_accuracies"), val_images=attrs.get("val_images")
+            copied,
+            val_accuracies=attrs.get("val_accuracies"),
+            val_images=attrs.get("val_images"),
+            **{k: attrs.get(k) for k in LATENCY_FIELDS},
         )
         return Verdict(TrialState.COMPLETE, accuracy=twin.values[0]), copied
     if twin.state == TrialState.PRUNED:

@@ -10,11 +10,8 @@ schedules, places and stops trials.
 from __future__ import annotations
 
 import contextlib
-import functools
-import json
 import os
 import time
-import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -25,24 +22,21 @@ from ray import tune
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
-from scalesearch.arch.spec import ArchSpec
-from scalesearch.decode import decode
 from scalesearch.errors import ClusterError, SearchFailed
 from scalesearch.search import lifecycle, storage
 from scalesearch.search.ablation import AblationCell, AblationMembers, ablation_table
 from scalesearch.search.driver import FINISHED, SearchDriver, TrialSource
 from scalesearch.search.family import FamilyMembers
-from scalesearch.search.frontier import FrontierPoint, frontier, hypervolume
+from scalesearch.search.frontier import FrontierPoint, frontier, study_hypervolume
 from scalesearch.search.heartbeat import Heartbeat
 from scalesearch.search.lifecycle import RunConfig
-from scalesearch.search.outcome import ProxyOutcome
 from scalesearch.search.replicates import (
     SEED_NOISE,
     ReplicateMembers,
     noise_verdict,
 )
 from scalesearch.search.schema import Phase
-from scalesearch.train.config import ProxyConfig
+from scalesearch.search.trainable import run_trial
 
 # Replicating moves the frontier (a lucky first seed falls back and an unreplicated point
 # rises): the replicate phase is planned again on the new frontier, at most this many times.
@@ -109,59 +103,9 @@ class StudySearcher(Searcher):
         pass
 
 
-@functools.lru_cache(maxsize=4)
-def _cached_dataset(name: str, data_dir: str | None, resolution: int, seed: int):
-    """Loaded once per worker process (Tune reuses actors), then shared by its trials."""
-    from scalesearch.train.data import load_dataset
-
-    return load_dataset(name, data_dir, resolution=resolution, seed=seed)
-
-
 def proxy_trial(config: dict) -> None:
-    """The Tune trainable: trains one spec, reports each epoch, then a `ProxyOutcome`.
-
-    Errors are reported as an outcome with the message (so the study records the reason),
-    never raised into Tune.
-    """
-    from scalesearch.train.proxy import train_proxy
-
-    node_id = ray.get_runtime_context().get_node_id()
-    try:
-        spec = ArchSpec.from_json(config["spec"])
-        proxy = decode(ProxyConfig, json.loads(config["proxy"]))
-        data = _cached_dataset(proxy.dataset, config["data_dir"], spec.resolution, config["seed"])
-
-        def on_epoch(epoch) -> None:
-            # The last epoch is reported once, as the outcome below: ASHA stops every trial at
-            # its last epoch, and the outcome must reach the study first.
-            if epoch.epoch < proxy.epochs:
-                tune.report(
-                    {
-                        "epoch": epoch.epoch,
-                        "val_accuracy": epoch.val_accuracy,
-                        "val_loss": epoch.val_loss,
-                        "node_id": node_id,
-                    }
-                )
-
-        result = train_proxy(spec, data, proxy, on_epoch=on_epoch, macs=config["macs"])
-        outcome = ProxyOutcome(
-            status=result.status,
-            reason=result.reason,
-            val_accuracies=result.val_accuracies,
-            val_accuracy=result.val_accuracy,
-            val_images=result.val_images,
-            train_loss_sum=result.train_loss_sum,
-            images_per_second=result.images_per_second,
-            train_seconds=result.seconds,
-            node_id=node_id,
-        )
-    except Exception as err:  # noqa: BLE001 - reported to the study, not lost
-        outcome = ProxyOutcome(
-            status="error", reason=f"{type(err).__name__}: {err}", node_id=node_id
-        )
-        traceback.print_exc(limit=5)  # into the worker's log in the run folder
-    tune.report(outcome.to_report())
+    """The Tune trainable: `trainable.run_trial` reporting through Tune."""
+    run_trial(config, tune.report, ray.get_runtime_context().get_node_id())
 
 
 def run_search(config: RunConfig, log: Callable[[str], None] = print) -> SearchResult:
@@ -242,7 +186,7 @@ def _search(config: RunConfig, num_classes: int, log: Callable[[str], None]) -> 
         config.study_name,
         config.storage,
         front,
-        hypervolume(front, config.space.search.max_macs),
+        study_hypervolume(study, front),
         storage.trials_by_state(study),
         time.monotonic() - driver.started,
     )

@@ -15,6 +15,7 @@ from typing import Literal
 import torch
 
 from scalesearch.arch.cost import count_cost, count_params
+from scalesearch.arch.latency import Latency, measure_latency
 from scalesearch.arch.model import HybridNet
 from scalesearch.arch.spec import ArchSpec
 from scalesearch.stats import binomial_se
@@ -56,6 +57,7 @@ class ProxyResult:
     device: str
     val_images: int = 0  # images each validation accuracy is measured on
     epochs: list[EpochResult] = field(default_factory=list)
+    latency: Latency | None = None  # inference latency, measured before training
 
     @property
     def val_accuracy_se(self) -> float:
@@ -80,8 +82,9 @@ class ProxyResult:
         return [e.train_loss for e in self.epochs]
 
     def to_dict(self) -> dict:
-        data = {k: v for k, v in self.__dict__.items() if k != "epochs"}
+        data = {k: v for k, v in self.__dict__.items() if k not in ("epochs", "latency")}
         data.update(
+            latency=None if self.latency is None else self.latency.to_dict(),
             val_accuracy=self.val_accuracy,
             val_accuracy_se=self.val_accuracy_se,
             val_accuracies=self.val_accuracies,
@@ -145,6 +148,8 @@ def train_proxy(
     on_epoch: EpochCallback | None = None,
     device: torch.device | None = None,
     macs: int | None = None,
+    latency_batch: int | None = None,
+    on_latency: Callable[[Latency], None] | None = None,
 ) -> ProxyResult:
     """Trains `spec` (its class count set to the data's) and validates after every epoch.
 
@@ -156,6 +161,9 @@ def train_proxy(
         device: defaults to CUDA when present (then bf16 autocast and channels-last).
         macs: the spec's MACs when the caller counted them already (the search driver
             does; counting takes about half a second).
+        latency_batch: measure inference latency at batch 1 and this batch before training
+            (on the trial's device and threads; about half a second), and pass it to
+            `on_latency` before the first epoch.
 
     A non-finite loss ends the trial with status "diverged" and the reason, not an error.
     """
@@ -168,6 +176,11 @@ def train_proxy(
     cuda = device.type == "cuda"
     if cuda:
         model = model.to(memory_format=torch.channels_last)
+    latency = None
+    if latency_batch is not None:
+        latency = measure_latency(model, spec.resolution, latency_batch, device, 0.2)
+        if on_latency is not None:
+            on_latency(latency)
     train, val = proxy_splits(data, config)
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.lr)
@@ -223,6 +236,7 @@ def train_proxy(
         device=str(device),
         val_images=len(val),
         epochs=epochs,
+        latency=latency,
     )
 
 

@@ -1,0 +1,92 @@
+"""One proxy trial as Ray runs it, without Ray: `run_trial(config, report, node_id)`.
+
+`scalesearch.search.tune.proxy_trial` (the Tune trainable) calls it with Tune's `report`; tests
+call it with a list's `append`. The dataset is loaded once per worker process (Tune reuses
+actors) and shared by its trials.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import traceback
+from collections.abc import Callable
+
+from scalesearch.arch.spec import ArchSpec
+from scalesearch.decode import decode
+from scalesearch.search.outcome import ProxyOutcome
+from scalesearch.train.config import ProxyConfig
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_dataset(name: str, data_dir: str | None, resolution: int, seed: int):
+    """Loaded once per worker process (Tune reuses actors), then shared by its trials."""
+    from scalesearch.train.data import load_dataset
+
+    return load_dataset(name, data_dir, resolution=resolution, seed=seed)
+
+
+def run_trial(config: dict, report: Callable[[dict], None], node_id: str | None) -> None:
+    """Trains one spec, reports each epoch, then a `ProxyOutcome`, through `report`.
+
+    Errors are reported as an outcome with the message (so the study records the reason),
+    never raised.
+    """
+    from scalesearch.train.proxy import train_proxy
+
+    try:
+        spec = ArchSpec.from_json(config["spec"])
+        proxy = decode(ProxyConfig, json.loads(config["proxy"]))
+        data = _cached_dataset(proxy.dataset, config["data_dir"], spec.resolution, config["seed"])
+
+        latency = {}
+
+        def on_latency(measured) -> None:
+            latency.update(
+                latency_ms=measured.ms_batch1,
+                latency_batch_ms=measured.ms_batch,
+                latency_batch=measured.batch,
+                latency_device=measured.device,
+            )
+
+        def on_epoch(epoch) -> None:
+            # The last epoch is reported once, as the outcome below: ASHA stops every trial at
+            # its last epoch, and the outcome must reach the study first.
+            if epoch.epoch < proxy.epochs:
+                report(
+                    {
+                        "epoch": epoch.epoch,
+                        "val_accuracy": epoch.val_accuracy,
+                        "val_loss": epoch.val_loss,
+                        "node_id": node_id,
+                        "latency_ms": latency.get("latency_ms"),
+                    }
+                )
+
+        result = train_proxy(
+            spec,
+            data,
+            proxy,
+            on_epoch=on_epoch,
+            macs=config["macs"],
+            latency_batch=config.get("latency_batch", 8),
+            on_latency=on_latency,
+        )
+        outcome = ProxyOutcome(
+            status=result.status,
+            reason=result.reason,
+            val_accuracies=result.val_accuracies,
+            val_accuracy=result.val_accuracy,
+            val_images=result.val_images,
+            train_loss_sum=result.train_loss_sum,
+            images_per_second=result.images_per_second,
+            train_seconds=result.seconds,
+            node_id=node_id,
+            **latency,
+        )
+    except Exception as err:  # noqa: BLE001 - reported to the study, not lost
+        outcome = ProxyOutcome(
+            status="error", reason=f"{type(err).__name__}: {err}", node_id=node_id
+        )
+        traceback.print_exc(limit=5)  # into the worker's log in the run folder
+    report(outcome.to_report())
