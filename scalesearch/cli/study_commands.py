@@ -61,6 +61,17 @@ def run(
             "(measures the seed noise; default: the space's)."
         ),
     ] = None,
+    warm_start: Annotated[
+        Optional[str],
+        typer.Option(help="Start with the frontier of this earlier study of the same space."),
+    ] = None,
+    warm_storage: Annotated[
+        Optional[str], typer.Option(help="Storage URL of the --warm-start study.")
+    ] = None,
+    warm_top: Annotated[
+        Optional[int],
+        typer.Option(help="Its K most accurate search trials instead of its frontier."),
+    ] = None,
 ) -> None:
     """Search the space's coefficients with proxy trials on Ray Tune, then train the family."""
     from scalesearch.cli.views import render_frontier
@@ -76,6 +87,9 @@ def run(
     config = config_from_flags(
         loaded,
         folder,
+        warm_start=warm_start,
+        warm_storage=warm_storage,
+        warm_top=warm_top,
         storage=url,
         study_name=study_name,
         resume=resume,

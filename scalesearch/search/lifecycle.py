@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from scalesearch.errors import ClusterError, ConfigError, StudyError
 from scalesearch.search import storage
@@ -45,6 +43,9 @@ class RunConfig:
     replicates: int = 1  # seeds in all for the frontier and the default coefficients
     resume: bool = False  # continue to the study's budget instead of adding `trials` to it
     join: bool = False  # share the study with other drivers running at the same time
+    warm_start: str | None = None  # an earlier study of the space whose best points go first
+    warm_storage: str | None = None  # where it lives (default: beside this run's)
+    warm_top: int | None = None  # its K most accurate search trials instead of its frontier
 
     def __post_init__(self) -> None:
         if self.trials < 1:
@@ -61,6 +62,19 @@ class RunConfig:
             raise ConfigError(
                 "choose one of --resume (continue to the budget) and --join (add to it)"
             )
+        if self.warm_top is not None and self.warm_top < 1:
+            raise ConfigError(f"--warm-top must be >= 1, but got {self.warm_top}")
+        if self.warm_top is not None and self.warm_start is None:
+            raise ConfigError("--warm-top needs --warm-start STUDY")
+
+    def warm_url(self) -> str:
+        """The warm-start study's storage: given, this run's if it holds it, else its own
+        default SQLite file beside this run's folder."""
+        if self.warm_storage:
+            return self.warm_storage
+        if storage.study_exists(self.storage, self.warm_start):
+            return self.storage
+        return storage.default_storage(self.run_dir.parent / self.warm_start)
 
 
 def config_from_flags(space: SearchSpace, run_dir: Path, **flags: Any) -> RunConfig:
@@ -90,7 +104,7 @@ def check_run(config: RunConfig) -> int:
     """
     from scalesearch.train.data import load_dataset
 
-    exists = _study_exists(config.storage, config.study_name)
+    exists = storage.study_exists(config.storage, config.study_name)
     if config.resume and not exists:
         raise StudyError(
             f"--resume: no study {config.study_name!r} at {config.storage}; drop --resume to "
@@ -103,6 +117,15 @@ def check_run(config: RunConfig) -> int:
         )
     if exists:
         _check_same_space(storage.load_study(config.storage, config.study_name), config.space)
+    if config.warm_start is not None:
+        if exists:
+            raise StudyError(
+                f"--warm-start seeds a new study, but {config.study_name!r} exists; drop "
+                f"--warm-start to continue it, or give --study NAME"
+            )
+        from scalesearch.search.warm_start import warm_points  # it reads frontiers: late
+
+        warm_points(config.warm_url(), config.warm_start, config.space.name, config.warm_top)
     data = load_dataset(
         config.proxy.dataset,
         config.data_dir,
@@ -128,6 +151,13 @@ def open_study(config: RunConfig, driver: str) -> optuna.Study:
     if storage.space_name(study) is None:
         storage.store_space(study, config.space)
         storage.store_run_proxy(study, config.proxy)
+        if config.warm_start is not None:
+            from scalesearch.search.warm_start import enqueue, warm_points
+
+            warm = warm_points(
+                config.warm_url(), config.warm_start, config.space.name, config.warm_top
+            )
+            enqueue(study, warm)
     study.sampler = storage.make_sampler(sampler_name, sampler_seed(config, study, driver))
     if not config.resume:
         storage.add_budget(study, driver, config.trials)
@@ -157,19 +187,6 @@ def check_reachable(address: str) -> None:
             f"--address {address}: no Ray cluster answers there ({err}); start one with "
             f"`ray start --head --port=PORT` and pass HEAD_IP:PORT"
         ) from None
-
-
-def _study_exists(url: str, name: str) -> bool:
-    """Whether the study is there, without creating an SQLite file that is not."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:  # open_storage names the problem below
-        parsed = None
-    if parsed is not None and parsed.get_backend_name() == "sqlite":
-        path = parsed.database
-        if path and path != ":memory:" and not Path(path).is_file():
-            return False
-    return storage.study_exists(url, name)
 
 
 def _check_same_space(study: optuna.Study, space: SearchSpace) -> None:

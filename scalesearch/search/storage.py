@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import optuna
 from optuna.trial import BaseTrial, TrialState
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from scalesearch.decode import decode, encode
 from scalesearch.errors import DecodeError, StudyError
@@ -176,6 +178,16 @@ def space_name(study: optuna.Study) -> str | None:
 
 
 def study_exists(url: str, name: str) -> bool:
+    """Whether the study is there, without creating an SQLite file (or its folder) that is
+    not: asking would create it."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:  # open_storage names the problem below
+        parsed = None
+    if parsed is not None and parsed.get_backend_name() == "sqlite":
+        path = parsed.database
+        if path and path != ":memory:" and not Path(path).is_file():
+            return False
     return name in {s.study_name for s in optuna.get_all_study_summaries(open_storage(url))}
 
 

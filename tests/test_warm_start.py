@@ -1,0 +1,92 @@
+"""`run --warm-start`: an earlier study's frontier becomes a new study's first asks."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from scalesearch.cli.app import main
+from scalesearch.search import storage as st
+from scalesearch.search.lifecycle import check_run, config_from_flags, open_study
+from scalesearch.search.space import load_space
+from scalesearch.search.trial_build import sample_point
+from scalesearch.search.warm_start import WARM_START_FROM
+from tests.conftest import write_space
+
+UNIT = optuna.distributions.FloatDistribution(1.0, 1.6)
+# (alpha, beta, accuracy, MACs): trials 0 and 2 are the frontier, 1 is dominated by 0.
+EARLIER = [(1.1, 1.5, 0.93, 40e6), (1.3, 1.3, 0.92, 41e6), (1.5, 1.1, 0.95, 44e6)]
+
+
+@pytest.fixture
+def earlier(tmp_path):
+    space_path = write_space(tmp_path, "tiny", {})
+    space = load_space(space_path)
+    (tmp_path / "runs" / "first").mkdir(parents=True)
+    url = st.default_storage(tmp_path / "runs" / "first")
+    study = st.create_or_load_study(st.open_storage(url), "first", st.make_sampler("random", 0))
+    st.store_space(study, space)
+    for i, (alpha, beta, accuracy, macs) in enumerate(EARLIER):
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"alpha": alpha, "beta": beta},
+                distributions={"alpha": UNIT, "beta": UNIT},
+                values=[accuracy, macs],
+                user_attrs={"phase": "search", "macs": macs, "arch_key": f"a{i}", "phi": 1.0},
+            )
+        )
+    return tmp_path, space
+
+
+def _config(tmp_path, space, **flags):
+    return config_from_flags(
+        space,
+        tmp_path / "runs" / "second",
+        storage=st.default_storage(tmp_path / "runs" / "second"),
+        study_name="second",
+        trials=4,
+        warm_start="first",
+        **flags,
+    )
+
+
+def test_the_frontier_is_asked_first(earlier) -> None:
+    tmp_path, space = earlier
+    config = _config(tmp_path, space)
+    check_run(config)
+    study = open_study(config, "driver-1")
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert [t.user_attrs[WARM_START_FROM].rsplit("#", 1)[1] for t in waiting] == ["0", "2"]
+    # The driver's own sampling reads the enqueued coefficients back, in order.
+    points = [sample_point(study.ask(), space)[0] for _ in range(2)]
+    assert [(c.alpha, c.beta) for c in points] == [(1.1, 1.5), (1.5, 1.1)]
+
+
+def test_top_k_instead_of_the_frontier(earlier) -> None:
+    tmp_path, space = earlier
+    config = _config(tmp_path, space, warm_top=2)
+    check_run(config)
+    study = open_study(config, "driver-1")
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    fixed = [t.system_attrs["fixed_params"]["alpha"] for t in waiting]
+    assert fixed == [1.5, 1.1]  # by accuracy: 0.95, 0.93
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--warm-start", "nope"], "--warm-start nope: no such study"),
+        (["--warm-start", "first", "--space", "cmt_compound"], "belongs to space 'tiny'"),
+        (["--warm-top", "2"], "--warm-top needs --warm-start STUDY"),
+        (["--warm-start", "first", "--warm-top", "0"], "--warm-top must be >= 1"),
+    ],
+)
+def test_bad_warm_starts_are_one_line(earlier, capsys, extra, message) -> None:
+    tmp_path, _ = earlier
+    space = ["--space", str(tmp_path / "tiny.yaml")] if "--space" not in extra else []
+    args = ["run", *space, "--run-dir", str(tmp_path / "runs"), "--study", "second", *extra]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err, err
+    assert not (tmp_path / "runs" / "second" / "study.db").exists()  # nothing was created
