@@ -131,6 +131,7 @@ def check_run(config: RunConfig) -> int:
         config.data_dir,
         resolution=config.space.base.resolution,
         seed=config.seed,
+        max_images=config.proxy.images_needed,
     )
     if config.address:
         check_reachable(config.address)

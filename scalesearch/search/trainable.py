@@ -19,11 +19,13 @@ from scalesearch.train.config import ProxyConfig
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_dataset(name: str, data_dir: str | None, resolution: int, seed: int):
+def _cached_dataset(
+    name: str, data_dir: str | None, resolution: int, seed: int, max_images: int | None
+):
     """Loaded once per worker process (Tune reuses actors), then shared by its trials."""
     from scalesearch.train.data import load_dataset
 
-    return load_dataset(name, data_dir, resolution=resolution, seed=seed)
+    return load_dataset(name, data_dir, resolution=resolution, seed=seed, max_images=max_images)
 
 
 def run_trial(config: dict, report: Callable[[dict], None], node_id: str | None) -> None:
@@ -32,12 +34,18 @@ def run_trial(config: dict, report: Callable[[dict], None], node_id: str | None)
     Errors are reported as an outcome with the message (so the study records the reason),
     never raised.
     """
-    from scalesearch.train.proxy import train_proxy
+    from scalesearch.train.proxy import train_proxy, train_resolution
 
     try:
         spec = ArchSpec.from_json(config["spec"])
         proxy = decode(ProxyConfig, json.loads(config["proxy"]))
-        data = _cached_dataset(proxy.dataset, config["data_dir"], spec.resolution, config["seed"])
+        data = _cached_dataset(
+            proxy.dataset,
+            config["data_dir"],
+            train_resolution(spec, proxy),  # where images are decoded (image folders)
+            config["seed"],
+            proxy.images_needed,
+        )
 
         latency = {}
 

@@ -38,6 +38,9 @@ class ProxyConfig:
         seed: fixes initialisation, data order and augmentation.
         threads: torch CPU threads (one per trial: two thrash when trials run side by side).
         eval_batch_size: images per validation step.
+        resolution_scale: train and validate each member at this share of its input size
+            (rounded to a size the network takes): a cheaper proxy for large inputs; costs
+            are still counted at the member's own size.
     """
 
     dataset: str = "mnist"
@@ -54,6 +57,15 @@ class ProxyConfig:
     seed: int = 0
     threads: int = 1
     eval_batch_size: int = 256
+    resolution_scale: float = 1.0
+
+    @property
+    def images_needed(self) -> int | None:
+        """Images a proxy reads at most (training cap plus validation), so that a large
+        image folder is not decoded in full for a proxy that uses a sliver of it."""
+        if self.max_train_images is None or self.val_images is None:
+            return None
+        return self.max_train_images + self.val_images
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
@@ -69,6 +81,10 @@ class ProxyConfig:
             raise ConfigError(
                 f"lr and grad_clip must be > 0 and weight_decay >= 0, but got lr={self.lr}, "
                 f"grad_clip={self.grad_clip}, weight_decay={self.weight_decay}"
+            )
+        if not 0 < self.resolution_scale <= 1:
+            raise ConfigError(
+                f"resolution_scale must be in (0, 1], but got {self.resolution_scale}"
             )
         if self.val_images is not None and self.val_images < 1:
             raise ConfigError(f"val_images must be >= 1, but got {self.val_images}")

@@ -166,17 +166,25 @@ def _cifar_root(data_dir: Path, classes: int) -> Path:
     return inner if inner.is_dir() else data_dir
 
 
-def _image_folder(root: Path, resolution: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _image_folder(
+    root: Path, resolution: int, max_images: int | None = None, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Decodes root/<class>/* at `resolution`; with `max_images`, a seeded share of every
+    class (an equal number each) so that a proxy never decodes a whole ImageNet."""
     from PIL import Image
 
     classes = sorted(p.name for p in root.iterdir() if p.is_dir())
     if not classes:
         raise DatasetError(f"{root}: no class folders; expected {root}/<class>/<image>.png|jpg")
+    per_class = None if max_images is None else -(-max_images // len(classes))
+    rng = np.random.default_rng(seed)
     images, labels = [], []
     for label, name in enumerate(classes):
         files = sorted(p for p in (root / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise DatasetError(f"{root / name}: empty class folder; put PNG or JPEG images in it")
+        if per_class is not None and len(files) > per_class:
+            files = [files[i] for i in sorted(rng.choice(len(files), per_class, replace=False))]
         for file in files:
             try:
                 with Image.open(file) as image:
@@ -214,6 +222,7 @@ def load_dataset(
     resolution: int = 32,
     val_fraction: float = 0.1,
     seed: int = 0,
+    max_images: int | None = None,
 ) -> Dataset:
     """Loads a dataset by name with a seeded, stratified validation split.
 
@@ -223,6 +232,8 @@ def load_dataset(
         resolution: decode size of imagefolder images and native size of synthetic ones.
         val_fraction: share of train carved out for validation, per class.
         seed: fixes every split.
+        max_images: decode at most about this many training images of an image folder
+            (an equal share per class, seeded), and as many of its val/ folder.
     """
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")
@@ -242,22 +253,25 @@ def load_dataset(
     if name in ("cifar10", "cifar100"):
         images, labels, test = _cifar(root, 10 if name == "cifar10" else 100)
         return _from_arrays(name, images, labels, test, val_fraction, seed, flip=True)
-    return _load_image_folder(root, resolution, val_fraction, seed)
+    return _load_image_folder(root, resolution, val_fraction, seed, max_images)
 
 
-def _load_image_folder(root: Path, resolution: int, val_fraction: float, seed: int) -> Dataset:
+def _load_image_folder(
+    root: Path, resolution: int, val_fraction: float, seed: int, max_images: int | None
+) -> Dataset:
     """ImageNet-style: root/train/<class>/ and root/val/<class>/ (val is the test split),
     or root/<class>/ alone (a test split is carved)."""
     if (root / "train").is_dir():
-        images, labels, classes = _image_folder(root / "train", resolution)
+        images, labels, classes = _image_folder(root / "train", resolution, max_images, seed)
         test = None
         if (root / "val").is_dir():
-            test_images, test_labels, test_classes = _image_folder(root / "val", resolution)
+            found = _image_folder(root / "val", resolution, max_images, seed)
+            test_images, test_labels, test_classes = found
             if test_classes != classes:
                 raise DatasetError(f"{root / 'val'}: class folders differ from {root / 'train'}")
             test = (test_images, test_labels)
         return _from_arrays("imagefolder", images, labels, test, val_fraction, seed, flip=True)
-    images, labels, _ = _image_folder(root, resolution)
+    images, labels, _ = _image_folder(root, resolution, max_images, seed)
     return _from_arrays("imagefolder", images, labels, None, val_fraction, seed, flip=True)
 
 

@@ -17,6 +17,7 @@ import torch
 from scalesearch.arch.cost import count_cost, count_params
 from scalesearch.arch.latency import Latency, measure_latency
 from scalesearch.arch.model import HybridNet
+from scalesearch.arch.scaling import resolution_multiple, round_resolution
 from scalesearch.arch.spec import ArchSpec
 from scalesearch.stats import binomial_se
 from scalesearch.train.config import ProxyConfig
@@ -189,7 +190,7 @@ def train_proxy(
         optimizer, lambda s: warmup_cosine(s, warmup, steps_per_epoch * config.epochs)
     )
     stepper = PlainStepper(model, optimizer, scheduler, config.grad_clip)
-    batching = Batching(spec.resolution, data.flip, device, channels_last=cuda)
+    batching = Batching(train_resolution(spec, config), data.flip, device, channels_last=cuda)
     generator = torch.Generator().manual_seed(config.seed)
 
     start = time.perf_counter()
@@ -238,6 +239,14 @@ def train_proxy(
         epochs=epochs,
         latency=latency,
     )
+
+
+def train_resolution(spec: ArchSpec, config: ProxyConfig) -> int:
+    """The input side a proxy trains `spec` at: its own, or `resolution_scale` of it rounded
+    to a multiple the network takes (its stride and key/value reductions)."""
+    if config.resolution_scale == 1.0:
+        return spec.resolution
+    return round_resolution(spec.resolution * config.resolution_scale, resolution_multiple(spec))
 
 
 def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
