@@ -135,3 +135,21 @@ def test_unreadable_and_absent_files(tmp_path) -> None:
         build_model("cvt-13", weights=tmp_path / "junk.pth")
     with pytest.raises(CheckpointError, match="no such weights file"):
         build_model("cvt-13", weights=tmp_path / "absent.pth")
+
+
+def test_describe_loads_a_checkpoint_and_says_so(tmp_path, capsys) -> None:
+    import json
+
+    from scalesearch.cli.app import main
+
+    transformers = pytest.importorskip("transformers")
+    transformers.CvtForImageClassification(transformers.CvtConfig(num_labels=10)).save_pretrained(
+        tmp_path / "hf"
+    )
+    assert main(["describe", "cvt-13", "--weights", str(tmp_path / "hf"), "--json"]) == 0
+    desc = json.loads(capsys.readouterr().out)
+    assert desc["weights"]["layout"] == "cvt-hf" and desc["num_classes"] == 10
+    assert {s["block"]["act"] for s in desc["spec"]["stages"]} == {"gelu"}
+    assert main(["describe", "cmt-ti", "--weights", str(tmp_path / "hf")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "missing keys" in err and "\n" not in err

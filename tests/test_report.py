@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
+from pathlib import Path
 
 import optuna
 import pytest
 
 from scalesearch.cli.app import main
+from scalesearch.cli.browser import find_chromium, run_chromium
 from scalesearch.cli.report import render_report
 from scalesearch.cli.report_data import build_report, family_rows
 from scalesearch.decode import encode
@@ -17,6 +17,7 @@ from scalesearch.search import records
 from scalesearch.search import storage as st
 from scalesearch.search.space import load_space
 
+ROOT = Path(__file__).resolve().parents[1]
 UNIT = optuna.distributions.FloatDistribution(1.0, 1.6)
 EXPONENT, SCALE = -0.3, 40.0  # the fixture family's error = SCALE · MACs^EXPONENT
 
@@ -50,7 +51,18 @@ def fixture_study(tmp_path) -> tuple[str, str]:
     study.set_user_attr("space", "cmt_compound")
     study.set_user_attr("space_json", json.dumps(encode(load_space("cmt_compound"))))
     for i, (acc, macs) in enumerate([(0.90, 40e6), (0.93, 50e6), (0.91, 60e6), (0.85, 30e6)]):
-        _add(study, 700_000, "search", 1.0, acc, macs, alpha=1.0 + 0.1 * i, beta=1.5 - 0.1 * i)
+        attrs = dict(latency_ms=2.0 + i, latency_device="AMD EPYC (1 threads)", val_images=2400)
+        _add(
+            study,
+            700_000,
+            "search",
+            1.0,
+            acc,
+            macs,
+            alpha=1.0 + 0.1 * i,
+            beta=1.5 - 0.1 * i,
+            **attrs,
+        )
     for phi, macs in [(2.0, 120e6), (0.0, 15e6), (1.0, 45e6)]:  # out of order on purpose
         _add(study, 300_000, "family", phi, 1 - SCALE * macs**EXPONENT, macs, val_images=5000)
     for strategy, *accuracies in ABLATION:
@@ -136,49 +148,50 @@ def test_a_study_without_complete_trials_is_one_line_exit_2(tmp_path, capsys, fa
     assert "has no complete trial yet" in err and err.count("\n") == 0, err
 
 
-def _chromium() -> str | None:
-    return (
-        shutil.which("chromium")
-        or shutil.which("chromium-browser")
-        or shutil.which("google-chrome")
-    )
-
-
 def test_the_page_renders_every_plot_offline_in_chromium(fixture_study, tmp_path) -> None:
-    browser = _chromium()
-    if browser is None:
+    if find_chromium() is None:
         pytest.skip("no Chromium on this machine (apt install chromium; .ci/run installs it)")
     storage, name = fixture_study
     page = render_report(build_report(storage, name), tmp_path / "report.html")
     assert '<script src="http' not in page.read_text()  # plotly.js is inside: opens offline
-    done = subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--virtual-time-budget=15000",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--dump-dom",
-            page.resolve().as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_chromium(page, "--enable-logging=stderr", "--v=0", "--dump-dom")
     dom = done.stdout
     plots = dom.count('class="plot"')
-    # frontier, family, coefficients, importance, ablation, scaling law
-    assert plots == 6, plots
+    # frontier, latency, family, coefficients, importance, ablation, scaling law
+    assert plots == 7, plots
     assert dom.count('class="main-svg"') >= plots  # each plot drew its SVG
     assert dom.count("js-plotly-plot") >= plots
     assert "Uncaught" not in done.stderr, done.stderr[-2000:]
     verdict = dom[dom.index('id="verdict"') : dom.index("Pareto frontier")]
     assert "the searched coefficients beat the default coefficients" in verdict
     assert "passed its checks" in verdict
+
+
+def test_the_page_reads_at_a_glance(fixture_study, tmp_path) -> None:
+    storage, name = fixture_study
+    data = build_report(storage, name)
+    glance = dict(data["glance"])
+    assert glance["best coefficients"].startswith("alpha 1.100, beta 1.400")  # trial 1, 93%
+    assert "no replicates" in glance["gain over the defaults"].lower()
+    assert glance["proxy fidelity"].startswith("not measured: 0 frontier model(s) trained")
+    assert glance["scaling law"].startswith("passed its checks")
+    text = render_report(data, tmp_path / "r.html").read_text()
+    summary = text[text.index('id="summary"') : text.index('id="verdict"')]
+    assert "trials: 13 complete, 1 fail; search budget not recorded" in summary
+    assert "MACs budget 200 M MACs" in summary and "{" not in summary  # no raw dicts
+    frontier = text[text.index("<h2>Pareto frontier") : text.index("<h2>Reproduce")]
+    assert "<td>50.0 M</td><td>0.700 M</td><td>3 ms</td>" in frontier  # human numbers, latency
+    assert "scalesearch export --storage" in text and "--pareto" in text
+
+
+def test_the_report_command_keeps_a_screenshot(fixture_study, tmp_path) -> None:
+    if find_chromium() is None:
+        pytest.skip("no Chromium on this machine (apt install chromium; .ci/run installs it)")
+    storage, name = fixture_study
+    # Kept under the run folder of the checkout (runs/, ignored by git): CI's artifact.
+    picture = ROOT / "runs" / "ci" / "report-screenshot.png"
+    picture.unlink(missing_ok=True)
+    args = ["report", "--storage", storage, "--study", name, "-o", str(tmp_path / "r.html")]
+    assert main([*args, "--screenshot", str(picture)]) == 0
+    data = picture.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000

@@ -34,10 +34,14 @@ def describe(
     gamma: GammaOption = None,
     resolution: Annotated[Optional[int], typer.Option(help="Build for this input size.")] = None,
     num_classes: Annotated[Optional[int], typer.Option(help="Number of classes.")] = None,
+    weights: Annotated[
+        Optional[Path],
+        typer.Option(help="Load this checkpoint (official CMT/CvT, Hugging Face CvT, ours)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show a model's stages, parameters and MACs (counted, not estimated)."""
-    from scalesearch.arch.model import spec_with_overrides
+    from scalesearch.arch.model import build_model, spec_with_overrides
     from scalesearch.cli.describe import describe_spec, member_cost
     from scalesearch.cli.resolve import member_from_argument
     from scalesearch.cli.views import render_description
@@ -45,13 +49,23 @@ def describe(
     check_positive(resolution=resolution, num_classes=num_classes)
     found = member_from_argument(model, phi, alpha, beta, gamma)
     spec = found if isinstance(found, ArchSpec) else found.spec
-    desc = describe_spec(spec_with_overrides(spec, num_classes, resolution))
+    spec = spec_with_overrides(spec, num_classes, resolution)
+    if weights is not None:
+        from scalesearch.arch.checkpoints import detect_layout, read_state_dict
+
+        spec = build_model(spec, weights=weights).spec  # as the checkpoint's model was built
+        layout = detect_layout(read_state_dict(weights), str(weights))
+    desc = describe_spec(spec)
+    if weights is not None:
+        desc["weights"] = {"path": str(weights), "layout": layout}
     if not isinstance(found, ArchSpec) and resolution is None:
         desc.update(member_cost(found))  # the space's equal-cost promise, kept or not
     if as_json:
         print(json.dumps(desc, indent=2))
     else:
         render_description(desc, console)
+        if weights is not None:
+            console.print(f"weights: {weights} ({layout} layout), every key loaded")
 
 
 # Unknown "options" pass through as arguments, so `--phi -2 -1 0` reads -1 as a φ value.

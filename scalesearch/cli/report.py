@@ -8,7 +8,6 @@ The only module that imports plotly. Its data comes from `scalesearch.cli.report
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import numpy as np
 from scalesearch.cli.report_sections import STRATEGY_LABELS, ablation_html, law_html, verdict_html
 from scalesearch.errors import ReportError
 from scalesearch.law import LawCheck
+from scalesearch.numbers import human, milliseconds
 from scalesearch.stats import format_accuracy
 
 
@@ -25,15 +25,17 @@ def figures(data: dict) -> list:
     points, family, law = data["points"], data["family"], data["law"]
     hover = [
         f"trial {p['trial']} ({p['phase']}, φ={p['phi']:g})<br>α={_f(p['alpha'])} β={_f(p['beta'])} "
-        f"γ={_f(p['gamma'])}<br>{p['params'] / 1e6:.3f}M params"
+        f"γ={_f(p['gamma'])}<br>{human(p['macs'], 'MACs')}, {human(p['params'], 'params')}"
+        + (f", {milliseconds(p['latency_ms'])}" if p.get("latency_ms") else "")
         for p in points
     ]
     scatter = go.Figure()
     scatter.add_scatter(
         x=[p["macs"] for p in points],
         y=[p["accuracy"] for p in points],
+        error_y=dict(type="data", array=[_finite(p["accuracy_se"]) for p in points], visible=True),
         mode="markers",
-        name="trials",
+        name="trials (± se)",
         text=hover,
         hoverinfo="text+x+y",
         marker=dict(color=["crimson" if p["on_frontier"] else "steelblue" for p in points]),
@@ -64,6 +66,9 @@ def figures(data: dict) -> list:
         yaxis_title="validation accuracy (proxy)",
     )
     figs = [scatter]
+    timed = [p for p in points if p.get("latency_ms")]
+    if timed:
+        figs.append(latency_figure(timed))
 
     if family:
         fam = go.Figure()
@@ -123,6 +128,28 @@ def figures(data: dict) -> list:
     if law is not None and data["law_members"]:
         figs.append(law_figure(law, data["law_members"], data["next"]))
     return figs
+
+
+def latency_figure(points: list[dict]):
+    """Accuracy against measured latency (batch 1), with the MACs in the hover."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    fig.add_scatter(
+        x=[p["latency_ms"] for p in points],
+        y=[p["accuracy"] for p in points],
+        error_y=dict(type="data", array=[_finite(p["accuracy_se"]) for p in points], visible=True),
+        mode="markers",
+        marker=dict(color=["crimson" if p["on_frontier"] else "steelblue" for p in points]),
+        text=[f"trial {p['trial']}, {human(p['macs'], 'MACs')}" for p in points],
+        name="trials (± se)",
+    )
+    return fig.update_layout(
+        title="Accuracy against measured latency (batch 1; one device type only)",
+        xaxis_type="log",
+        xaxis_title="latency (ms)",
+        yaxis_title="validation accuracy (proxy)",
+    )
 
 
 def ablation_figure(cells: list[dict]):
@@ -206,6 +233,10 @@ def _finite(value: float | None) -> float:
     return 0.0 if value is None or value != value else value
 
 
+def _budget(trials: int | None) -> str:
+    return "not recorded" if trials is None else f"{trials:,} trainings"
+
+
 def _f(value) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -224,35 +255,52 @@ def render_report(data: dict, path: Path) -> Path:
 
 def _page(data: dict, plots: list[str]) -> str:
     s = data["summary"]
+    timed = any(p.get("latency_ms") for p in data["frontier"])
     rows = "".join(
         f"<tr><td>{p['trial']}</td><td>{p['phase']}</td><td>{p['phi']:g}</td>"
         f"<td>{format_accuracy(p['accuracy'], p['accuracy_se'])}</td><td>{p['seeds']}</td>"
-        f"<td>{p['macs'] / 1e6:,.1f}</td><td>{p['params'] / 1e6:.3f}M</td>"
-        f"<td>{_f(p['coefficients'].get('alpha'))}</td><td>{_f(p['coefficients'].get('beta'))}</td>"
+        f"<td>{human(p['macs'])}</td><td>{human(p['params'])}</td>"
+        + (
+            f"<td>{milliseconds(p['latency_ms']) if p.get('latency_ms') else '-'}</td>"
+            if timed
+            else ""
+        )
+        + f"<td>{_f(p['coefficients'].get('alpha'))}</td><td>{_f(p['coefficients'].get('beta'))}</td>"
         f"<td>{_f(p['coefficients'].get('gamma'))}</td></tr>"
         for p in data["frontier"]
     )
+    latency_head = "<th>latency</th>" if timed else ""
     storage = html.escape(s["storage"])
     name = html.escape(s["study"])
+    states = ", ".join(f"{n:,} {state}" for state, n in sorted(s["trials"].items()))
+    budget = human(s["max_macs"], "MACs") if s["max_macs"] else "none"
+    glance = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in data["glance"]
+    )
+    k = max(1, len(data["frontier"]))
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>scalesearch report: {name}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse}}
-td,th{{padding:2px 10px;text-align:right;border-bottom:1px solid #ddd}}code{{background:#f4f4f4}}</style>
+td,th{{padding:2px 10px;text-align:right;border-bottom:1px solid #ddd}}code{{background:#f4f4f4}}
+#summary{{border:2px solid #345;border-radius:6px;padding:0.5em 1em;background:#f6f8fb}}
+#summary th,#summary td{{text-align:left;vertical-align:top;border:none}}</style>
 </head><body>
 <h1>scalesearch report: {name}</h1>
-<p>Space <b>{html.escape(s["space"])}</b>; trials by state {html.escape(json.dumps(s["trials"]))};
-search budget {s["budget"]}; MACs budget {s["max_macs"]}.</p>
+<div id="summary"><h2>At a glance</h2><table>{glance}</table></div>
+<p>Space <b>{html.escape(s["space"])}</b>, objectives {html.escape(", ".join(s["objectives"]))};
+trials: {html.escape(states)}; search budget {_budget(s["budget"])}; MACs budget {budget}.</p>
 {verdict_html(data["verdict"])}
 <h2>Pareto frontier</h2>
 <p><b>Signal and noise</b>: {html.escape(data["noise"]["words"])}</p>
-<table><tr><th>trial</th><th>phase</th><th>φ</th><th>accuracy ± se (points)</th><th>seeds</th><th>MMACs</th><th>params</th>
-<th>α</th><th>β</th><th>γ</th></tr>{rows}</table>
+<table><tr><th>trial</th><th>phase</th><th>φ</th><th>accuracy ± se (points)</th><th>seeds</th><th>MACs</th><th>params</th>
+{latency_head}<th>α</th><th>β</th><th>γ</th></tr>{rows}</table>
 {ablation_html(data["ablation"])}
 {law_html(data["law"])}
 <h2>Reproduce</h2>
 <pre><code>scalesearch run --space {html.escape(s["space"])} --study {name} --storage '{storage}' --resume
 scalesearch frontier --storage '{storage}' --study {name}
 scalesearch train --storage '{storage}' --study {name} --pareto 2
+scalesearch export --storage '{storage}' --study {name} --pareto {k} -o {name}-frontier
 scalesearch dashboard --storage '{storage}'</code></pre>
 <h2>Figures</h2>
 {"".join(f'<div class="plot">{p}</div>' for p in plots)}

@@ -20,7 +20,7 @@ from scalesearch.search.frontier import frontier
 from scalesearch.search.replicates import noise_verdict
 from scalesearch.search.schema import Phase, TrialRecord, phase_of
 from scalesearch.search.space import Coefficients
-from scalesearch.stats import binomial_se
+from scalesearch.stats import binomial_se, format_accuracy
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -160,7 +160,71 @@ def summary(study: optuna.Study, storage: str) -> dict:
         "trials": st.trials_by_state(study),
         "budget": st.search_budget(study),
         "max_macs": space.search.max_macs if space else None,
+        "objectives": list(space.search.objectives) if space else ["accuracy", "macs"],
     }
+
+
+def at_a_glance(
+    study: optuna.Study, front, fidelity_: dict | None, law, verdict
+) -> list[tuple[str, str]]:
+    """The summary box: the answer in words, one (label, sentence) per question."""
+    comparison = verdict.comparison
+    best = comparison.best if comparison else None
+    if best is None:
+        searched = [p for p in front if p.phase == Phase.SEARCH.value]
+        top = max(searched, key=lambda p: p.accuracy, default=None)
+        coefficients = (
+            "none on the frontier yet"
+            if top is None
+            else _coefficients(
+                top.coefficients,
+                f"trial {top.trial}, {format_accuracy(top.accuracy, top.accuracy_se)}, "
+                f"{top.seeds} seed{'s' if top.seeds > 1 else ''}",
+            )
+        )
+    else:
+        trial = study.trials[best.trials[0]]
+        record = TrialRecord.from_trial(trial)
+        se = best.se(verdict.noise)
+        coefficients = _coefficients(
+            {**trial.params, "gamma": record.gamma},
+            f"trial {best.trials[0]}, {format_accuracy(best.mean, se)} over {len(best.accuracies)} seeds",
+        )
+    if comparison is None:
+        gain = verdict.words
+    else:
+        z = comparison.difference / comparison.se if comparison.se > 0 else float("inf")
+        beyond = "beyond" if abs(z) >= 2 else "within"
+        gain = (
+            f"{100 * comparison.difference:+.2f} ± {100 * comparison.se:.2f} points over the "
+            f"default coefficients: {beyond} the seed noise"
+            + ("" if beyond == "beyond" else "; no claim of better is warranted")
+        )
+    if fidelity_ is None or len(fidelity_["pairs"]) < 3:
+        pairs = 0 if fidelity_ is None else len(fidelity_["pairs"])
+        proxy = (
+            f"not measured: {pairs} frontier model(s) trained for real, 3 or more needed "
+            f"(scalesearch train --pareto 3)"
+        )
+    else:
+        proxy = f"Kendall τ {fidelity_['tau']:.2f} between proxy and final accuracy over {len(fidelity_['pairs'])} models"
+    if law is None:
+        law_words = "no family trained, so no law"
+    elif law.passed:
+        law_words = "passed its checks (monotone family, held-out member inside its band)"
+    else:
+        law_words = "did not pass its checks: " + law.words.split(". ")[0].rstrip(".")
+    return [
+        ("best coefficients", coefficients),
+        ("gain over the defaults", gain),
+        ("proxy fidelity", proxy),
+        ("scaling law", law_words),
+    ]
+
+
+def _coefficients(values: dict, how: str) -> str:
+    shown = ", ".join(f"{k} {values[k]:.3f}" for k in ("alpha", "beta", "gamma") if values.get(k))
+    return f"{shown} ({how})"
 
 
 def build_report(storage: str, name: str) -> dict:
@@ -187,7 +251,9 @@ def build_report(storage: str, name: str) -> dict:
             next_macs=nxt["macs"] if nxt else None,
         )
     finals = records.load_final_runs(storage, name)
-    noise = _noise(study)
+    seeds = noise_verdict(study)
+    noise = {"seed_noise": seeds.noise, "words": seeds.words}
+    measured = fidelity(points, finals)
     return dict(
         points=points,
         family=family,
@@ -198,7 +264,8 @@ def build_report(storage: str, name: str) -> dict:
         verdict=_verdict(ablation, noise, law),
         importances=importances(study),
         finals=finals,
-        fidelity=fidelity(points, finals),
+        fidelity=measured,
+        glance=at_a_glance(study, front, measured, law, seeds),
         summary=summary(study, storage),
         frontier=[p.to_dict() for p in front],
         noise=noise,
@@ -221,9 +288,3 @@ def _verdict(ablation: list[AblationCell], noise: dict, law: LawCheck | None) ->
     if law is not None:
         lines.append(law.words)
     return lines
-
-
-def _noise(study: optuna.Study) -> dict:
-    """The measured seed noise and, in words, what it allows one to claim."""
-    verdict = noise_verdict(study)
-    return {"seed_noise": verdict.noise, "words": verdict.words}

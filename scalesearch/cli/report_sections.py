@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 
 from scalesearch.law import LawCheck
+from scalesearch.numbers import human
 
 STRATEGY_LABELS = {
     "searched": "searched coefficients",
@@ -40,13 +41,13 @@ def ablation_html(cells: list[dict]) -> str:
         rows.append(
             f"<tr><td>{c['phi']:g}</td><td>{STRATEGY_LABELS[c['strategy']]}</td>"
             f"<td>{accuracy}</td><td>{len(c['accuracies'])}</td>"
-            f"<td>{c['macs'] / 1e6:,.1f}</td><td>{c['cost_ratio']:.2f}×</td><td>{delta}</td></tr>"
+            f"<td>{human(c['macs'])}</td><td>{c['cost_ratio']:.2f}×</td><td>{delta}</td></tr>"
         )
     return (
         "<h2>Ablation</h2><p>Each strategy grown to the same counted MACs (cost = MACs over "
         "the target); accuracy is mean ± sd over seeds; Δ is the paired difference from the "
         "default coefficients in points, ± its 95% interval over seeds.</p>"
-        "<table><tr><th>φ</th><th>strategy</th><th>accuracy</th><th>seeds</th><th>MMACs</th>"
+        "<table><tr><th>φ</th><th>strategy</th><th>accuracy</th><th>seeds</th><th>MACs</th>"
         f"<th>cost</th><th>Δ vs default</th></tr>{''.join(rows)}</table>"
     )
 

@@ -264,6 +264,10 @@ def report(
         Optional[Path],
         typer.Option(help="Also export every figure as PNG here (needs kaleido and Chrome)."),
     ] = None,
+    screenshot: Annotated[
+        Optional[Path],
+        typer.Option(help="Also save a picture of the page's top here (headless Chromium)."),
+    ] = None,
 ) -> None:
     """Write one self-contained HTML page: frontier, family, coefficients, fidelity, scaling law."""
     from scalesearch.cli.report import export_png, render_report
@@ -277,3 +281,7 @@ def report(
     if png is not None:
         for image in export_png(data, png):
             console.print(f"figure: {image}")
+    if screenshot is not None:
+        from scalesearch.cli.browser import screenshot as take
+
+        console.print(f"screenshot: {take(path, screenshot)}")
