@@ -178,6 +178,7 @@ def test_killed_then_resumed_run_matches_an_uninterrupted_one(study_dir, tmp_pat
         ),
         (["--trial", "0", "--deepspeed-config", "/no/such.json"], "no such file"),
         (["--trial", "0", "--init-from", "/no/such.pth"], "--init-from /no/such.pth: no such"),
+        (["--trial", "0", "--precision", "fp16"], "--precision must be one of fp32, bf16, auto"),
     ],
 )
 def test_bad_requests_are_one_line_exit_2(study_dir, tmp_path, capsys, args, message) -> None:

@@ -206,17 +206,25 @@ def train(
         Optional[Path],
         typer.Option(help="Start from this checkpoint (official CMT/CvT, Hugging Face CvT, ours)."),
     ] = None,
+    precision: Annotated[
+        str, typer.Option(help="fp32, bf16 (autocast) or auto: bf16 where the device runs it fast.")
+    ] = "auto",
 ) -> None:
     """Train chosen trials' specs for real with DeepSpeed and record their test accuracy."""
-    from scalesearch.errors import CheckpointError
+    from scalesearch.errors import CheckpointError, ConfigError
     from scalesearch.search import storage as st
     from scalesearch.search.finals import TrainRequest, train_trials
     from scalesearch.search.frontier import choose_trials
     from scalesearch.train.ds_config import load_deepspeed_config
+    from scalesearch.train.precision import PRECISIONS
     from scalesearch.train.recipes import recipe_for
 
     check_positive(epochs=epochs, checkpoint_every=checkpoint_every)
-    recipe_for(recipe, "")  # an unknown recipe is refused before anything is loaded
+    recipe_for(recipe, "")  # an unknown recipe or precision is refused before any loading
+    if precision not in PRECISIONS:
+        raise ConfigError(
+            f"--precision must be one of {', '.join(PRECISIONS)}, but got {precision!r}"
+        )
     if init_from is not None and not init_from.exists():
         raise CheckpointError(f"--init-from {init_from}: no such file or folder")
     ds_config = load_deepspeed_config(deepspeed_config)
@@ -237,6 +245,7 @@ def train(
         checkpoint_every=checkpoint_every,
         recipe=recipe,
         init_from=None if init_from is None else str(init_from),
+        precision=precision,
     )
     console.print(
         f"[bold]scalesearch train[/] {name}: trials {', '.join(str(t.number) for t in chosen)}"

@@ -329,4 +329,5 @@ def _with_measurements(record: TrialRecord, outcome: ProxyOutcome | None) -> Tri
         latency_batch_ms=outcome.latency_batch_ms,
         latency_batch=outcome.latency_batch,
         latency_device=outcome.latency_device,
+        precision=outcome.precision,
     )

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from optuna.trial import FrozenTrial
 
 from scalesearch.arch.cost import count_cost
@@ -20,6 +21,7 @@ from scalesearch.search.schema import TrialRecord
 from scalesearch.train.data import load_dataset
 from scalesearch.train.ds_config import load_deepspeed_config
 from scalesearch.train.final import init_distributed, train_final
+from scalesearch.train.precision import resolve_precision
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class TrainRequest:
     checkpoint_every: int = 1
     recipe: str = "light"
     init_from: str | None = None
+    precision: str = "auto"
 
 
 def train_trials(
@@ -49,6 +52,10 @@ def train_trials(
     """
     config = request.ds_config or load_deepspeed_config(None)
     rank, world = init_distributed()
+    if rank == 0:
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        chosen = resolve_precision(request.precision, device)
+        log(f"[train] precision {chosen.name}: {chosen.reason}")
     return [_train_one(request, trial, config, rank, world, log) for trial in trials]
 
 
@@ -113,6 +120,7 @@ def _train_one(
             on_epoch=on_epoch,
             recipe=request.recipe,
             init_from=request.init_from,
+            precision=request.precision,
         )
     except KeyboardInterrupt:
         save(status="interrupted")
@@ -123,6 +131,7 @@ def _train_one(
     save(
         status="completed",
         recipe=result.recipe,
+        precision=result.precision,
         test_accuracy=result.test_accuracy,
         steps=result.steps,
         epochs_done=result.epochs_done,

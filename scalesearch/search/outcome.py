@@ -46,6 +46,7 @@ class ProxyOutcome:
     latency_batch_ms: float | None = None
     latency_batch: int | None = None
     latency_device: str | None = None
+    precision: str | None = None  # what it trained in
 
     def to_report(self) -> dict[str, Any]:
         """The dict Tune carries; `final` marks it apart from the per-epoch reports and

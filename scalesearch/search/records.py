@@ -78,6 +78,7 @@ final_runs = sa.Table(
     sa.Column("recipe", sa.String(512)),  # "light", or the paper's recipe as fitted to the run
     sa.Column("init_from", sa.String(1024)),  # the checkpoint the run started from, if any
     sa.Column("test_images", sa.Integer),  # the test accuracy's n, for its standard error
+    sa.Column("precision", sa.String(16)),  # fp32 or bf16, as it trained
     sa.UniqueConstraint("study", "trial", "checkpoint"),
 )
 

@@ -88,6 +88,8 @@ class TrialRecord:
         latency_ms, latency_batch_ms, latency_batch, latency_device: inference latency
             measured on the device that trained it, at batch 1 and `latency_batch`
             (comparable only among trials on one device type).
+        precision: what it trained in, "fp32" or "bf16" (a proxy's "auto" resolved on the
+            worker that ran it).
     """
 
     phase: Phase | None = None
@@ -127,6 +129,7 @@ class TrialRecord:
     latency_batch_ms: float | None = None
     latency_batch: int | None = None
     latency_device: str | None = None
+    precision: str | None = None
 
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any]) -> TrialRecord:

@@ -90,6 +90,7 @@ def run_trial(config: dict, report: Callable[[dict], None], node_id: str | None)
             images_per_second=result.images_per_second,
             train_seconds=result.seconds,
             node_id=node_id,
+            precision=result.precision,
             **latency,
         )
     except Exception as err:  # noqa: BLE001 - reported to the study, not lost

@@ -86,8 +86,7 @@ def build_trial(
     if phase.trains_like_family:
         proxy = space.family.training(proxy, cost.macs / base_macs(space.base))
     proxy = dataclasses.replace(proxy, seed=seed)
-    proxy_json = json.dumps(encode(dataclasses.replace(proxy, seed=0)), sort_keys=True)
-    train_key, arch_key = training_keys(spec.spec_hash(), proxy_json, seed)
+    train_key, arch_key = training_keys(spec.spec_hash(), proxy.key_json(), seed)
     alpha, beta, gamma = member.effective
     record = TrialRecord(
         phase=phase,

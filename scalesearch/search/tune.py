@@ -37,6 +37,8 @@ from scalesearch.search.replicates import (
 )
 from scalesearch.search.schema import Phase
 from scalesearch.search.trainable import run_trial
+from scalesearch.train.precision import resolve_precision
+from scalesearch.train.proxy import pick_device
 
 # Replicating moves the frontier (a lucky first seed falls back and an unreplicated point
 # rises): the replicate phase is planned again on the new frontier, at most this many times.
@@ -162,6 +164,8 @@ def _ray(config: RunConfig) -> Iterator[None]:
 
 def _search(config: RunConfig, num_classes: int, log: Callable[[str], None]) -> SearchResult:
     driver_name, study = _open(config, log)
+    here = resolve_precision(config.proxy.precision, pick_device())
+    log(f"[search] precision {config.proxy.precision}: {here.name} here ({here.reason})")
     with Heartbeat(study) as heartbeat:
         driver = SearchDriver(config, study, heartbeat, num_classes, driver_name, log)
         _tune(driver, study.ask, early_stopping=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
 
 from scalesearch.errors import ConfigError
@@ -16,6 +18,11 @@ DATASETS = (
     "imagefolder",
     "synthetic",
 )
+
+
+# Added after 0.1, with what 0.1 did: trained at the member's own size, in fp32 on CPUs and
+# bf16 autocast on CUDA (which "auto" keeps, on a CPU without fast bf16).
+LATER_FIELDS = {"resolution_scale": 1.0, "precision": "auto"}
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,8 @@ class ProxyConfig:
         seed: fixes initialisation, data order and augmentation.
         threads: torch CPU threads (one per trial: two thrash when trials run side by side).
         eval_batch_size: images per validation step.
+        precision: "fp32", "bf16" or "auto" (bf16 where the device runs it fast:
+            `scalesearch.train.precision`); losses and optimizer state stay fp32.
         resolution_scale: train and validate each member at this share of its input size
             (rounded to a size the network takes): a cheaper proxy for large inputs; costs
             are still counted at the member's own size.
@@ -58,6 +67,19 @@ class ProxyConfig:
     threads: int = 1
     eval_batch_size: int = 256
     resolution_scale: float = 1.0
+    precision: str = "auto"
+
+    def key_json(self) -> str:
+        """The settings as canonical JSON for training keys (seed excluded): fields added
+        since 0.1 are left out at the value 0.1 trained with, so that a study from then
+        still recognises its twins and groups its replicates."""
+        from scalesearch.decode import encode
+
+        data = encode(dataclasses.replace(self, seed=0))
+        for key, old in LATER_FIELDS.items():
+            if data.get(key) == old:
+                del data[key]
+        return json.dumps(data, sort_keys=True)
 
     @property
     def images_needed(self) -> int | None:
@@ -81,6 +103,10 @@ class ProxyConfig:
             raise ConfigError(
                 f"lr and grad_clip must be > 0 and weight_decay >= 0, but got lr={self.lr}, "
                 f"grad_clip={self.grad_clip}, weight_decay={self.weight_decay}"
+            )
+        if self.precision not in ("fp32", "bf16", "auto"):
+            raise ConfigError(
+                f"precision must be one of fp32, bf16, auto, but got {self.precision!r}"
             )
         if not 0 < self.resolution_scale <= 1:
             raise ConfigError(

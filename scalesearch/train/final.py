@@ -34,6 +34,7 @@ from scalesearch.train.augment import RecipeAugment
 from scalesearch.train.data import Dataset
 from scalesearch.train.ds_config import fill_auto
 from scalesearch.train.loop import Batching, batches, evaluate, param_groups, train_epoch
+from scalesearch.train.precision import resolve_precision
 from scalesearch.train.recipes import RecipePlan, as_record, plan, recipe_for
 
 
@@ -50,6 +51,7 @@ class FinalResult:
     recipe: str = "light"  # as recorded (`scalesearch.train.recipes.as_record`)
     ema: bool = False  # the test accuracy and weights.safetensors are the EMA's
     notes: tuple[str, ...] = ()  # what starting from a checkpoint adapted
+    precision: str = "fp32"  # what it trained in
 
 
 def init_distributed() -> tuple[int, int]:
@@ -89,6 +91,7 @@ def train_final(
     on_epoch: Callable[[int, float], None] | None = None,
     recipe: str = "light",
     init_from: str | Path | None = None,
+    precision: str = "auto",
 ) -> FinalResult:
     """Trains `spec` with a DeepSpeed engine and evaluates it on the test split.
 
@@ -105,6 +108,8 @@ def train_final(
             its own optimizer, schedule, augmentation, soft targets and EMA.
         init_from: a checkpoint to start from (official CMT/CvT, Hugging Face CvT or ours);
             a classifier of another class count starts fresh.
+        precision: "fp32", "bf16" (autocast; weights, optimizer and loss stay fp32) or
+            "auto" (bf16 where the device runs it fast: `scalesearch.train.precision`).
     """
     import deepspeed.comm as dist
 
@@ -143,6 +148,7 @@ def train_final(
         if ema is not None:
             ema.load_state_dict(client["ema"])
     stepper = EngineStepper(engine, ema)
+    chosen = resolve_precision(precision, engine.device)
     augment = (
         None
         if fitted is None
@@ -162,7 +168,7 @@ def train_final(
         generator = torch.Generator().manual_seed(epoch_seed * 1_009 + rank)
         stats = train_epoch(
             stepper, batches(data.train, shard, micro), batching, generator, label_smoothing,
-            augment_seed=epoch_seed * 1_000_003,
+            chosen.autocast(engine.device), augment_seed=epoch_seed * 1_000_003,
         )  # fmt: skip
         if stats.diverged:
             raise TrainingDiverged(
@@ -181,7 +187,7 @@ def train_final(
     seconds = time.perf_counter() - started
     _check_replicas_agree(engine.module, dist)
     final = engine.module if ema is None else ema.module
-    test_accuracy, _ = evaluate(final, data.test, batching)
+    test_accuracy, _ = evaluate(final, data.test, batching, autocast=chosen.autocast(engine.device))
     if rank == 0:
         _save_weights(final, checkpoint_dir / "weights.safetensors")
     return FinalResult(
@@ -196,6 +202,7 @@ def train_final(
         recipe=as_record(fitted),
         ema=ema is not None,
         notes=tuple(notes),
+        precision=chosen.name,
     )
 
 

@@ -5,7 +5,6 @@ Knows nothing of Ray or Optuna: the search reports and early-stops through `on_e
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from scalesearch.train.loop import (
     param_groups,
     train_epoch,
 )
+from scalesearch.train.precision import resolve_precision
 
 Status = Literal["completed", "stopped", "diverged"]
 
@@ -59,6 +59,7 @@ class ProxyResult:
     val_images: int = 0  # images each validation accuracy is measured on
     epochs: list[EpochResult] = field(default_factory=list)
     latency: Latency | None = None  # inference latency, measured before training
+    precision: str = "fp32"  # what it trained in ("auto" resolved)
 
     @property
     def val_accuracy_se(self) -> float:
@@ -159,7 +160,7 @@ def train_proxy(
         data: the dataset (validation ranks; test is never touched here).
         config: the schedule.
         on_epoch: called after each epoch; returning False stops the trial ("stopped").
-        device: defaults to CUDA when present (then bf16 autocast and channels-last).
+        device: defaults to CUDA when present (then channels-last).
         macs: the spec's MACs when the caller counted them already (the search driver
             does; counting takes about half a second).
         latency_batch: measure inference latency at batch 1 and this batch before training
@@ -182,6 +183,7 @@ def train_proxy(
         latency = measure_latency(model, spec.resolution, latency_batch, device, 0.2)
         if on_latency is not None:
             on_latency(latency)
+    precision = resolve_precision(config.precision, device)
     train, val = proxy_splits(data, config)
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.lr)
@@ -207,7 +209,7 @@ def train_proxy(
             batching,
             generator,
             config.label_smoothing,
-            _autocast(device),
+            precision.autocast(device),
         )
         images, train_seconds = images + stats.images, train_seconds + stats.seconds
         if stats.diverged:
@@ -216,7 +218,7 @@ def train_proxy(
             break
         loss_sum += sum(stats.losses)
         val_accuracy, val_loss = evaluate(
-            model, val, batching, config.eval_batch_size, _autocast(device)
+            model, val, batching, config.eval_batch_size, precision.autocast(device)
         )
         epochs.append(
             EpochResult(epoch, val_accuracy, val_loss, stats.mean_loss, time.perf_counter() - start)
@@ -238,6 +240,7 @@ def train_proxy(
         val_images=len(val),
         epochs=epochs,
         latency=latency,
+        precision=precision.name,
     )
 
 
@@ -247,8 +250,3 @@ def train_resolution(spec: ArchSpec, config: ProxyConfig) -> int:
     if config.resolution_scale == 1.0:
         return spec.resolution
     return round_resolution(spec.resolution * config.resolution_scale, resolution_multiple(spec))
-
-
-def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA; none on the CPU (the proxy trains in fp32 there)."""
-    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
