@@ -225,6 +225,10 @@ def _tune(driver: SearchDriver, next_trial: TrialSource, early_stopping: bool) -
     # Tune's own SIGINT handler ends the experiment and returns as if it had finished; an
     # interrupt must instead reach the caller, which records it and exits with 130.
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    # With a custom searcher Tune keeps one trial pending at a time: each waits for the last
+    # one's worker to start (seconds each), so a batch would start one by one. Allow as
+    # many pending trials as there are slots.
+    os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(_slots(config))
     scheduler = DriverScheduler(driver) if early_stopping else None
     searcher = StudySearcher(driver, next_trial)
     resources: dict[str, float] = {"cpu": config.space.search.cpus_per_trial}
@@ -254,6 +258,15 @@ def _tune(driver: SearchDriver, next_trial: TrialSource, early_stopping: bool) -
         tuner.fit()
     finally:
         driver.fail_live("the search was interrupted")
+
+
+def _slots(config: RunConfig) -> int:
+    """Trials the cluster can run at once at the space's resources per trial."""
+    search, resources = config.space.search, ray.cluster_resources()
+    slots = resources.get("CPU", 1.0) / search.cpus_per_trial
+    if search.gpus_per_trial > 0:
+        slots = min(slots, resources.get("GPU", 0.0) / search.gpus_per_trial)
+    return max(1, int(slots + 1e-9), search.batch_size if config.max_concurrent is None else 1)
 
 
 def _start_ray(config: RunConfig) -> None:
