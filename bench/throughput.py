@@ -1,19 +1,20 @@
-"""Training throughput of the presets on this machine's CPU, beside a plain fp32 GEMM.
+"""Training throughput in fp32 and bf16, against the same run's GEMM rates and HF's CvT-13.
 
-Prints forward+backward images/s (batch 8, native input, 2 threads), the achieved GFLOP/s
-(training FLOPs counted with torch's FlopCounterMode over forward *and* backward), and
-the ratio to a large fp32 GEMM measured in the same run — the machine's practical peak.
-If `transformers` is installed, HF's CvtForImageClassification (CvT-13) runs beside ours.
+Per model: forward+backward+SGD images/s, the achieved GFLOP/s (training FLOPs counted as 3×
+the forward's), and that over the same run's fp32 and bf16 GEMM rate (2048³, the practical
+peak). Models: the cmt_compound and cvt_compound φ = 1 members at their proxy batch on one
+thread; CMT-Ti, CMT-S and CvT-13 at batch 8 on two threads; HF transformers' CvT-13 beside
+ours, in both precisions. bf16 runs as autocast, as training does. Where this CPU emulates
+bf16 (no AVX-512 BF16, no AMX: `scalesearch.train.precision`) the bf16 models are not timed —
+their GEMM rate is printed instead, which says why.
 
-    python bench/throughput.py [--models cvt-13 cmt-ti cmt-s] [--seconds 20]
-
-Reference (official code, this machine type, ±15% noise): CvT-13 4.42, CMT-Ti 19.0,
-CMT-S 4.2 images/s; the target is 1.3× those.
+    python bench/throughput.py [--seconds 10] [--precisions fp32 bf16]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 
 import torch
@@ -21,48 +22,45 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from scalesearch.arch.cost import _EXTRA_FORMULAS
 from scalesearch.arch.model import build_model
+from scalesearch.search.space import load_space
+from scalesearch.train.precision import resolve_precision
 
-REFERENCE_IMAGES_PER_S = {"cvt-13": 4.42, "cmt-ti": 19.0, "cmt-s": 4.2, "hf-cvt-13": 4.89}
-BATCH = 8
 
-
-def gemm_gflops(seconds: float, n: int = 2048) -> float:
-    """fp32 GEMM rate of this machine: the ceiling any model's GFLOP/s is compared to."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b  # warm-up
+def gemm_gflops(dtype: torch.dtype, threads: int, seconds: float, n: int = 2048) -> float:
+    torch.set_num_threads(threads)
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
     count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
+    while time.perf_counter() - start < seconds or count < 1:
         a @ b
         count += 1
     return 2 * n**3 * count / (time.perf_counter() - start) / 1e9
 
 
-def training_flops(model: torch.nn.Module, images: torch.Tensor) -> int:
-    """FLOPs of one forward+backward step: 3× the counted forward FLOPs.
+def logits(model, images):
+    out = model(images)
+    return out.logits if hasattr(out, "logits") else out
 
-    The backward pass of a matmul or conv costs two forwards (input and weight gradients).
-    Counting backward directly is wrong in torch 2.13: its convolution_backward formula
-    ignores `groups`, which overcounts a depthwise conv's backward by the channel count.
-    """
+
+def training_flops(model, images) -> int:
+    """3× the counted forward FLOPs (a backward costs two forwards; torch's backward formula
+    for grouped convolutions overcounts, so the forward is counted)."""
     counter = FlopCounterMode(display=False, custom_mapping=_EXTRA_FORMULAS)
-    with counter:
+    with counter, torch.no_grad():
         logits(model.eval(), images)
     model.train()
     return 3 * counter.get_total_flops()
 
 
-def logits(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
-    out = model(images)
-    return out.logits if hasattr(out, "logits") else out
-
-
-def images_per_second(model: torch.nn.Module, images: torch.Tensor, seconds: float) -> float:
-    """Steady-state forward+backward+SGD rate, after two warm-up steps."""
+def images_per_second(model, images, bf16: bool, seconds: float) -> float:
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
+    cast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        logits(model, images).logsumexp(1).mean().backward()
+        with cast:
+            out = logits(model, images)
+        out.float().logsumexp(1).mean().backward()
         optimizer.step()
 
     for _ in range(2):
@@ -74,50 +72,63 @@ def images_per_second(model: torch.nn.Module, images: torch.Tensor, seconds: flo
     return count * images.shape[0] / (time.perf_counter() - start)
 
 
-def hf_cvt13() -> torch.nn.Module | None:
+def _models():
+    """(label, model, input side, batch, threads)."""
+    out = []
+    for space_name in ("cmt_compound", "cvt_compound"):
+        space = load_space(space_name)
+        spec = space.realize(1).spec
+        out.append((f"{space_name} φ1", build_model(spec), spec.resolution, space.proxy.batch_size, 1))
+    for name in ("cmt-ti", "cmt-s", "cvt-13"):
+        model = build_model(name)
+        out.append((name, model, model.spec.resolution, 8, 2))
     try:
         from transformers import CvtConfig, CvtForImageClassification
+
+        out.append(("hf cvt-13", CvtForImageClassification(CvtConfig(num_labels=1000)), 224, 8, 2))
     except ImportError:
-        return None
-    return CvtForImageClassification(CvtConfig(num_labels=1000))
+        pass
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["cvt-13", "cmt-ti", "cmt-s"])
-    parser.add_argument("--seconds", type=float, default=20.0, help="timed seconds per model")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per case")
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-
-    peak = gemm_gflops(min(args.seconds, 5.0))
-    print(f"fp32 GEMM 2048³, {args.threads} threads: {peak:.1f} GFLOP/s")
-    print(
-        f"{'model':10s} {'input':>5s} {'img/s':>7s} {'vs ref':>7s} {'GFLOP/s':>8s} {'of GEMM':>8s}"
-    )
-    models: list[tuple[str, torch.nn.Module, int]] = []
-    for name in args.models:
-        model = build_model(name)
-        models.append((name, model, model.spec.resolution))
-    hf = hf_cvt13()
-    if hf is not None:
-        models.append(("hf-cvt-13", hf, 224))
-    rates = {}
-    for name, model, size in models:
-        model.train()
-        images = torch.randn(BATCH, 3, size, size)
+    auto = resolve_precision("auto", torch.device("cpu"))
+    print(f"auto precision on this CPU: {auto.name} ({auto.reason})")
+    gemm = {
+        (p, t): gemm_gflops(torch.float32 if p == "fp32" else torch.bfloat16, t, 3.0)
+        for p in args.precisions
+        for t in (1, 2)
+    }
+    for (p, t), rate in gemm.items():
+        print(f"GEMM 2048³ {p}, {t} thread(s): {rate:.1f} GFLOP/s")
+    timed_bf16 = auto.name == "bf16"
+    print(f"{'model':18s} {'batch':>5s} {'thr':>3s} {'prec':>5s} {'img/s':>8s} {'GFLOP/s':>8s} "
+          f"{'of fp32 GEMM':>12s} {'of bf16 GEMM':>12s}")  # fmt: skip
+    rates: dict[tuple[str, str], float] = {}
+    for label, model, size, batch, threads in _models():
+        torch.set_num_threads(threads)
+        images = torch.randn(batch, 3, size, size)
         flops = training_flops(model, images)
-        rate = images_per_second(model, images, args.seconds)
-        rates[name] = rate
-        gflops = flops / BATCH * rate / 1e9
-        ref = REFERENCE_IMAGES_PER_S.get(name)
-        vs_ref = f"{rate / ref:6.2f}×" if ref else "      -"
-        print(f"{name:10s} {size:5d} {rate:7.2f} {vs_ref} {gflops:8.1f} {gflops / peak:7.0%}")
-    if "hf-cvt-13" in rates and "cvt-13" in rates:
-        print(
-            f"cvt-13 vs HF transformers CvT-13, same run: {rates['cvt-13'] / rates['hf-cvt-13']:.2f}×"
-        )
+        for p in args.precisions:
+            if p == "bf16" and not timed_bf16:
+                print(f"{label:18s} {batch:5d} {threads:3d} {p:>5s}  not timed: bf16 is emulated here")
+                continue
+            rate = images_per_second(model, images, p == "bf16", args.seconds)
+            rates[(label, p)] = rate
+            gflops = flops / batch * rate / 1e9
+            of32 = gflops / gemm[("fp32", threads)] if ("fp32", threads) in gemm else float("nan")
+            of16 = gflops / gemm[("bf16", threads)] if ("bf16", threads) in gemm else float("nan")
+            print(f"{label:18s} {batch:5d} {threads:3d} {p:>5s} {rate:8.2f} {gflops:8.1f} "
+                  f"{of32:12.0%} {of16:12.0%}")  # fmt: skip
+    for p in args.precisions:
+        if ("cvt-13", p) in rates and ("hf cvt-13", p) in rates:
+            print(f"cvt-13 over HF's CvT-13, {p}, same run: "
+                  f"{rates[('cvt-13', p)] / rates[('hf cvt-13', p)]:.2f}×")  # fmt: skip
 
 
 if __name__ == "__main__":

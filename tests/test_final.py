@@ -244,3 +244,16 @@ def test_a_database_from_before_recipes_gains_the_columns(tmp_path) -> None:
     after = records.load_final_runs(url, "cmt_compound")
     assert len(after) == len(before) + 1 and after[-1]["recipe"] == "light"
     assert all(r["init_from"] is None for r in after)
+
+
+def test_an_image_folder_streams_through_workers_and_skips_a_bad_file(study_dir, tmp_path) -> None:
+    from tests.test_stream import write_folder
+
+    folder = write_folder(tmp_path / "images", classes=10, per_class=10, corrupt=1)
+    out = tmp_path / "out"
+    done = _train(study_dir, out, "--epochs", "1", "--dataset", "imagefolder",
+                  "--data-dir", str(folder))  # fmt: skip
+    result = json.loads((out / "small-trial0" / "result.json").read_text())
+    assert result["status"] == "completed" and result["test_images"] == 50
+    assert [Path(p).name for p in result["skipped_files"]] == ["broken0.jpg"]
+    assert "1 unreadable image(s) skipped" in done.stdout

@@ -20,7 +20,9 @@ conv head: CMT; convolutional projection, class token and its head: CvT), so a h
 each part's origin. The parts both have — the token embedding conv, and the bias of the
 plain pooled head, which neither paper has — follow the spec's `init`: "cvt" or "cmt".
 "v0" is scalesearch 0.1's rule (every conv normal √(2/(k²·out/groups)), bias 0, relative
-position bias std 0.02), kept so that trials stored before 0.2 rebuild as they trained.
+position bias std 0.02), kept so that trials stored before 0.2 rebuild as they trained, and
+used by the laptop CMT spaces: their 2-epoch proxies learn far faster with it (93% against
+52–66% for the official init, cmt_compound's defaults at φ = 1, three seeds).
 """
 
 from __future__ import annotations

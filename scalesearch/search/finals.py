@@ -71,8 +71,13 @@ def _train_one(
     spec = stored.arch()
     if spec.spec_hash() != (stored.spec_hash or spec.spec_hash()):
         raise TrainConfigError(f"trial {trial.number}: its stored spec does not match its hash")
+    # An image folder streams (decoded per batch by workers); other datasets fit in memory.
     data = load_dataset(
-        request.dataset, request.data_dir, resolution=spec.resolution, seed=request.seed
+        request.dataset,
+        request.data_dir,
+        resolution=spec.resolution,
+        seed=request.seed,
+        stream=request.dataset == "imagefolder",
     )
     folder = request.output / f"{request.study_name}-trial{trial.number}"
     cost = count_cost(spec)
@@ -93,7 +98,7 @@ def _train_one(
         status="running",
         recipe=request.recipe,
         init_from=request.init_from,
-        test_images=len(data.test),
+        test_images=len(data.test),  # less any that fail to decode, set when done
     )
 
     def save(**changes) -> None:
@@ -131,6 +136,7 @@ def _train_one(
     save(
         status="completed",
         recipe=result.recipe,
+        test_images=len(data.test) - len(set(getattr(data.test, "skipped", []))),
         precision=result.precision,
         test_accuracy=result.test_accuracy,
         steps=result.steps,
@@ -144,10 +150,15 @@ def _train_one(
             "images_per_second": result.images_per_second,
             "ema": result.ema,
             "notes": list(result.notes),
+            "skipped_files": list(result.skipped_files),
         }
         (folder / "result.json").write_text(json.dumps(summary, indent=2))
         for note in result.notes:
             log(f"[train] trial {trial.number}: {note}")
+        if result.skipped_files:
+            log(
+                f"[train] trial {trial.number}: {len(result.skipped_files)} unreadable image(s) skipped"
+            )
         ema = " (EMA weights)" if result.ema else ""
         log(
             f"[train] trial {trial.number}: test accuracy{ema} {result.test_accuracy:.2%} after "

@@ -22,8 +22,6 @@ from scalesearch.errors import DatasetError
 from scalesearch.train.config import DATASETS
 from scalesearch.train.idx import FASHION_MNIST_DIR, load_idx_dir
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
-
 
 @dataclass(frozen=True)
 class Split:
@@ -166,38 +164,6 @@ def _cifar_root(data_dir: Path, classes: int) -> Path:
     return inner if inner.is_dir() else data_dir
 
 
-def _image_folder(
-    root: Path, resolution: int, max_images: int | None = None, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Decodes root/<class>/* at `resolution`; with `max_images`, a seeded share of every
-    class (an equal number each) so that a proxy never decodes a whole ImageNet."""
-    from PIL import Image
-
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
-    if not classes:
-        raise DatasetError(f"{root}: no class folders; expected {root}/<class>/<image>.png|jpg")
-    per_class = None if max_images is None else -(-max_images // len(classes))
-    rng = np.random.default_rng(seed)
-    images, labels = [], []
-    for label, name in enumerate(classes):
-        files = sorted(p for p in (root / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise DatasetError(f"{root / name}: empty class folder; put PNG or JPEG images in it")
-        if per_class is not None and len(files) > per_class:
-            files = [files[i] for i in sorted(rng.choice(len(files), per_class, replace=False))]
-        for file in files:
-            try:
-                with Image.open(file) as image:
-                    image = image.convert("RGB").resize((resolution, resolution), Image.BILINEAR)
-            except OSError as err:  # PIL's "cannot identify image file", truncated files
-                raise DatasetError(
-                    f"{file}: not a readable image ({err}); remove or replace it"
-                ) from None
-            images.append(np.asarray(image).transpose(2, 0, 1))
-            labels.append(label)
-    return np.stack(images), np.asarray(labels, dtype=np.int64), classes
-
-
 def _synthetic(
     resolution: int, classes: int = 10, per_class: int = 100, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -223,6 +189,7 @@ def load_dataset(
     val_fraction: float = 0.1,
     seed: int = 0,
     max_images: int | None = None,
+    stream: bool = False,
 ) -> Dataset:
     """Loads a dataset by name with a seeded, stratified validation split.
 
@@ -234,6 +201,8 @@ def load_dataset(
         seed: fixes every split.
         max_images: decode at most about this many training images of an image folder
             (an equal share per class, seeded), and as many of its val/ folder.
+        stream: an image folder's splits as file lists (`FileSplit`), decoded per batch by
+            workers (final training on folders too large for memory); other datasets load.
     """
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")
@@ -253,26 +222,11 @@ def load_dataset(
     if name in ("cifar10", "cifar100"):
         images, labels, test = _cifar(root, 10 if name == "cifar10" else 100)
         return _from_arrays(name, images, labels, test, val_fraction, seed, flip=True)
-    return _load_image_folder(root, resolution, val_fraction, seed, max_images)
+    from scalesearch.train.folders import load_image_folder, stream_image_folder
 
-
-def _load_image_folder(
-    root: Path, resolution: int, val_fraction: float, seed: int, max_images: int | None
-) -> Dataset:
-    """ImageNet-style: root/train/<class>/ and root/val/<class>/ (val is the test split),
-    or root/<class>/ alone (a test split is carved)."""
-    if (root / "train").is_dir():
-        images, labels, classes = _image_folder(root / "train", resolution, max_images, seed)
-        test = None
-        if (root / "val").is_dir():
-            found = _image_folder(root / "val", resolution, max_images, seed)
-            test_images, test_labels, test_classes = found
-            if test_classes != classes:
-                raise DatasetError(f"{root / 'val'}: class folders differ from {root / 'train'}")
-            test = (test_images, test_labels)
-        return _from_arrays("imagefolder", images, labels, test, val_fraction, seed, flip=True)
-    images, labels, _ = _image_folder(root, resolution, max_images, seed)
-    return _from_arrays("imagefolder", images, labels, None, val_fraction, seed, flip=True)
+    if stream:
+        return stream_image_folder(root, resolution, val_fraction, seed)
+    return load_image_folder(root, resolution, val_fraction, seed, max_images)
 
 
 def _debian_fashion_mnist() -> Path:

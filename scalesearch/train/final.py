@@ -52,6 +52,7 @@ class FinalResult:
     ema: bool = False  # the test accuracy and weights.safetensors are the EMA's
     notes: tuple[str, ...] = ()  # what starting from a checkpoint adapted
     precision: str = "fp32"  # what it trained in
+    skipped_files: tuple[str, ...] = ()  # streamed image files that did not decode
 
 
 def init_distributed() -> tuple[int, int]:
@@ -203,6 +204,9 @@ def train_final(
         ema=ema is not None,
         notes=tuple(notes),
         precision=chosen.name,
+        skipped_files=tuple(
+            sorted(set(getattr(data.train, "skipped", [])) | set(getattr(data.test, "skipped", [])))
+        ),
     )
 
 

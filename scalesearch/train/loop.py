@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from scalesearch.train.data import Split, prepare_batch
+from scalesearch.train.stream import FileSplit, file_batches
 
 
 class Stepper(Protocol):
@@ -108,8 +109,14 @@ class EpochStats:
         return sum(self.losses) / len(self.losses) if self.losses else float("nan")
 
 
-def batches(split: Split, order: Tensor, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
-    """(images, labels) of `split` in `order`, `batch_size` at a time (the last may be short)."""
+def batches(
+    split: Split | FileSplit, order: Tensor, batch_size: int
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """(images, labels) of `split` in `order`, `batch_size` at a time (the last may be short);
+    a streamed split's files are decoded by worker processes as they are needed."""
+    if isinstance(split, FileSplit):
+        yield from file_batches(split, order, batch_size)
+        return
     for begin in range(0, len(order), batch_size):
         index = order[begin : begin + batch_size]
         yield split.images[index], split.labels[index]
@@ -157,7 +164,7 @@ def evaluate(
 ) -> tuple[float, float]:
     """Top-1 accuracy and mean cross-entropy of `model` on `split` (eval mode, no augmentation)."""
     model.eval()
-    correct, loss_sum = 0, 0.0
+    correct, loss_sum, seen = 0, 0.0, 0
     for raw, labels in batches(split, torch.arange(len(split)), batch_size):
         x = batching.inputs(raw, train=False, generator=None)
         y = labels.to(batching.device)
@@ -165,7 +172,9 @@ def evaluate(
             logits = model(x).float()
         loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
         correct += (logits.argmax(1) == y).sum().item()
-    return correct / len(split), loss_sum / len(split)
+        seen += len(labels)
+    # Over the images evaluated: a streamed split skips files that do not decode.
+    return correct / max(seen, 1), loss_sum / max(seen, 1)
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
