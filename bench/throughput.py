@@ -78,7 +78,9 @@ def _models():
     for space_name in ("cmt_compound", "cvt_compound"):
         space = load_space(space_name)
         spec = space.realize(1).spec
-        out.append((f"{space_name} φ1", build_model(spec), spec.resolution, space.proxy.batch_size, 1))
+        out.append(
+            (f"{space_name} φ1", build_model(spec), spec.resolution, space.proxy.batch_size, 1)
+        )
     for name in ("cmt-ti", "cmt-s", "cvt-13"):
         model = build_model(name)
         out.append((name, model, model.spec.resolution, 8, 2))
@@ -116,7 +118,9 @@ def main() -> None:
         flops = training_flops(model, images)
         for p in args.precisions:
             if p == "bf16" and not timed_bf16:
-                print(f"{label:18s} {batch:5d} {threads:3d} {p:>5s}  not timed: bf16 is emulated here")
+                print(
+                    f"{label:18s} {batch:5d} {threads:3d} {p:>5s}  not timed: bf16 is emulated here"
+                )
                 continue
             rate = images_per_second(model, images, p == "bf16", args.seconds)
             rates[(label, p)] = rate
