@@ -22,8 +22,9 @@ import time
 from pathlib import Path
 
 from scalesearch.search import storage as st
+from scalesearch.search.lifecycle import config_from_flags
 from scalesearch.search.space import load_space, spaces_dir
-from scalesearch.search.tune import config_from_flags, run_search
+from scalesearch.search.tune import run_search
 
 
 def _space(folder: Path, trials: int, images: int, epochs: int) -> Path:
@@ -59,6 +60,8 @@ def main() -> None:
         include_dashboard=False,
         log_to_driver=False,
         logging_level="ERROR",
+        # As `scalesearch run` starts its Ray (search.tune._start_ray).
+        runtime_env={"worker_process_setup_hook": "scalesearch.search.trainable.warm_up"},
     )
     ray_start = time.monotonic() - started
     with tempfile.TemporaryDirectory() as tmp:
@@ -73,6 +76,7 @@ def main() -> None:
             trials=args.trials,
             family=False,
             max_concurrent=args.slots,
+            replicates=1,  # one phase: the search itself
         )
         began = time.monotonic()
         run_search(config, log=lambda line: None)

@@ -7,6 +7,7 @@ convolutions, matrix products and attention, not norms or activations.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -70,11 +71,18 @@ def _without_uncounted(model: torch.nn.Module) -> torch.nn.Module:
 def count_cost(spec: ArchSpec, resolution: int | None = None) -> ModelCost:
     """Counts parameters and MACs of `spec` for one image of side `resolution`.
 
+    A count takes about half a second; specs are frozen values, so each (spec, size) is
+    counted once per process (the driver, the report and export ask for the same ones).
+
     Args:
         spec: the architecture.
         resolution: input side; defaults to the spec's own resolution.
     """
-    resolution = spec.resolution if resolution is None else resolution
+    return _count(spec, spec.resolution if resolution is None else resolution)
+
+
+@functools.lru_cache(maxsize=4096)
+def _count(spec: ArchSpec, resolution: int) -> ModelCost:
     spec.geometry(resolution)  # a clear SpecError if the network cannot take this size
     # Frozen rather than no_grad: the counter's module tracker rejects parameters passed
     # between modules under no_grad (the shared relative position bias is one).

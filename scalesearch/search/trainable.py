@@ -28,18 +28,30 @@ def _cached_dataset(
     return load_dataset(name, data_dir, resolution=resolution, seed=seed, max_images=max_images)
 
 
-def run_trial(config: dict, report: Callable[[dict], None], node_id: str | None) -> None:
+# Datasets whose tensors do not depend on the member's input size: the driver loads them once
+# and shares them with every worker (image folders and the synthetic set are decoded at it).
+SHAREABLE = ("mnist", "digits", "fashion-mnist", "idx", "cifar10", "cifar100")
+
+
+def warm_up() -> None:
+    """Ray's worker setup hook: import what a trial needs while the worker waits in Ray's
+    pool, so a trial on a fresh worker does not spend seconds importing torch."""
+    import scalesearch.train.proxy  # noqa: F401  (torch, the model, the loop)
+
+
+def run_trial(config: dict, report: Callable[[dict], None], node_id: str | None, data=None) -> None:
     """Trains one spec, reports each epoch, then a `ProxyOutcome`, through `report`.
 
-    Errors are reported as an outcome with the message (so the study records the reason),
-    never raised.
+    `data`: the dataset when the caller shares one (Ray's object store); else it is loaded
+    here, once per worker process. Errors are reported as an outcome with the message (so
+    the study records the reason), never raised.
     """
     from scalesearch.train.proxy import train_proxy, train_resolution
 
     try:
         spec = ArchSpec.from_json(config["spec"])
         proxy = decode(ProxyConfig, json.loads(config["proxy"]))
-        data = _cached_dataset(
+        data = data or _cached_dataset(
             proxy.dataset,
             config["data_dir"],
             train_resolution(spec, proxy),  # where images are decoded (image folders)

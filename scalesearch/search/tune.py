@@ -36,7 +36,8 @@ from scalesearch.search.replicates import (
     noise_verdict,
 )
 from scalesearch.search.schema import Phase
-from scalesearch.search.trainable import run_trial
+from scalesearch.search.trainable import SHAREABLE, run_trial
+from scalesearch.train.data import load_dataset
 from scalesearch.train.precision import resolve_precision
 from scalesearch.train.proxy import pick_device
 
@@ -105,9 +106,10 @@ class StudySearcher(Searcher):
         pass
 
 
-def proxy_trial(config: dict) -> None:
-    """The Tune trainable: `trainable.run_trial` reporting through Tune."""
-    run_trial(config, tune.report, ray.get_runtime_context().get_node_id())
+def proxy_trial(config: dict, data=None) -> None:
+    """The Tune trainable: `trainable.run_trial` reporting through Tune, on the dataset the
+    driver shared through Ray's object store (`tune.with_parameters`) where it could."""
+    run_trial(config, tune.report, ray.get_runtime_context().get_node_id(), data)
 
 
 def run_search(config: RunConfig, log: Callable[[str], None] = print) -> SearchResult:
@@ -238,8 +240,16 @@ def _tune(driver: SearchDriver, next_trial: TrialSource, early_stopping: bool) -
     left = None
     if config.time_budget_s is not None:
         left = max(1.0, config.time_budget_s - (time.monotonic() - driver.started))
+    trainable = proxy_trial
+    if config.proxy.dataset in SHAREABLE:
+        # Loaded once here, put in the object store once, read by every worker (instead of
+        # each worker parsing it again: seconds a worker, and a new worker per batch).
+        data = load_dataset(
+            config.proxy.dataset, config.data_dir, seed=config.seed, max_images=None
+        )
+        trainable = tune.with_parameters(proxy_trial, data=data)
     tuner = tune.Tuner(
-        tune.with_resources(proxy_trial, resources),
+        tune.with_resources(trainable, resources),
         tune_config=tune.TuneConfig(
             search_alg=searcher,
             scheduler=scheduler,
@@ -272,7 +282,12 @@ def _slots(config: RunConfig) -> int:
 def _start_ray(config: RunConfig) -> None:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     kwargs: dict[str, Any] = dict(
-        include_dashboard=False, log_to_driver=False, logging_level="ERROR", configure_logging=True
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level="ERROR",
+        configure_logging=True,
+        # Workers import torch and scalesearch while they wait in Ray's pool.
+        runtime_env={"worker_process_setup_hook": "scalesearch.search.trainable.warm_up"},
     )
     if not config.address:
         # "local": a Ray of this driver's own, never one another process started here.

@@ -180,7 +180,7 @@ def train_proxy(
         model = model.to(memory_format=torch.channels_last)
     latency = None
     if latency_batch is not None:
-        latency = measure_latency(model, spec.resolution, latency_batch, device, 0.2)
+        latency = measure_latency(model, spec.resolution, latency_batch, device, 0.1)
         if on_latency is not None:
             on_latency(latency)
     precision = resolve_precision(config.precision, device)
