@@ -46,7 +46,7 @@ def training_flops(model, images) -> int:
     """3× the counted forward FLOPs (a backward costs two forwards; torch's backward formula
     for grouped convolutions overcounts, so the forward is counted)."""
     counter = FlopCounterMode(display=False, custom_mapping=_EXTRA_FORMULAS)
-    with counter, torch.no_grad():
+    with counter:  # not no_grad: the module tracker then rejects the shared position bias
         logits(model.eval(), images)
     model.train()
     return 3 * counter.get_total_flops()
