@@ -117,7 +117,7 @@ def realize(
     Candidates: each stage's depth from half its scaled value to one block above; widths at
     the multiple one step below, just below, nearest or just above the scaled value (all
     stages alike, or each nearest); the input size at the multiple just above, just below or
-    one below. Candidates within the tolerance win; among them, the smallest sum of squared
+    one below, and further down to ¾ of the request when nothing nearer meets the tolerance. Candidates within the tolerance win; among them, the smallest sum of squared
     log shape errors plus 4× the squared cost error in tolerance units (see the loop).
 
     Args:
@@ -133,7 +133,9 @@ def realize(
     depth_mult, width_mult, size_mult = multipliers(alpha, beta, gamma, phi)
     scale = math.log1p(tolerance)
     best: tuple[tuple[bool, float], ArchSpec, int] | None = None
-    for shapes in _shape_passes(base, naive, size_mult, width_mult):
+    for rescue, shapes in _shape_passes(base, naive, size_mult, width_mult):
+        if rescue and best is not None and not best[0][0]:
+            break  # rescue passes only for a member that misses the tolerance
         for resolution, dims in shapes:
             cost = linear_cost(with_dims(naive, dims, resolution))
             for depths in _depth_choices(base, depth_mult):
@@ -207,11 +209,13 @@ def _geomean(values) -> float:
 
 def _shape_passes(
     base: ArchSpec, naive: ArchSpec, size_mult: float, width_mult: float
-) -> list[list[tuple[int, tuple[int, ...]]]]:
-    """(input size, widths) candidates, nearest first, in widening passes: the nearest
-    widths at the sizes just below and above; then every stage's width just below or above;
-    then one more step down in size or width (attention's cost grows with the size to the
-    fourth, so a large γ may need it)."""
+) -> list[tuple[bool, list[tuple[int, tuple[int, ...]]]]]:
+    """(rescue, [(input size, widths)]) candidates, nearest first, in widening passes: the
+    nearest widths at the sizes just below and above; then every stage's width just below or
+    above; then one more step down in size or width. Attention's cost grows with the size to
+    the fourth, so at a large γ^φ even the smallest depths overshoot (CvT-13 at 880 px: 1.58×
+    the target at depths 1/1/5): rescue passes step the size further down, one step a pass,
+    to three quarters of the requested size."""
     step = resolution_multiple(base)
     scaled = base.resolution * size_mult / step
     low, high = max(1, math.floor(scaled)), max(1, math.ceil(scaled))
@@ -225,8 +229,15 @@ def _shape_passes(
         [(r, w) for r in lower for w in (nearest, below, above, further)]
         + [(r, further) for r in sizes],
     ]
+    rescues = [
+        [(k * step, w) for w in (nearest, below, further)]
+        for k in range(low - 2, max(0, math.floor(0.75 * scaled) - 1), -1)
+    ]
     seen: set = set()
-    return [[c for c in p if not (c in seen or seen.add(c))] for p in passes]
+    return [
+        (i >= len(passes), [c for c in p if not (c in seen or seen.add(c))])
+        for i, p in enumerate(passes + rescues)
+    ]
 
 
 def _width_steps(base: ArchSpec, width_mult: float) -> tuple[tuple[int, ...], ...]:
