@@ -30,16 +30,7 @@ def figures(data: dict) -> list:
         for p in points
     ]
     scatter = go.Figure()
-    scatter.add_scatter(
-        x=[p["macs"] for p in points],
-        y=[p["accuracy"] for p in points],
-        error_y=dict(type="data", array=[_finite(p["accuracy_se"]) for p in points], visible=True),
-        mode="markers",
-        name="trials (± se)",
-        text=hover,
-        hoverinfo="text+x+y",
-        marker=dict(color=["crimson" if p["on_frontier"] else "steelblue" for p in points]),
-    )
+    _trial_markers(scatter, [p["macs"] for p in points], points, hover)
     front = sorted((p for p in points if p["on_frontier"]), key=lambda p: p["macs"])
     scatter.add_scatter(
         x=[p["macs"] for p in front],
@@ -135,20 +126,27 @@ def latency_figure(points: list[dict]):
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    fig.add_scatter(
-        x=[p["latency_ms"] for p in points],
-        y=[p["accuracy"] for p in points],
-        error_y=dict(type="data", array=[_finite(p["accuracy_se"]) for p in points], visible=True),
-        mode="markers",
-        marker=dict(color=["crimson" if p["on_frontier"] else "steelblue" for p in points]),
-        text=[f"trial {p['trial']}, {human(p['macs'], 'MACs')}" for p in points],
-        name="trials (± se)",
-    )
+    hover = [f"trial {p['trial']}, {human(p['macs'], 'MACs')}" for p in points]
+    _trial_markers(fig, [p["latency_ms"] for p in points], points, hover)
     return fig.update_layout(
         title="Accuracy against measured latency (batch 1; one device type only)",
         xaxis_type="log",
         xaxis_title="latency (ms)",
         yaxis_title="validation accuracy (proxy)",
+    )
+
+
+def _trial_markers(fig, x: list[float], points: list[dict], hover: list[str]) -> None:
+    """Trials' accuracies against `x` with their standard errors, the frontier in red."""
+    fig.add_scatter(
+        x=x,
+        y=[p["accuracy"] for p in points],
+        error_y=dict(type="data", array=[_finite(p["accuracy_se"]) for p in points], visible=True),
+        mode="markers",
+        name="trials (± se)",
+        text=hover,
+        hoverinfo="text+x+y",
+        marker=dict(color=["crimson" if p["on_frontier"] else "steelblue" for p in points]),
     )
 
 

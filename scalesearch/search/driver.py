@@ -316,18 +316,21 @@ class SearchDriver:
         )
 
 
+# What a complete trial's outcome measured, under the same names in its record.
+MEASURED = (
+    "val_images",
+    "train_loss_sum",
+    "images_per_second",
+    "train_seconds",
+    "latency_ms",
+    "latency_batch_ms",
+    "latency_batch",
+    "latency_device",
+    "precision",
+)
+
+
 def _with_measurements(record: TrialRecord, outcome: ProxyOutcome | None) -> TrialRecord:
     if outcome is None:
         return record
-    return replace(
-        record,
-        val_images=outcome.val_images,
-        train_loss_sum=outcome.train_loss_sum,
-        images_per_second=outcome.images_per_second,
-        train_seconds=outcome.train_seconds,
-        latency_ms=outcome.latency_ms,
-        latency_batch_ms=outcome.latency_batch_ms,
-        latency_batch=outcome.latency_batch,
-        latency_device=outcome.latency_device,
-        precision=outcome.precision,
-    )
+    return replace(record, **{name: getattr(outcome, name) for name in MEASURED})
