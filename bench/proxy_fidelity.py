@@ -64,7 +64,7 @@ def _train(job: dict) -> dict:
     }
 
 
-def _points(space) -> list[tuple[float, float, float, float]]:
+def spread_points(space) -> list[tuple[float, float, float, float]]:
     """Coefficient points whose realised specs differ: rounding maps nearby (α, β) to one
     architecture, and training it twice would count one architecture twice in τ."""
     from scalesearch.search.space import Coefficients
@@ -98,7 +98,7 @@ def _jobs(space_name: str, ref_epochs: int, ref_images: int, val_images: int) ->
         proxy, epochs=ref_epochs, max_train_images=ref_images, val_images=None, batch_size=64
     )
     jobs = []
-    for alpha, beta, gamma, phi in _points(space):
+    for alpha, beta, gamma, phi in spread_points(space):
         base = {
             "space": space_name,
             "alpha": alpha,

@@ -85,3 +85,34 @@ def test_training_keys_stay_those_of_0_1_at_the_old_settings() -> None:
     assert "precision" not in old and "resolution_scale" not in old and old["seed"] == 0
     new = json.loads(dataclasses.replace(ProxyConfig(), precision="bf16").key_json())
     assert new["precision"] == "bf16"
+
+
+@pytest.mark.parametrize("space", ["cvt_compound", "cmt_compound"])
+def test_bf16_autocast_follows_fp32_through_the_cpu_fast_paths(space: str) -> None:
+    """Under CPU bf16 autocast, depthwise convs run in fp32 and attention as GEMMs with an
+    fp32 softmax (`scalesearch.arch.blocks`): the logits and every gradient, the shared
+    position bias included, stay those of fp32 within bf16's rounding."""
+    from scalesearch.arch.model import build_model
+    from scalesearch.search.space import load_space
+
+    torch.manual_seed(0)
+    spec = load_space(space).member(-2)
+    model = build_model(spec).eval()  # BatchNorm on running statistics: the same both ways
+    images = torch.randn(4, 3, spec.resolution, spec.resolution)
+    outputs = {}
+    for bf16 in (False, True):
+        model.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(images)
+        logits.float().logsumexp(1).sum().backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        outputs[bf16] = (logits.float().detach(), grads)
+    (fp32, fp32_grads), (bf16, bf16_grads) = outputs[False], outputs[True]
+    assert bf16_grads.keys() == fp32_grads.keys()
+    assert (bf16 - fp32).abs().max() <= 0.05 * fp32.abs().max()
+    for name, grad in fp32_grads.items():
+        if grad.abs().max() > 1e-6:
+            cosine = torch.nn.functional.cosine_similarity(
+                grad.flatten(), bf16_grads[name].flatten(), dim=0
+            )
+            assert cosine > 0.98, (name, float(cosine))
