@@ -1,7 +1,7 @@
 """Does bf16 training rank architectures as fp32 does? Kendall τ beside the two-seed ceiling.
 
-Trains architectures spread over a space (`proxy_fidelity.spread_points`: 12 (α, β) on the
-constraint at the search φ plus the defaults at two other φ, each realised at equal cost) on
+Trains architectures spread over a space (`proxy_fidelity.spread_points`: (α, β) on the
+constraint at the search φ plus the defaults at two other φ, each realised at equal cost, 12 distinct for cmt_compound) on
 Fashion-MNIST in fp32 and in bf16 autocast, with two seeds each, and prints Kendall τ of the
 validation accuracies between the precisions (same seed: same init and data order, only the
 arithmetic differs) beside τ between the two fp32 seeds — the seed noise, the level that
@@ -17,11 +17,9 @@ import argparse
 import dataclasses
 import json
 import statistics
-import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from proxy_fidelity import spread_points
+from proxy_fidelity import spread_points, train_cached
 from scipy.stats import kendalltau
 
 RUNS = (("fp32", 0), ("fp32", 1), ("bf16", 0), ("bf16", 1))
@@ -73,6 +71,9 @@ def report(jobs: list[dict], cache: dict) -> None:
             point = (job["alpha"], job["beta"], job["phi"])
             table.setdefault(point, {})[(job["precision"], job["seed"])] = cache[_key(job)]
     points = sorted(p for p, runs in table.items() if len(runs) == len(RUNS))
+    if len(points) < 2:
+        print("fewer than two architectures have every run: nothing to rank yet")
+        return
     print(f"\n{'alpha':>5} {'beta':>5} {'phi':>4} " + " ".join(f"{p} s{s}" for p, s in RUNS))
     for p in points:
         cells = " ".join(f"{table[p][r]['accuracy']:7.4f}" for r in RUNS)
@@ -104,6 +105,13 @@ def report(jobs: list[dict], cache: dict) -> None:
     print(f"  verdict: bf16's agreement with fp32 is {verdict} the seed noise (margin 0.1)")
 
 
+def _describe(done: dict) -> str:
+    return (
+        f"{done['precision']} s{done['seed']} a={done['alpha']:.2f} b={done['beta']:.2f} "
+        f"phi={done['phi']:g}: {done['accuracy']:.4f} in {done['seconds']:.0f} s"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", default="cmt_compound")
@@ -119,17 +127,7 @@ def main() -> None:
     cache = json.loads(args.cache.read_text()) if args.cache.exists() else {}
     jobs = _jobs(args.space, args.epochs, args.images, args.val_images)
     if not args.report_only:
-        todo = [j for j in jobs if _key(j) not in cache]
-        start = time.perf_counter()
-        with ProcessPoolExecutor(args.workers) as pool:
-            for done in pool.map(_train, todo):
-                cache[_key(done)] = done
-                args.cache.parent.mkdir(parents=True, exist_ok=True)
-                args.cache.write_text(json.dumps(cache, indent=1))
-                print(f"  {done['precision']} s{done['seed']} a={done['alpha']:.2f} "
-                      f"b={done['beta']:.2f} phi={done['phi']:g}: {done['accuracy']:.4f} "
-                      f"in {done['seconds']:.0f} s", flush=True)  # fmt: skip
-        print(f"wall time {time.perf_counter() - start:.0f} s for {len(todo)} runs")
+        train_cached(jobs, _train, _key, cache, args.cache, args.workers, _describe)
     report(jobs, cache)
 
 

@@ -119,6 +119,27 @@ def _key(job: dict) -> str:
     return json.dumps({k: job[k] for k in keys}, sort_keys=True)
 
 
+def _describe(done: dict) -> str:
+    return (
+        f"{done['schedule']:9s} seed {done['seed']} a={done['alpha']:.2f} b={done['beta']:.2f} "
+        f"phi={done['phi']:g}: {done['val_accuracies'][-1]:.4f} in {done['seconds']:.0f} s"
+    )
+
+
+def train_cached(jobs, train, key, cache: dict, path: Path, workers: int, describe) -> None:
+    """Trains the jobs not in `cache` on `workers` processes, writing the cache after each
+    (a run cut short keeps what finished) and printing `describe(result)`."""
+    todo = [j for j in jobs if key(j) not in cache]
+    start = time.perf_counter()
+    with ProcessPoolExecutor(workers) as pool:
+        for done in pool.map(train, todo):
+            cache[key(done)] = done
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(cache, indent=1))
+            print(f"  {describe(done)}", flush=True)
+    print(f"wall time {time.perf_counter() - start:.0f} s for {len(todo)} runs")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", default="cmt_compound")
@@ -141,20 +162,7 @@ def main() -> None:
         return
     # Architecture by architecture (its two references, then its proxy), so that a run cut
     # short still leaves complete rows to report on.
-    todo = [j for j in jobs if _key(j) not in cache]
-    start = time.perf_counter()
-    with ProcessPoolExecutor(args.workers) as pool:
-        for done in pool.map(_train, todo):
-            cache[_key(done)] = done
-            args.cache.parent.mkdir(parents=True, exist_ok=True)
-            args.cache.write_text(json.dumps(cache, indent=1))
-            print(
-                f"  {done['schedule']:9s} seed {done['seed']} a={done['alpha']:.2f} "
-                f"b={done['beta']:.2f} phi={done['phi']:g}: {done['val_accuracies'][-1]:.4f} "
-                f"in {done['seconds']:.0f} s",
-                flush=True,
-            )
-    print(f"wall time {time.perf_counter() - start:.0f} s for {len(todo)} runs")
+    train_cached(jobs, _train, _key, cache, args.cache, args.workers, _describe)
     report(jobs, cache)
 
 
@@ -184,6 +192,9 @@ def report(jobs: list[dict], cache: dict) -> None:
     total = len({(j["alpha"], j["beta"], j["phi"]) for j in jobs})
     if len(points) < total:
         print(f"\nPARTIAL: {len(points)} of {total} architectures have all three runs")
+    if len(points) < 2:
+        print("fewer than two architectures have all three runs: nothing to rank yet")
+        return
     ref0 = [rows[p][("reference", 0)]["val_accuracies"][-1] for p in points]
     ref1 = [rows[p][("reference", 1)]["val_accuracies"][-1] for p in points]
     ref = [(a + b) / 2 for a, b in zip(ref0, ref1)]
