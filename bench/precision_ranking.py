@@ -1,8 +1,8 @@
 """Does bf16 training rank architectures as fp32 does? Kendall τ beside the two-seed ceiling.
 
 Trains architectures spread over a space (`proxy_fidelity.spread_points`: (α, β) on the
-constraint at the search φ plus the defaults at two other φ, each realised at equal cost, 12 distinct for cmt_compound) on
-Fashion-MNIST in fp32 and in bf16 autocast, with two seeds each, and prints Kendall τ of the
+constraint at the search φ plus the defaults at two other φ, each realised at equal cost;
+12 distinct for cmt_compound) on Fashion-MNIST in fp32 and in bf16 autocast, with two seeds each, and prints Kendall τ of the
 validation accuracies between the precisions (same seed: same init and data order, only the
 arithmetic differs) beside τ between the two fp32 seeds — the seed noise, the level that
 "bf16 does not change the ranking" has to reach. Where bf16 is emulated (no AVX-512 BF16,
