@@ -27,3 +27,8 @@ def human(value: float, unit: str = "") -> str:
 def milliseconds(value: float) -> str:
     """3.14 ms, 25.5 ms, 123 ms: three significant figures at most."""
     return f"{value:.0f} ms" if value >= 100 else f"{value:.3g} ms"
+
+
+def trial_counts(counts: dict[str, int]) -> str:
+    """{"complete": 12, "pruned": 6} → "12 complete, 6 pruned" (or "no trials")."""
+    return ", ".join(f"{n} {state}" for state, n in counts.items() if n) or "no trials"

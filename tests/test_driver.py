@@ -54,8 +54,16 @@ COMPLETE = ProxyOutcome(
         (None, {"crashed": True}, Verdict(TrialState.FAIL, reason=CRASHED_REASON, failure=True)),
         (
             None,
-            {"early_stopped": True},
+            {"early_stopped": "ASHA"},
             Verdict(TrialState.PRUNED, reason="stopped early by ASHA after 1 epoch(s)"),
+        ),
+        (
+            None,
+            {"early_stopped": "MOASHA on accuracy and latency"},
+            Verdict(
+                TrialState.PRUNED,
+                reason="stopped early by MOASHA on accuracy and latency after 1 epoch(s)",
+            ),
         ),
         (
             None,

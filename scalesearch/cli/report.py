@@ -32,12 +32,17 @@ def figures(data: dict) -> list:
     scatter = go.Figure()
     _trial_markers(scatter, [p["macs"] for p in points], points, hover)
     front = sorted((p for p in points if p["on_frontier"]), key=lambda p: p["macs"])
+    objectives = data["summary"]["objectives"]
+    # On three objectives the frontier is a surface: its points ringed, not a line through
+    # a projection (a point kept for its latency would read as a dip in accuracy).
+    flat = len(objectives) <= 2
     scatter.add_scatter(
         x=[p["macs"] for p in front],
         y=[p["accuracy"] for p in front],
-        mode="lines",
-        name="Pareto frontier",
+        mode="lines" if flat else "markers",
+        name="Pareto frontier" if flat else f"Pareto frontier on {', '.join(objectives)}",
         line=dict(color="crimson"),
+        marker=dict(symbol="circle-open", size=16, color="crimson", line=dict(width=2)),
     )
     macs_of = {p["trial"]: p["macs"] for p in points}
     done = [r for r in data["finals"] if r["status"] == "completed" and r["trial"] in macs_of]
@@ -276,6 +281,11 @@ def _page(data: dict, plots: list[str]) -> str:
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in data["glance"]
     )
     k = max(1, len(data["frontier"]))
+    words = data["noise"]["words"]
+    # Said once: the verdict quotes the seed-noise judgement when it has one.
+    noise = (
+        "" if words in data["verdict"] else f"<p><b>Signal and noise</b>: {html.escape(words)}</p>"
+    )
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>scalesearch report: {name}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse}}
@@ -289,7 +299,7 @@ td,th{{padding:2px 10px;text-align:right;border-bottom:1px solid #ddd}}code{{bac
 trials: {html.escape(states)}; search budget {_budget(s["budget"])}; MACs budget {budget}.</p>
 {verdict_html(data["verdict"])}
 <h2>Pareto frontier</h2>
-<p><b>Signal and noise</b>: {html.escape(data["noise"]["words"])}</p>
+{noise}
 <table><tr><th>trial</th><th>phase</th><th>φ</th><th>accuracy ± se (points)</th><th>seeds</th><th>MACs</th><th>params</th>
 {latency_head}<th>α</th><th>β</th><th>γ</th></tr>{rows}</table>
 {ablation_html(data["ablation"])}

@@ -13,6 +13,7 @@ from optuna.trial import TrialState
 from scalesearch.arch.cost import count_cost
 from scalesearch.errors import ReportError
 from scalesearch.law import LawCheck, check_law
+from scalesearch.numbers import trial_counts
 from scalesearch.search import records
 from scalesearch.search import storage as st
 from scalesearch.search.ablation import AblationCell, ablation_table, ablation_verdict
@@ -235,7 +236,7 @@ def build_report(storage: str, name: str) -> dict:
     if not points:
         counts = st.trials_by_state(study)
         raise ReportError(
-            f"study {name!r} has no complete trial yet ({counts or 'no trials'}); run or resume "
+            f"study {name!r} has no complete trial yet ({trial_counts(counts)}); run or resume "
             f"the search first"
         )
     family = family_rows(points)

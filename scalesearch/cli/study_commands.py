@@ -18,6 +18,7 @@ from scalesearch.cli.common import (
     console,
     log_line,
 )
+from scalesearch.numbers import trial_counts
 
 
 @app.command()
@@ -117,7 +118,7 @@ def run(
         raise typer.Exit(130) from None
     render_frontier(result.frontier, result.hypervolume, console)
     console.print(
-        f"{result.counts} in {result.seconds:.0f} s. Inspect it with\n"
+        f"{trial_counts(result.counts)} trials in {result.seconds:.0f} s. Inspect it with\n"
         f"  scalesearch dashboard --storage '{url}'"
     )
     if result.frontier:

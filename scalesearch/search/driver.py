@@ -46,7 +46,7 @@ class LiveTrial:
     started: float
     batch_start: int  # the first trial number of its batch: earlier batches rank it
     accuracies: list[float] = field(default_factory=list)
-    stopped_early: bool = False
+    stopped_early: str | None = None  # the rung rule that stopped it
     latency_ms: float | None = None  # measured before its first epoch
 
 
@@ -176,7 +176,7 @@ class SearchDriver:
         live.stopped_early = rung_decision(
             self.study, self.space, live.batch_start, epoch, accuracy, known
         )
-        return live.stopped_early
+        return live.stopped_early is not None
 
     def on_result(self, tune_id: str, result: dict[str, Any]) -> None:
         live = self.live.get(tune_id)

@@ -36,9 +36,10 @@ def rung_decision(
     epoch: int,
     accuracy: float,
     known: dict[str, float | None],
-) -> bool:
-    """Whether to stop a search trial of the batch starting at `batch_start` whose accuracy
-    at `epoch` is `accuracy` and whose costs are `known` (latency, once measured)."""
+) -> str | None:
+    """The rule that stops a search trial of the batch starting at `batch_start` whose
+    accuracy at `epoch` is `accuracy` and whose costs are `known` (latency, once measured):
+    "ASHA", "MOASHA on accuracy and …", or None to let it go on."""
     costs = rung_costs(space)
     point = (accuracy, *(known.get(c) for c in costs))
     earlier = []
@@ -49,5 +50,6 @@ def rung_decision(
             if None not in values:
                 earlier.append((accuracies[epoch - 1], *values))
     if costs and None not in point:
-        return pareto_rung_stop(point, earlier)
-    return rung_stop(accuracy, [e[0] for e in earlier])
+        stop = pareto_rung_stop(point, earlier)
+        return f"MOASHA on accuracy and {', '.join(costs)}" if stop else None
+    return "ASHA" if rung_stop(accuracy, [e[0] for e in earlier]) else None

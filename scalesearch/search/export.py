@@ -74,7 +74,7 @@ def export_trials(
         card = model_card(study, storage_url, trial, record, model, exported, proxy, run)
         (folder / "README.md").write_text(card)
         (folder / "card.json").write_text(json.dumps(_card_data(exported, proxy, run), indent=1))
-        log(f"[export] trial {trial.number} → {folder} ({weights})")
+        log(f"[export] trial {trial.number} → {folder}; weights {weights}")
         done.append(exported)
     return done
 
@@ -90,7 +90,7 @@ def _model(record: TrialRecord, run: dict | None) -> tuple[HybridNet, str]:
     torch.manual_seed(0)
     model = HybridNet(spec)
     if run is None:
-        return model.eval(), "freshly initialised (no final training of this trial completed)"
+        return model.eval(), "freshly initialised: no final training of this trial completed"
     path = _checkpoint_weights(Path(run["checkpoint"]))
     state = read_state_dict(path)
     load_checkpoint(model, state, detect_layout(state, str(path)), str(path))

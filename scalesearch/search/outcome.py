@@ -85,7 +85,7 @@ def decide(
     outcome: ProxyOutcome | None,
     epochs_reported: int,
     crashed: bool = False,
-    early_stopped: bool = False,
+    early_stopped: str | None = None,
     out_of_time: bool = False,
 ) -> Verdict:
     """The state of a trial Tune reports finished.
@@ -95,7 +95,7 @@ def decide(
         epochs_reported: epochs it reported before it ended.
         crashed: Tune says the trial's process raised (the trainable never raises itself,
             so this is a dead worker).
-        early_stopped: the scheduler (ASHA) stopped it.
+        early_stopped: the rung rule that stopped it ("ASHA", or MOASHA and its costs).
         out_of_time: the search's time budget had run out when it ended.
     """
     if crashed:
@@ -106,7 +106,8 @@ def decide(
         return Verdict(TrialState.FAIL, reason=outcome.reason or outcome.status, failure=True)
     if early_stopped:
         return Verdict(
-            TrialState.PRUNED, reason=f"stopped early by ASHA after {epochs_reported} epoch(s)"
+            TrialState.PRUNED,
+            reason=f"stopped early by {early_stopped} after {epochs_reported} epoch(s)",
         )
     why = "the time budget ran out" if out_of_time else "the search was interrupted"
     return Verdict(TrialState.FAIL, reason=f"stopped before the end: {why}")
