@@ -19,24 +19,14 @@ import json
 import statistics
 from pathlib import Path
 
-from proxy_fidelity import spread_points, train_cached
+from proxy_fidelity import spread_points, train_cached, train_point
 from scipy.stats import kendalltau
 
 RUNS = (("fp32", 0), ("fp32", 1), ("bf16", 0), ("bf16", 1))
 
 
 def _train(job: dict) -> dict:
-    from scalesearch.decode import decode
-    from scalesearch.search.space import Coefficients, load_space
-    from scalesearch.train.config import ProxyConfig
-    from scalesearch.train.data import load_dataset
-    from scalesearch.train.proxy import train_proxy
-
-    space = load_space(job["space"])
-    spec = space.member(job["phi"], Coefficients(job["alpha"], job["beta"], job["gamma"]))
-    config = decode(ProxyConfig, job["config"])
-    data = load_dataset(config.dataset, resolution=spec.resolution, seed=config.seed)
-    result = train_proxy(spec, data, config)
+    result = train_point(job)
     return {**job, "accuracy": result.val_accuracies[-1], "seconds": result.seconds,
             "precision_used": result.precision, "macs": result.macs}  # fmt: skip
 

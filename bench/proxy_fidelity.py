@@ -37,7 +37,9 @@ EXTRA_PHIS = (0.0, 2.0)
 DATASET = "fashion-mnist"
 
 
-def _train(job: dict) -> dict:
+def train_point(job: dict, on_test: bool = False):
+    """`train_proxy` of the job's member (space, φ, α, β, γ) under its encoded config;
+    validated on the test split when `on_test`."""
     from scalesearch.decode import decode
     from scalesearch.search.space import Coefficients, load_space
     from scalesearch.train.config import ProxyConfig
@@ -48,9 +50,14 @@ def _train(job: dict) -> dict:
     spec = space.member(job["phi"], Coefficients(job["alpha"], job["beta"], job["gamma"]))
     config = decode(ProxyConfig, job["config"])
     data = load_dataset(config.dataset, resolution=spec.resolution, seed=config.seed)
-    if job["schedule"] == "reference":
-        data = dataclasses.replace(data, val=data.test)  # ranked on the 10k test images
-    result = train_proxy(spec, data, config)
+    if on_test:
+        data = dataclasses.replace(data, val=data.test)
+    return train_proxy(spec, data, config)
+
+
+def _train(job: dict) -> dict:
+    # A reference is ranked on the 10k test images.
+    result = train_point(job, on_test=job["schedule"] == "reference")
     return {
         **job,
         "val_accuracies": result.val_accuracies,

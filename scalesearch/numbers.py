@@ -30,5 +30,5 @@ def milliseconds(value: float) -> str:
 
 
 def trial_counts(counts: dict[str, int]) -> str:
-    """{"complete": 12, "pruned": 6} → "12 complete, 6 pruned" (or "no trials")."""
-    return ", ".join(f"{n} {state}" for state, n in counts.items() if n) or "no trials"
+    """{"pruned": 6, "complete": 12} → "12 complete, 6 pruned" (or "no trials")."""
+    return ", ".join(f"{n:,} {state}" for state, n in sorted(counts.items()) if n) or "no trials"

@@ -26,10 +26,6 @@ def to_grid(x: Tensor) -> Tensor:
     return x.permute(0, 2, 3, 1)
 
 
-def _cpu_autocast(x: Tensor) -> bool:
-    return x.device.type == "cpu" and torch.is_autocast_enabled("cpu")
-
-
 class DepthwiseConv2d(nn.Conv2d):
     """A depthwise convolution that runs in fp32 under CPU autocast.
 
@@ -40,7 +36,7 @@ class DepthwiseConv2d(nn.Conv2d):
     """
 
     def forward(self, x: Tensor) -> Tensor:
-        if _cpu_autocast(x):
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
             with torch.autocast("cpu", enabled=False):
                 return super().forward(x.float())
         return super().forward(x)

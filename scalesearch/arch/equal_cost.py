@@ -117,8 +117,9 @@ def realize(
     Candidates: each stage's depth from half its scaled value to one block above; widths at
     the multiple one step below, just below, nearest or just above the scaled value (all
     stages alike, or each nearest); the input size at the multiple just above, just below or
-    one below, and further down to ¾ of the request when nothing nearer meets the tolerance. Candidates within the tolerance win; among them, the smallest sum of squared
-    log shape errors plus 4× the squared cost error in tolerance units (see the loop).
+    one below, and further down to ¾ of the request when nothing nearer meets the tolerance.
+    Candidates within the tolerance win; among them, the smallest sum of squared log shape
+    errors plus 4× the squared cost error in tolerance units (see the loop).
 
     Args:
         base: the φ = 0 spec.

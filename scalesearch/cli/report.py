@@ -15,7 +15,7 @@ import numpy as np
 from scalesearch.cli.report_sections import STRATEGY_LABELS, ablation_html, law_html, verdict_html
 from scalesearch.errors import ReportError
 from scalesearch.law import LawCheck
-from scalesearch.numbers import human, milliseconds
+from scalesearch.numbers import human, milliseconds, trial_counts
 from scalesearch.stats import format_accuracy
 
 
@@ -275,7 +275,7 @@ def _page(data: dict, plots: list[str]) -> str:
     latency_head = "<th>latency</th>" if timed else ""
     storage = html.escape(s["storage"])
     name = html.escape(s["study"])
-    states = ", ".join(f"{n:,} {state}" for state, n in sorted(s["trials"].items()))
+    states = trial_counts(s["trials"])
     budget = human(s["max_macs"], "MACs") if s["max_macs"] else "none"
     glance = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in data["glance"]
