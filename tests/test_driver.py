@@ -65,6 +65,17 @@ COMPLETE = ProxyOutcome(
                 reason="stopped early by MOASHA on accuracy and latency after 1 epoch(s)",
             ),
         ),
+        # The trial ended itself on the driver's stop: its "stopped" outcome is the prune.
+        (
+            ProxyOutcome(status="stopped", reason="stopped after epoch 1 by the caller"),
+            {"early_stopped": "ASHA"},
+            Verdict(TrialState.PRUNED, reason="stopped early by ASHA after 1 epoch(s)"),
+        ),
+        (
+            ProxyOutcome(status="stopped", reason="stopped after epoch 1 by the caller"),
+            {},
+            Verdict(TrialState.FAIL, reason="stopped after epoch 1 by the caller", failure=True),
+        ),
         (
             None,
             {"out_of_time": True},
@@ -177,10 +188,10 @@ def test_early_stopping_ranks_against_earlier_batches_only(tmp_path) -> None:
                 driver.on_complete(tune_id, _report([acc, acc + 0.05]), crashed=False)
             driver._waiting_since = -1.0
         _suggest(driver, "low"), _suggest(driver, "high")
-        assert driver.should_stop("low", 1, 0.65)  # below the earlier median (0.7)
-        assert not driver.should_stop("high", 1, 0.75)
-        driver.on_result("low", {"epoch": 1, "val_accuracy": 0.65})
-        driver.on_complete("low", {"epoch": 1, "val_accuracy": 0.65}, crashed=False)
+        assert driver.on_result("low", {"epoch": 1, "val_accuracy": 0.65})  # below 0.7
+        assert not driver.on_result("high", {"epoch": 1, "val_accuracy": 0.75})
+        stopped = ProxyOutcome(status="stopped", val_accuracies=[0.65], val_accuracy=0.65)
+        driver.on_result("low", stopped.to_report())  # the trial ends itself: told here
         low = driver.study.trials[4]
         assert low.state == TrialState.PRUNED
         assert low.user_attrs["stop_reason"] == "stopped early by ASHA after 1 epoch(s)"

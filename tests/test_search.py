@@ -136,6 +136,34 @@ def test_over_budget_is_rejected_without_training(tmp_path, local_ray) -> None:
     assert result.frontier == []
 
 
+def test_a_trial_below_the_earlier_rung_stops_after_its_first_epoch(tmp_path, local_ray) -> None:
+    """ASHA on a real Ray: the driver's stop reaches the running trial, which ends itself
+    after epoch 1 (PRUNED with the rule's name); one that is not stopped trains on."""
+    space = write_space(tmp_path, "rungs", {"trials: 16": "trials: 2"})
+    _, storage = _run(space, tmp_path, family=False)
+    study = st.load_study(storage, "rungs")
+    real = study.trials[0]
+    # Four earlier trials that reached 100% at epoch 1: any new trial ranks in the lower half.
+    for _ in range(4):
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=real.params,
+                distributions=real.distributions,
+                values=[1.0, real.values[1]],
+                user_attrs={**real.user_attrs, "val_accuracies": [1.0, 1.0]},
+            )
+        )
+    # This process is the same driver: its budget becomes 8, with 6 done, so 2 more train.
+    _run(space, tmp_path, storage=storage, family=False, join=True, trials=8)
+    study = st.load_study(storage, "rungs")
+    (first, second) = study.trials[6:]
+    for trial in (first, second):
+        assert trial.state == TrialState.PRUNED
+        assert trial.user_attrs["stop_reason"] == "stopped early by ASHA after 1 epoch(s)"
+        assert len(trial.user_attrs["val_accuracies"]) == 1
+    assert [t.state for t in study.trials[:2]] == [TrialState.COMPLETE] * 2
+
+
 def test_a_trial_that_raises_ends_fail_with_its_message(tmp_path, local_ray) -> None:
     # A base for 1-channel input: the driver only counts it (on meta), the trial trains it
     # on RGB-prepared batches and raises in the first convolution.

@@ -75,7 +75,8 @@ class SearchDriver:
         self.live: dict[str, LiveTrial] = {}
         self.batch_size = config.space.search.batch_size
         self.asked_in_batch = 0
-        self.batch_start = 0
+        # A resumed or joining driver's first batch ranks against the trials already there.
+        self.batch_start = len(study.get_trials(deepcopy=False))
         self.duplicates_in_a_row = 0
         self.failures_in_a_row = 0
         self.last_error = ""
@@ -178,17 +179,33 @@ class SearchDriver:
         )
         return live.stopped_early is not None
 
-    def on_result(self, tune_id: str, result: dict[str, Any]) -> None:
+    def on_result(self, tune_id: str, result: dict[str, Any]) -> bool:
+        """An epoch's result: True when the trial is to stop early (`should_stop`); the
+        trainable then ends itself at this epoch with a "stopped" outcome.
+
+        The final result (the outcome) ends the trial here, before its worker returns: the
+        next batch is then asked while Tune still holds that worker, and Tune keeps a worker
+        only for a trial that is waiting (a fresh one costs seconds).
+        """
+        if result.get("final"):
+            self.on_complete(tune_id, result, crashed=False)
+            return False
         live = self.live.get(tune_id)
-        if live is not None and result.get("latency_ms") is not None:
+        if live is None:
+            return False
+        if result.get("latency_ms") is not None:
             live.latency_ms = result["latency_ms"]
-        if live is not None and "val_accuracy" in result and not result.get("final"):
-            live.accuracies.append(result["val_accuracy"])
+        if "val_accuracy" not in result:
+            return False
+        live.accuracies.append(result["val_accuracy"])
+        return self.should_stop(tune_id, result["epoch"], result["val_accuracy"])
 
     def on_complete(self, tune_id: str, result: dict[str, Any] | None, crashed: bool) -> None:
+        """Tells the study how a trial ended (once: a trial told on its outcome is gone)."""
         live = self.live.pop(tune_id, None)
         if live is None:
             return
+        self._waiting_since = -1.0  # a slot is free: read the study at the next ask
         outcome = ProxyOutcome.from_report(result or {})
         accuracies = outcome.val_accuracies if outcome else live.accuracies
         if not accuracies and result and "val_accuracy" in result:

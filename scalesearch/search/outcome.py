@@ -14,6 +14,7 @@ from typing import Any
 from optuna.trial import TrialState
 
 COMPLETED = "completed"
+STOPPED = "stopped"  # ended itself at an epoch's end because the driver stopped it early
 CRASHED_REASON = "the trial's process failed (see the Ray logs in the run folder)"
 
 
@@ -91,7 +92,8 @@ def decide(
     """The state of a trial Tune reports finished.
 
     Args:
-        outcome: its final result, or None when Tune stopped it before one was sent.
+        outcome: its final result ("stopped" when it ended itself on the driver's early
+            stop), or None when Tune stopped it before one was sent.
         epochs_reported: epochs it reported before it ended.
         crashed: Tune says the trial's process raised (the trainable never raises itself,
             so this is a dead worker).
@@ -100,9 +102,9 @@ def decide(
     """
     if crashed:
         return Verdict(TrialState.FAIL, reason=CRASHED_REASON, failure=True)
-    if outcome is not None:
-        if outcome.status == COMPLETED:
-            return Verdict(TrialState.COMPLETE, accuracy=outcome.val_accuracy)
+    if outcome is not None and outcome.status == COMPLETED:
+        return Verdict(TrialState.COMPLETE, accuracy=outcome.val_accuracy)
+    if outcome is not None and not (early_stopped and outcome.status == STOPPED):
         return Verdict(TrialState.FAIL, reason=outcome.reason or outcome.status, failure=True)
     if early_stopped:
         return Verdict(

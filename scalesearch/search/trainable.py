@@ -39,12 +39,20 @@ def warm_up() -> None:
     import scalesearch.train.proxy  # noqa: F401  (torch, the model, the loop)
 
 
-def run_trial(config: dict, report: Callable[[dict], None], node_id: str | None, data=None) -> None:
+def run_trial(
+    config: dict,
+    report: Callable[[dict], None],
+    node_id: str | None,
+    data=None,
+    stop_requested: Callable[[], bool] | None = None,
+) -> None:
     """Trains one spec, reports each epoch, then a `ProxyOutcome`, through `report`.
 
     `data`: the dataset when the caller shares one (Ray's object store); else it is loaded
-    here, once per worker process. Errors are reported as an outcome with the message (so
-    the study records the reason), never raised.
+    here, once per worker process. `stop_requested`: asked after each reported epoch; True
+    ends the training there (the driver stopped it early) with a "stopped" outcome. Errors
+    are reported as an outcome with the message (so the study records the reason), never
+    raised.
     """
     from scalesearch.train.proxy import train_proxy, train_resolution
 
@@ -69,19 +77,20 @@ def run_trial(config: dict, report: Callable[[dict], None], node_id: str | None,
                 latency_device=measured.device,
             )
 
-        def on_epoch(epoch) -> None:
-            # The last epoch is reported once, as the outcome below: ASHA stops every trial at
-            # its last epoch, and the outcome must reach the study first.
-            if epoch.epoch < proxy.epochs:
-                report(
-                    {
-                        "epoch": epoch.epoch,
-                        "val_accuracy": epoch.val_accuracy,
-                        "val_loss": epoch.val_loss,
-                        "node_id": node_id,
-                        "latency_ms": latency.get("latency_ms"),
-                    }
-                )
+        def on_epoch(epoch) -> bool:
+            # The last epoch is reported once, as the outcome below: it needs no decision.
+            if epoch.epoch == proxy.epochs:
+                return True
+            report(
+                {
+                    "epoch": epoch.epoch,
+                    "val_accuracy": epoch.val_accuracy,
+                    "val_loss": epoch.val_loss,
+                    "node_id": node_id,
+                    "latency_ms": latency.get("latency_ms"),
+                }
+            )
+            return stop_requested is None or not stop_requested()
 
         result = train_proxy(
             spec,

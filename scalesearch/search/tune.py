@@ -4,7 +4,7 @@ The only module that imports Ray. `StudySearcher` forwards Tune's calls to the R
 `SearchDriver`, `proxy_trial` is the trainable, and `run_search` checks every input, starts
 (or attaches to) Ray, then runs the search phase and the family phase; `run_ablation` runs
 the ablation phase of a study that exists. Tune itself only
-schedules, places and stops trials.
+schedules and places trials; the driver's early stops reach them through a `StopBoard`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from typing import Any
 import optuna
 import ray
 from ray import tune
-from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
 from scalesearch.errors import ClusterError, SearchFailed
@@ -56,38 +55,41 @@ class SearchResult:
     seconds: float
 
 
-class DriverScheduler(FIFOScheduler):
-    """Early stopping decided by the driver on a fixed history (see `should_stop`), so that
-    it does not depend on which trial of a batch happened to report first."""
+@ray.remote(num_cpus=0)
+class StopBoard:
+    """The driver's early stops, read by the trials they stop.
 
-    def __init__(self, driver: SearchDriver) -> None:
-        super().__init__()
-        self.driver = driver
+    A trial asks after each reported epoch and, when stopped, ends itself with a "stopped"
+    outcome. Tune's own STOP would end it too, but then Tune keeps no worker for the next
+    trial (none is waiting yet at that moment) and starts a fresh one: seconds a trial.
+    """
 
-    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
-        if result.get("final") or "val_accuracy" not in result:
-            return TrialScheduler.CONTINUE
-        stop = self.driver.should_stop(trial.trial_id, result["epoch"], result["val_accuracy"])
-        return TrialScheduler.STOP if stop else TrialScheduler.CONTINUE
+    def __init__(self) -> None:
+        self._stopped: set[str] = set()
 
-    def __getstate__(self) -> dict:
-        # Tune checkpoints its scheduler; the driver (a live study, a thread) stays out.
-        return {k: v for k, v in self.__dict__.items() if k != "driver"}
+    def stop(self, trial_id: str) -> None:
+        self._stopped.add(trial_id)
+
+    def is_stopped(self, trial_id: str) -> bool:
+        return trial_id in self._stopped
 
 
 class StudySearcher(Searcher):
     """Serves Tune one Optuna trial per suggestion; the driver decides everything."""
 
-    def __init__(self, driver: SearchDriver, next_trial: TrialSource) -> None:
+    def __init__(self, driver: SearchDriver, next_trial: TrialSource, board) -> None:
         super().__init__(metric="val_accuracy", mode="max")
-        self.driver, self.next_trial = driver, next_trial
+        self.driver, self.next_trial, self.board = driver, next_trial, board
 
     def suggest(self, trial_id: str) -> dict | str | None:
         config = self.driver.suggest(trial_id, self.next_trial)
         return Searcher.FINISHED if config == FINISHED else config
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        self.driver.on_result(trial_id, result)
+        if self.driver.on_result(trial_id, result):
+            # Waited for: the trial reads the board once Tune lets its `report` return,
+            # which Tune does only after this call.
+            ray.get(self.board.stop.remote(trial_id))
 
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
@@ -106,10 +108,16 @@ class StudySearcher(Searcher):
         pass
 
 
-def proxy_trial(config: dict, data=None) -> None:
+def proxy_trial(config: dict, data=None, board=None) -> None:
     """The Tune trainable: `trainable.run_trial` reporting through Tune, on the dataset the
-    driver shared through Ray's object store (`tune.with_parameters`) where it could."""
-    run_trial(config, tune.report, ray.get_runtime_context().get_node_id(), data)
+    driver shared through Ray's object store (`tune.with_parameters`) where it could, and
+    stopping when the driver's `StopBoard` says so."""
+    trial_id = tune.get_context().get_trial_id()
+
+    def stopped() -> bool:
+        return board is not None and ray.get(board.is_stopped.remote(trial_id))
+
+    run_trial(config, tune.report, ray.get_runtime_context().get_node_id(), data, stopped)
 
 
 def run_search(config: RunConfig, log: Callable[[str], None] = print) -> SearchResult:
@@ -231,8 +239,8 @@ def _tune(driver: SearchDriver, next_trial: TrialSource, early_stopping: bool) -
     # one's worker to start (seconds each), so a batch would start one by one. Allow as
     # many pending trials as there are slots.
     os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(_slots(config))
-    scheduler = DriverScheduler(driver) if early_stopping else None
-    searcher = StudySearcher(driver, next_trial)
+    board = StopBoard.remote() if early_stopping else None
+    searcher = StudySearcher(driver, next_trial, board)
     resources: dict[str, float] = {"cpu": config.space.search.cpus_per_trial}
     if config.space.search.gpus_per_trial > 0:
         # Only when asked: Ray 2.60 never places a trial that requests "gpu": 0.
@@ -240,19 +248,18 @@ def _tune(driver: SearchDriver, next_trial: TrialSource, early_stopping: bool) -
     left = None
     if config.time_budget_s is not None:
         left = max(1.0, config.time_budget_s - (time.monotonic() - driver.started))
-    trainable = proxy_trial
+    shared: dict[str, Any] = {"board": board}
     if config.proxy.dataset in SHAREABLE:
         # Loaded once here, put in the object store once, read by every worker (instead of
         # each worker parsing it again: seconds a worker, and a new worker per batch).
-        data = load_dataset(
+        shared["data"] = load_dataset(
             config.proxy.dataset, config.data_dir, seed=config.seed, max_images=None
         )
-        trainable = tune.with_parameters(proxy_trial, data=data)
+    trainable = tune.with_parameters(proxy_trial, **shared)
     tuner = tune.Tuner(
         tune.with_resources(trainable, resources),
         tune_config=tune.TuneConfig(
             search_alg=searcher,
-            scheduler=scheduler,
             num_samples=-1,
             max_concurrent_trials=config.max_concurrent,
             time_budget_s=left,
@@ -268,6 +275,8 @@ def _tune(driver: SearchDriver, next_trial: TrialSource, early_stopping: bool) -
         tuner.fit()
     finally:
         driver.fail_live("the search was interrupted")
+        if board is not None:
+            ray.kill(board)
 
 
 def _slots(config: RunConfig) -> int:
