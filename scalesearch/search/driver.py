@@ -223,7 +223,7 @@ class SearchDriver:
             node_id=(outcome.node_id if outcome else None) or (result or {}).get("node_id"),
             latency_ms=live.latency_ms,  # a stopped trial's too: later rungs rank against it
         )
-        if verdict.state == TrialState.COMPLETE:
+        if verdict.state != TrialState.FAIL:  # a stopped trial measured its epochs too
             record = _with_measurements(record, outcome)
         self._write(live.trial, record)
         self._count(verdict)
