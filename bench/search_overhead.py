@@ -15,7 +15,7 @@ time (wall × slots) into:
 
 Target (issue 16): outside training ≤ 5% of slot time at 12 s trials (`--images 1024`).
 
-    python bench/search_overhead.py [--trials 16] [--images 1024] [--epochs 2]
+    python bench/search_overhead.py [--trials 16] [--images 1024] [--epochs 2] [--asks free]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from scalesearch.search.space import load_space, spaces_dir
 from scalesearch.search.tune import run_search
 
 
-def _space(folder: Path, trials: int, images: int, epochs: int) -> Path:
+def _space(folder: Path, trials: int, images: int, epochs: int, asks: str) -> Path:
     text = (spaces_dir() / "cmt_compound.yaml").read_text()
     start, end = text.index("proxy:\n"), text.index("search:\n")
     proxy = (
@@ -43,6 +43,7 @@ def _space(folder: Path, trials: int, images: int, epochs: int) -> Path:
     text = text.replace("name: cmt_compound", "name: overhead").replace(
         "trials: 16", f"trials: {trials}"
     )
+    text = text.replace("  batch_size: 2 ", f"  asks: {asks}\n  batch_size: 2 ")
     path = folder / "overhead.yaml"
     path.write_text(text)
     return path
@@ -54,6 +55,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=1024)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--slots", type=int, default=2, help="trials at once (CPUs)")
+    parser.add_argument("--asks", choices=("batch", "free"), default="batch")
     args = parser.parse_args()
 
     import ray
@@ -71,7 +73,7 @@ def main() -> None:
     ray_start = time.monotonic() - started
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        space = load_space(_space(folder, args.trials, args.images, args.epochs))
+        space = load_space(_space(folder, args.trials, args.images, args.epochs, args.asks))
         storage = st.default_storage(folder)
         config = config_from_flags(
             space,

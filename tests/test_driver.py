@@ -198,6 +198,23 @@ def test_early_stopping_ranks_against_earlier_batches_only(tmp_path) -> None:
         assert low.user_attrs["val_accuracies"] == [0.65]
 
 
+@pytest.mark.parametrize("asks", ["batch", "free"])
+def test_the_next_trial_is_asked_after_its_batch_or_as_soon_as_a_slot_frees(tmp_path, asks) -> None:
+    with make_driver(
+        tmp_path, trials=4, replacements={"batch_size: 2": f"batch_size: 2\n  asks: {asks}"}
+    ) as driver:
+        assert isinstance(_suggest(driver, "t0"), dict) and isinstance(_suggest(driver, "t1"), dict)
+        assert _suggest(driver, "t2") is None  # two train at once either way
+        driver.on_result("t0", _report([0.6, 0.7]))
+        driver._waiting_since = -1.0
+        third = _suggest(driver, "t2")
+        if asks == "batch":
+            assert third is None  # t1 still trains: the batch is not told yet
+        else:
+            assert isinstance(third, dict)
+            assert driver.live["t2"].batch_start == 2  # ranked against trials 0 and 1
+
+
 def test_a_repeated_architecture_is_not_trained_again(tmp_path) -> None:
     same = {"alpha": 1.25, "beta": 1.3}
     with make_driver(tmp_path, trials=5) as driver:

@@ -47,7 +47,7 @@ class ModelCost:
 def meta_model(spec: ArchSpec) -> HybridNet:
     """The network on the `meta` device: real shapes, no storage, built in milliseconds."""
     with torch.device("meta"):
-        return HybridNet(spec).eval()
+        return HybridNet(spec, init_weights=False).eval()
 
 
 def count_params(model: torch.nn.Module) -> int:

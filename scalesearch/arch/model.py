@@ -105,7 +105,9 @@ def _feed_forward(spec: StageSpec) -> nn.Module:
 class HybridNet(nn.Module):
     """[stem] → stages → head. Takes (B, in_chs, H, W) images, returns (B, classes) logits."""
 
-    def __init__(self, spec: ArchSpec) -> None:
+    def __init__(self, spec: ArchSpec, init_weights: bool = True) -> None:
+        """`init_weights=False` leaves PyTorch's default init (a count on `meta` needs no
+        weights, and the official init is a quarter of a count's time)."""
         super().__init__()
         self.spec = spec
         self.stem = ConvStem(spec.in_chs, spec.stem.out_chs) if spec.stem is not None else None
@@ -119,7 +121,8 @@ class HybridNet(nn.Module):
             in_chs = stage.dim
         self.stages = nn.ModuleList(stages)
         self.head = build_head(spec)
-        initialize(self, spec.init)
+        if init_weights:
+            initialize(self, spec.init)
 
     def forward(self, images: Tensor) -> Tensor:
         if self.stem is not None:

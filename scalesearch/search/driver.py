@@ -44,7 +44,7 @@ TrialSource = Callable[[], "Trial | None"]
 class LiveTrial:
     trial: Trial
     started: float
-    batch_start: int  # the first trial number of its batch: earlier batches rank it
+    batch_start: int  # trials numbered below it rank it: earlier batches (or, free, earlier asks)
     accuracies: list[float] = field(default_factory=list)
     stopped_early: str | None = None  # the rung rule that stopped it
     latency_ms: float | None = None  # measured before its first epoch
@@ -143,10 +143,15 @@ class SearchDriver:
                 # Only trainings fill a batch: a trial told at once (pruned, a duplicate) is
                 # followed by the next ask at once, which is as deterministic.
                 self.asked_in_batch += 1
-                self.live[tune_id] = LiveTrial(trial, time.monotonic(), self.batch_start)
+                # Free asks rank a trial against every search trial told before it ended.
+                free = self.config.space.search.asks == "free"
+                ranked_after = trial.number if free else self.batch_start
+                self.live[tune_id] = LiveTrial(trial, time.monotonic(), ranked_after)
                 return config
 
     def _batch_open(self, running: int) -> bool:
+        if self.config.space.search.asks == "free":
+            return len(self.live) < self.batch_size
         if self.asked_in_batch < self.batch_size:
             return True
         if running:

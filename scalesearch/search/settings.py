@@ -24,15 +24,20 @@ COSTS = ("macs", "params", "latency")
 class SearchSettings:
     """Budgets and the sampler of the search.
 
-    `batch_size` trials are asked at a time, the next batch only once the last is told: the
-    same seed then gives the same trials whatever the machine's load (more slots than the
-    batch stay idle). `replicates` K trains the frontier and the default coefficients with K
-    seeds in all, which measures the seed noise every "better" is checked against."""
+    At most `batch_size` search trials train at once (more slots than that stay idle).
+    `asks: batch` asks them a batch at a time, the next batch only once the last is told:
+    the same seed then gives the same trials whatever the machine's load, at the price of
+    slots that wait for their batch's slowest trial. `asks: free` asks the next trial as soon
+    as one is told: no slot waits, but which results the sampler has seen depends on which
+    trial ended first, so a seed no longer fixes the sequence. `replicates` K trains the
+    frontier and the default coefficients with K seeds in all, which measures the seed
+    noise every "better" is checked against."""
 
     trials: int = 24
     max_macs: float = 1e9
     sampler: Literal["tpe", "nsga2", "random"] = "tpe"
     batch_size: int = 2
+    asks: Literal["batch", "free"] = "batch"
     replicates: int = 1
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
