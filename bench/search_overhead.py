@@ -67,8 +67,7 @@ def main() -> None:
         include_dashboard=False,
         log_to_driver=False,
         logging_level="ERROR",
-        # As `scalesearch run` starts its Ray (search.tune._start_ray).
-        runtime_env={"worker_process_setup_hook": "scalesearch.search.trainable.warm_up"},
+        # As `scalesearch run` starts its Ray (search.tune._start_ray): no runtime_env.
     )
     ray_start = time.monotonic() - started
     with tempfile.TemporaryDirectory() as tmp:

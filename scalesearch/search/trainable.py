@@ -33,12 +33,6 @@ def _cached_dataset(
 SHAREABLE = ("mnist", "digits", "fashion-mnist", "idx", "cifar10", "cifar100")
 
 
-def warm_up() -> None:
-    """Ray's worker setup hook: import what a trial needs while the worker waits in Ray's
-    pool, so a trial on a fresh worker does not spend seconds importing torch."""
-    import scalesearch.train.proxy  # noqa: F401  (torch, the model, the loop)
-
-
 def run_trial(
     config: dict,
     report: Callable[[dict], None],
