@@ -77,7 +77,9 @@ class FamilyMembers:
             for t in self.study.get_trials(deepcopy=False)
             if phase_of(t) == Phase.FAMILY and t.params == self.params
         ]
-        for phi in self.config.space.family_phi:
+        # The largest member first: the longest training then starts at once and the smaller
+        # ones share the other slots, instead of leaving it to run alone at the end.
+        for phi in sorted(self.config.space.family_phi, reverse=True):
             if not self._claim(phi, members):
                 continue
             if phi == self.search_phi and self.config.space.family.trains_as_proxy:
