@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from typing import Any
 
@@ -229,7 +229,7 @@ class SearchDriver:
             latency_ms=live.latency_ms,  # a stopped trial's too: later rungs rank against it
         )
         if verdict.state != TrialState.FAIL:  # a stopped trial measured its epochs too
-            record = _with_measurements(record, outcome)
+            record = record.with_measured(outcome)
         self._write(live.trial, record)
         self._count(verdict)
         self.tell(live.trial, verdict)
@@ -336,23 +336,3 @@ class SearchDriver:
             f"{counts.get('fail', 0)} failed | {elapsed:.0f} s elapsed{left} | "
             f"frontier {len(frontier(self.study))} points"
         )
-
-
-# What a complete trial's outcome measured, under the same names in its record.
-MEASURED = (
-    "val_images",
-    "train_loss_sum",
-    "images_per_second",
-    "train_seconds",
-    "latency_ms",
-    "latency_batch_ms",
-    "latency_batch",
-    "latency_device",
-    "precision",
-)
-
-
-def _with_measurements(record: TrialRecord, outcome: ProxyOutcome | None) -> TrialRecord:
-    if outcome is None:
-        return record
-    return replace(record, **{name: getattr(outcome, name) for name in MEASURED})

@@ -155,6 +155,12 @@ class TrialRecord:
                 attrs[attr_name(f.name)] = value.value if isinstance(value, Phase) else value
         return attrs
 
+    def with_measured(self, outcome: Any) -> TrialRecord:
+        """This record with what a trial's outcome (a `ProxyOutcome`, or None) measured."""
+        if outcome is None:
+            return self
+        return dataclasses.replace(self, **{n: getattr(outcome, n) for n in MEASURED})
+
     def arch(self) -> ArchSpec:
         """The stored spec, rebuilt exactly."""
         if self.spec is None:
@@ -163,6 +169,20 @@ class TrialRecord:
 
     def spec_dict(self) -> dict[str, Any]:
         return json.loads(self.spec) if self.spec else {}
+
+
+# What a trained trial's outcome measured, under the same names in its record.
+MEASURED = (
+    "val_images",
+    "train_loss_sum",
+    "images_per_second",
+    "train_seconds",
+    "latency_ms",
+    "latency_batch_ms",
+    "latency_batch",
+    "latency_device",
+    "precision",
+)
 
 
 def cost_value(trial: FrozenTrial, cost: str) -> float | None:

@@ -77,7 +77,9 @@ class StopBoard:
 class StudySearcher(Searcher):
     """Serves Tune one Optuna trial per suggestion; the driver decides everything."""
 
-    def __init__(self, driver: SearchDriver, next_trial: TrialSource, board) -> None:
+    def __init__(
+        self, driver: SearchDriver, next_trial: TrialSource, board: ray.actor.ActorHandle | None
+    ) -> None:
         super().__init__(metric="val_accuracy", mode="max")
         self.driver, self.next_trial, self.board = driver, next_trial, board
 
