@@ -138,7 +138,8 @@ def test_over_budget_is_rejected_without_training(tmp_path, local_ray) -> None:
 
 def test_a_trial_below_the_earlier_rung_stops_after_its_first_epoch(tmp_path, local_ray) -> None:
     """ASHA on a real Ray: the driver's stop reaches the running trial, which ends itself
-    after epoch 1 (PRUNED with the rule's name); one that is not stopped trains on."""
+    after epoch 1 (PRUNED with the rule's name); the first batch, with nothing earlier to
+    rank against, trained to the end."""
     space = write_space(tmp_path, "rungs", {"trials: 16": "trials: 2"})
     _, storage = _run(space, tmp_path, family=False)
     study = st.load_study(storage, "rungs")

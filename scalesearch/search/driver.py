@@ -74,6 +74,7 @@ class SearchDriver:
         self.version = version("scalesearch")
         self.live: dict[str, LiveTrial] = {}
         self.batch_size = config.space.search.batch_size
+        self.free_asks = config.space.search.asks == "free"
         self.asked_in_batch = 0
         # A resumed or joining driver's first batch ranks against the trials already there.
         self.batch_start = len(study.get_trials(deepcopy=False))
@@ -144,13 +145,12 @@ class SearchDriver:
                 # followed by the next ask at once, which is as deterministic.
                 self.asked_in_batch += 1
                 # Free asks rank a trial against every search trial told before it ended.
-                free = self.config.space.search.asks == "free"
-                ranked_after = trial.number if free else self.batch_start
+                ranked_after = trial.number if self.free_asks else self.batch_start
                 self.live[tune_id] = LiveTrial(trial, time.monotonic(), ranked_after)
                 return config
 
     def _batch_open(self, running: int) -> bool:
-        if self.config.space.search.asks == "free":
+        if self.free_asks:
             return len(self.live) < self.batch_size
         if self.asked_in_batch < self.batch_size:
             return True
