@@ -22,7 +22,7 @@ from scalesearch.search.driver import (
 from scalesearch.search.heartbeat import Heartbeat
 from scalesearch.search.lifecycle import config_from_flags, open_study
 from scalesearch.search.outcome import CRASHED_REASON, ProxyOutcome, Verdict, decide
-from scalesearch.search.schema import Phase, TrialRecord
+from scalesearch.search.schema import COST_TARGET, MACS_BUDGET, Phase, TrialRecord
 from scalesearch.search.space import load_space
 from tests.conftest import write_space
 
@@ -162,6 +162,10 @@ def test_suggest_builds_and_records_the_spec(driver) -> None:
     assert record.arch().num_classes == 10 and record.spec == config["spec"]
     assert record.macs == config["macs"] > 0
     assert driver.live["t0"].trial.number == trial.number
+    # Feasible: within the MACs budget and the equal-cost tolerance (Optuna 5 constraints).
+    assert trial.constraints[MACS_BUDGET] == pytest.approx(record.macs / 2e8 - 1)
+    assert abs(record.cost_ratio - 1) - 0.1 == pytest.approx(trial.constraints[COST_TARGET])
+    assert max(trial.constraints.values()) <= 0
 
 
 def test_a_completed_outcome_is_complete_with_its_measurements(driver) -> None:
@@ -282,6 +286,10 @@ def test_over_the_macs_budget_is_pruned_before_training(tmp_path) -> None:
         assert _suggest(driver, "t0") == FINISHED  # both trials pruned, the budget is spent
     assert [t.state for t in study.trials] == [TrialState.PRUNED] * 2
     assert all("over the MACs budget" in t.user_attrs["stop_reason"] for t in study.trials)
+    # Optuna 5 records the infeasibility itself, so samplers and the dashboard see it.
+    for t in study.trials:
+        assert t.constraints[MACS_BUDGET] == pytest.approx(t.user_attrs["macs"] / 1e6 - 1)
+        assert t.constraints[MACS_BUDGET] > 0 and t.constraints[COST_TARGET] <= 0
 
 
 def test_failures_in_a_row_stop_the_search(driver) -> None:

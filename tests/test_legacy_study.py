@@ -1,7 +1,10 @@
-"""A study written by scalesearch 0.1 (before the package was split) still loads and resumes.
+"""Studies written by earlier versions still load, report and resume.
 
-tests/data/study_v0.1.db was made by `scalesearch run` of the 0.1 layout on
-tests/data/legacy_space.yaml (3 search trials and the family on digits).
+- tests/data/study_v0.1.db was made by `scalesearch run` of the 0.1 layout on
+  tests/data/legacy_space.yaml (3 search trials and the family on digits).
+- tests/data/study_v0.2.db was made by 0.2 (commit cbc943b) under Optuna 4.9 on
+  tests/data/space_v0.2.yaml: `run` (4 search trials, replicates, the family under its own
+  settings), `ablate --phi 1 --seeds 2` and `train --trial 0 --epochs 1`, all in one study.
 """
 
 from __future__ import annotations
@@ -29,6 +32,24 @@ DATA = Path(__file__).parent / "data"
 def legacy(tmp_path: Path) -> str:
     shutil.copy(DATA / "study_v0.1.db", tmp_path / "study.db")
     return st.default_storage(tmp_path)
+
+
+@pytest.fixture
+def v02(tmp_path: Path) -> str:
+    shutil.copy(DATA / "study_v0.2.db", tmp_path / "study.db")
+    return st.default_storage(tmp_path)
+
+
+def test_a_0_2_study_made_under_optuna_4_reads_and_reports(v02, capsys) -> None:
+    study = st.load_study(v02, "v02")
+    phases = {TrialRecord.from_trial(t).phase for t in study.trials}
+    assert phases == {Phase.SEARCH, Phase.REPLICATE, Phase.FAMILY, Phase.ABLATION}
+    assert main(["frontier", "--storage", v02, "--study", "v02", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed and [p["trial"] for p in listed] == [p.trial for p in frontier(study)]
+    data = build_report(v02, "v02")
+    assert data["family"] and data["ablation"] and data["finals"]
+    assert set(data["importances"]) == {"alpha", "beta"}
 
 
 def test_the_old_study_reads_as_typed_records(legacy, capsys) -> None:

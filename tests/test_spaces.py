@@ -106,7 +106,7 @@ VALID = (spaces_dir() / "cmt_compound.yaml").read_text()
         (
             "  sampler: tpe\n",
             "  sampler: grid\n",
-            r"search\.sampler: must be one of 'tpe', 'nsga2', 'random', but got 'grid'",
+            r"search\.sampler: must be one of 'tpe', 'gp', 'nsga2', 'random', but got 'grid'",
         ),
         (
             "dim: 48, depth: 4, num_heads: 2",

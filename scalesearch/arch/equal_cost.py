@@ -58,8 +58,13 @@ class Member:
         return self.macs / self.target_macs
 
     @property
+    def cost_excess(self) -> float:
+        """How far the cost is off its target beyond the tolerance (<= 0 within it)."""
+        return abs(self.cost_ratio - 1) - self.tolerance
+
+    @property
     def within_tolerance(self) -> bool:
-        return abs(self.cost_ratio - 1) <= self.tolerance + 1e-12
+        return self.cost_excess <= 1e-12
 
     def miss_reason(self) -> str:
         """Why the member cannot be compared at equal cost (for a PRUNED trial)."""

@@ -100,7 +100,9 @@ def figures(data: dict) -> list:
         figs.append(
             go.Figure(
                 go.Bar(x=[data["importances"][n] for n in names], y=names, orientation="h")
-            ).update_layout(title="Parameter importance for accuracy (fANOVA)")
+            ).update_layout(
+                title="Parameter importance for reaching the top accuracies (PED-ANOVA)"
+            )
         )
     if data["fidelity"]:
         pairs = data["fidelity"]["pairs"]

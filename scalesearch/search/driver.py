@@ -257,6 +257,8 @@ class SearchDriver:
             self.driver,
         )
         self._write(trial, built.record)
+        for name, value in built.constraints.items():
+            trial.set_constraint(name, value)
         if built.prune_reason:
             self.tell(trial, Verdict(TrialState.PRUNED, reason=built.prune_reason))
             return None

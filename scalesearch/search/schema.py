@@ -27,6 +27,11 @@ SPACE_NAME, SPACE_JSON, BUDGET_PREFIX = "space", "space_json", "budget:"
 # The proxy settings of the run that created the study (its dataset above all), so that later
 # phases (`scalesearch ablate`) train on what the search trained on.
 RUN_PROXY = "run_proxy_json"
+# A trial's feasibility, as Optuna 5 records it (`Trial.set_constraint`, feasible when <= 0):
+# its counted MACs over the search's budget (MACs / max_macs - 1), and its distance from the
+# equal-cost target beyond the tolerance (|MACs / target - 1| - tolerance). Samplers and
+# optuna-dashboard then see such a trial as infeasible, not merely pruned.
+MACS_BUDGET, COST_TARGET = "macs_over_budget", "cost_off_target"
 
 
 class Phase(str, Enum):

@@ -35,7 +35,7 @@ class SearchSettings:
 
     trials: int = 24
     max_macs: float = 1e9
-    sampler: Literal["tpe", "nsga2", "random"] = "tpe"
+    sampler: Literal["tpe", "gp", "nsga2", "random"] = "tpe"
     batch_size: int = 2
     asks: Literal["batch", "free"] = "batch"
     replicates: int = 1

@@ -21,7 +21,7 @@ from scalesearch.arch.cost import ModelCost, count_params, meta_model
 from scalesearch.arch.equal_cost import base_macs
 from scalesearch.decode import encode
 from scalesearch.search.outcome import Verdict
-from scalesearch.search.schema import Phase, TrialRecord, training_keys
+from scalesearch.search.schema import COST_TARGET, MACS_BUDGET, Phase, TrialRecord, training_keys
 from scalesearch.search.space import Coefficients, SearchSpace
 from scalesearch.train.config import ProxyConfig
 
@@ -59,9 +59,13 @@ def default_params(space: SearchSpace) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class BuiltTrial:
+    """A trial's record and Tune config; why it may not train (`prune_reason`), and its
+    feasibility as Optuna 5 records it: constraint values, feasible when <= 0."""
+
     record: TrialRecord
     tune_config: dict[str, Any]
     prune_reason: str | None = None
+    constraints: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def build_trial(
@@ -114,6 +118,11 @@ def build_trial(
         epochs=proxy.epochs,
     )
     reason = None
+    # The equal-cost tolerance holds in every phase, the MACs budget in the search's.
+    excess = member.cost_excess
+    constraints = {COST_TARGET: min(excess, 0.0) if member.within_tolerance else excess}
+    if phase == Phase.SEARCH:
+        constraints[MACS_BUDGET] = cost.macs / space.search.max_macs - 1
     if not member.within_tolerance:
         reason = member.miss_reason()
     elif phase == Phase.SEARCH and cost.macs > space.search.max_macs:
@@ -126,7 +135,7 @@ def build_trial(
         "macs": cost.macs,
         "latency_batch": space.search.latency_batch,
     }
-    return BuiltTrial(record, config, reason)
+    return BuiltTrial(record, config, reason, constraints)
 
 
 def find_twin(
