@@ -1,6 +1,6 @@
 """Images/s of DeepSpeed training against a plain torch loop: same model, data and batch.
 
-Target (issue 7): the engine costs no speed (≥ 0.95× the plain loop). One process; on a
+Target: the engine costs no speed (≥ 0.95× the plain loop). One process; on a
 GPU the config's bf16 is used by both sides.
 
     python bench/final_training.py [--phi 0] [--batch 64] [--steps 40] [--threads 2]
@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from scalesearch.arch.model import HybridNet
 from scalesearch.search.space import load_space
 from scalesearch.train.data import load_dataset, prepare_batch
+from scalesearch.train.deepspeed_trainer import init_distributed
 from scalesearch.train.ds_config import fill_auto, load_deepspeed_config
-from scalesearch.train.final import init_distributed
 
 
 def _batches(data, resolution: int, batch: int, steps: int, device):

@@ -3,7 +3,7 @@
 Writes an image folder of JPEGs (photo-sized, 256², smooth random content), then measures
 (1) `train.stream.file_batches` decoding and resizing them to the model's input with
 `--workers` DataLoader workers, and (2) the model those batches feed, training
-(forward+backward+AdamW) on one thread. Target (issue 16): the loader alone delivers ≥ 3×
+(forward+backward+AdamW) on one thread. Target: the loader alone delivers ≥ 3×
 the images/s the model consumes.
 
     python bench/loader.py [--images 1500] [--workers 1] [--space cmt_compound] [--phi 0]

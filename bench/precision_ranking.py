@@ -19,8 +19,8 @@ import json
 import statistics
 from pathlib import Path
 
-from proxy_fidelity import spread_points, train_cached, train_point
 from scipy.stats import kendalltau
+from training_cache import spread_points, train_cached, train_point
 
 RUNS = (("fp32", 0), ("fp32", 1), ("bf16", 0), ("bf16", 1))
 

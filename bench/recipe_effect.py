@@ -38,9 +38,10 @@ def _run(job: dict) -> dict:
     import torch
 
     from scalesearch.search.space import load_space
-    from scalesearch.train.data import Split, load_dataset
+    from scalesearch.train.data import load_dataset
+    from scalesearch.train.deepspeed_trainer import init_distributed, train_final
     from scalesearch.train.ds_config import load_deepspeed_config
-    from scalesearch.train.final import init_distributed, train_final
+    from scalesearch.train.splits import Split
 
     torch.set_num_threads(1)
     init_distributed()

@@ -6,9 +6,10 @@ CPU at batch 1 is another regime. This measures it instead of assuming it: for e
 space, ≥ 20 distinct members at the search φ, realised at equal counted MACs as the search
 realises them ((α, β) on a grid, γ solved; random part choices where the space has them),
 each timed quietly (nothing else running, the search's threads per trial, eval mode, median
-of `torch.utils.benchmark` runs) at batch 1 and batch 8, twice in shuffled order. It prints
-Kendall τ between each count and the mean latency, and the noise ceiling: τ between the two
-timing passes (no count can rank latency better than latency ranks itself).
+of `torch.utils.benchmark` runs) at batch 1 and batch 8, in several passes of shuffled order.
+It prints Kendall τ between each count and the mean latency over the passes, and the noise
+ceiling: the mean τ between two passes (no count can rank latency better than latency ranks
+itself).
 
     python bench/runtime_proxy.py [--spaces cmt_compound cvt_compound ...] [--members 24]
 """
@@ -30,14 +31,22 @@ from scalesearch.arch.runtime_counts import count_runtime
 from scalesearch.search.space import Coefficients, SearchSpace, list_spaces, load_space
 
 RESULTS = Path(__file__).resolve().parent / "results" / "runtime_proxy.json"
-COUNTS = ("activations", "activations+maps", "attention_maps", "layers", "kernels", "macs", "params")
+COUNTS = (
+    "activations",
+    "activations+maps",
+    "attention_maps",
+    "layers",
+    "kernels",
+    "macs",
+    "params",
+)
 
 
 def members(space: SearchSpace, wanted: int, seed: int = 0) -> list[dict]:
     """Distinct equal-cost members at the search φ, spread over the (α, β) ranges."""
     rng = random.Random(seed)
     s, phi = space.scaling, space.scaling.search_phi
-    grid = [(a / 10, b / 10) for a in range(10, 17) for b in range(10, 17)]
+    grid = [(a / 20, b / 20) for a in range(20, 33) for b in range(20, 33)]
     rng.shuffle(grid)
     found: dict[str, dict] = {}
     for alpha, beta in grid:
@@ -94,21 +103,32 @@ def tau(x: list[float], y: list[float]) -> float:
     return float(kendalltau(x, y).statistic)
 
 
-def bench_space(name: str, wanted: int, batch: int, seconds: float, threads: int) -> dict:
+CEILING = "ceiling (pass vs pass)"
+
+
+def bench_space(
+    name: str, wanted: int, batch: int, seconds: float, threads: int, passes: int
+) -> dict:
     space = load_space(name)
     torch.set_num_threads(threads)
     rows = members(space, wanted)
     for row in rows:
         row["counts"] = counts_of(row["member"])
-    for k in range(2):
+    for k in range(passes):
         time_pass(rows, batch, seconds, seed=k)
     table: dict[str, dict[str, float]] = {}
+    pairs = [(i, j) for i in range(passes) for j in range(i + 1, passes)]
     for key in ("ms1", f"ms{batch}"):
         mean = [statistics.fmean(r[key]) for r in rows]
         table[key] = {c: tau([r["counts"][c] for r in rows], mean) for c in COUNTS}
-        table[key]["ceiling (pass 1 vs 2)"] = tau([r[key][0] for r in rows], [r[key][1] for r in rows])
+        table[key][CEILING] = statistics.fmean(
+            tau([r[key][i] for r in rows], [r[key][j] for r in rows]) for i, j in pairs
+        )
         table[key]["span"] = max(mean) / min(mean)
-    spans = {c: max(r["counts"][c] for r in rows) / max(1, min(r["counts"][c] for r in rows)) for c in COUNTS}
+    spans = {
+        c: max(r["counts"][c] for r in rows) / max(1, min(r["counts"][c] for r in rows))
+        for c in COUNTS
+    }
     return {
         "space": name,
         "members": len(rows),
@@ -140,7 +160,7 @@ def print_table(result: dict) -> None:
         f"{result['tau'][f'ms{batch}']['span']:.2f}x (batch {batch})"
     )
     print(f"{'count':<24}{'tau batch 1':>12}{f'tau batch {batch}':>13}{'count span':>12}")
-    for c in (*COUNTS, "ceiling (pass 1 vs 2)"):
+    for c in (*COUNTS, CEILING):
         span = f"{result['count_spans'][c]:.2f}x" if c in result["count_spans"] else ""
         print(
             f"{c:<24}{result['tau']['ms1'][c]:>12.2f}{result['tau'][f'ms{batch}'][c]:>13.2f}"
@@ -155,14 +175,17 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=0.3, help="timed seconds per size")
     parser.add_argument("--threads", type=int, default=1, help="the search's threads per trial")
+    parser.add_argument("--passes", type=int, default=3, help="timing passes, shuffled")
     args = parser.parse_args()
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     for name in args.spaces:
-        result = bench_space(name, args.members, args.batch, args.seconds, args.threads)
-        print_table(result)
+        result = bench_space(
+            name, args.members, args.batch, args.seconds, args.threads, args.passes
+        )
         results[name] = result
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(results, indent=1))
+        print_table(result)
 
 
 if __name__ == "__main__":

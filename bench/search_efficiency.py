@@ -5,7 +5,7 @@ trained once at the search φ (γ solved and the member realised at equal cost, 
 search) on `--dataset` (Fashion-MNIST by default: MNIST saturates and leaves nothing to
 learn) and cached in bench/results/search_efficiency.json; then each sampler (the search's own
 `make_sampler`) runs many seeded searches over the grid, reading results from the table. The
-yardstick is the hypervolume of the whole grid; the target (issue 12): the default sampler
+yardstick is the hypervolume of the whole grid; the target: the default sampler
 reaches 95% of it in at most half the trials random search needs (median over the seeds).
 
     python bench/search_efficiency.py [--seeds 20] [--trials 48] [--images 1200]

@@ -13,7 +13,7 @@ time (wall × slots) into:
 - the run's start and end (Tuner set-up before the first ask, shut-down after the last
   tell), reported apart, as is Ray's start-up.
 
-Target (issue 16): outside training ≤ 5% of slot time at 12 s trials (`--images 1024`).
+Target: outside training ≤ 5% of slot time at 12 s trials (`--images 1024`).
 
     python bench/search_overhead.py [--trials 16] [--images 1024] [--epochs 2] [--asks free]
 """

@@ -34,7 +34,9 @@ __all__ = [
     "train_proxy",
     "RunConfig",
     "run_search",
-    "frontier",
+    "open_run",
+    "search_frontier",
+    "family_frontier",
     "load_study",
     "ScaleSearchError",
 ]
@@ -57,8 +59,10 @@ _HOMES = {
     "load_dataset": "scalesearch.train.data",
     "train_proxy": "scalesearch.train.proxy",
     "RunConfig": "scalesearch.search.lifecycle",
-    "run_search": "scalesearch.search.tune",
-    "frontier": "scalesearch.search.frontier",
+    "run_search": "scalesearch.search.pipeline",
+    "open_run": "scalesearch.search.studies",
+    "search_frontier": "scalesearch.search.frontier",
+    "family_frontier": "scalesearch.search.frontier",
     "load_study": "scalesearch.search.storage",
     "ScaleSearchError": "scalesearch.errors",
 }
@@ -71,11 +75,12 @@ if TYPE_CHECKING:
     from scalesearch.arch.scaling import Constraint, scale_spec
     from scalesearch.arch.spec import ArchSpec
     from scalesearch.errors import ScaleSearchError
-    from scalesearch.search.frontier import frontier
+    from scalesearch.search.frontier import family_frontier, search_frontier
     from scalesearch.search.lifecycle import RunConfig
+    from scalesearch.search.pipeline import run_search
     from scalesearch.search.space import Coefficients, SearchSpace, list_spaces, load_space
     from scalesearch.search.storage import load_study
-    from scalesearch.search.tune import run_search
+    from scalesearch.search.studies import open_run
     from scalesearch.train.config import ProxyConfig
     from scalesearch.train.data import load_dataset
     from scalesearch.train.proxy import train_proxy

@@ -2,6 +2,6 @@
 
 import sys
 
-from scalesearch.cli.app import main
+from scalesearch.cli.main import main
 
 sys.exit(main())

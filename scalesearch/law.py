@@ -1,14 +1,13 @@
 """A scaling law that is checked before it is believed.
 
 A law fitted through three points always fits, so a fit is not evidence. Before it predicts
-the next member, `check_law` asks three things of a family's error rate against MACs:
+the next member, `check_law` asks two things of a family's error rate against MACs (whether
+the family gains at all, within its noise, is `scalesearch.verdict`'s question, asked first):
 
-1. is the family monotone (each larger member at least as accurate)? A family whose larger
-   members score worse is under-trained or noise, and no law describes it;
-2. which form: with three points, a power law, error = a·MACs^(−b) (a line in log-log);
+1. which form: with three points, a power law, error = a·MACs^(−b) (a line in log-log);
    with four or more, also the saturating form error = a·MACs^(−b) + c (Zhai et al. 2022,
    c the irreducible error), the one with the smaller leave-one-out error chosen;
-3. does it predict what it has not seen? Fitted without the largest member, it predicts that
+2. does it predict what it has not seen? Fitted without the largest member, it predicts that
    member; the check passes when the measured error lies inside the 95% bootstrap band.
 
 The band is a parametric bootstrap: each point is redrawn from its measured error and its
@@ -121,8 +120,6 @@ class LawCheck:
     """What the family's law is, whether it may be believed, and, if so, what it predicts."""
 
     points: int
-    monotone: bool
-    broken_at: tuple[float, float] | None  # (smaller MACs, larger MACs) where accuracy fell
     law: Law | None
     held_out: dict | None  # macs, measured, predicted, band, inside
     next_prediction: dict | None  # macs, error, band: only when every check passed
@@ -155,8 +152,7 @@ def check_law(
             f"No scaling law: {n} member(s), and a law needs three (two to fit, one to check). "
             f"Add family φ values."
         )
-        return LawCheck(n, True, None, None, None, None, words)
-    broken = next(((x[i], x[i + 1]) for i in range(n - 1) if y[i + 1] > y[i]), None)
+        return LawCheck(n, None, None, None, words)
     form = choose_form(x, y)
     law = fit_law(form, x, y)
     held_form = choose_form(x[:-1], y[:-1])
@@ -172,27 +168,17 @@ def check_law(
         "inside": inside,
         "form": held_form,
     }
-    failures = []
-    if broken:
-        failures.append(
-            f"the family is not monotone: the member at {broken[1] / 1e6:.1f} MMACs is less "
-            f"accurate than the one at {broken[0] / 1e6:.1f} MMACs"
-        )
     if not inside:
-        failures.append(
-            f"fitted without the largest member, the law predicts its error as "
-            f"{predicted:.2%} (95% band {band[0]:.2%}–{band[1]:.2%}) but it measured {y[-1]:.2%}"
-        )
-    if failures:
         words = (
-            f"No prediction: {'; and '.join(failures)}. Train the family longer (family.epochs, "
-            f"family.budget_exponent) or add a member, then report again."
+            f"No prediction: fitted without the largest member, the law predicts its error as "
+            f"{predicted:.2%} (95% band {band[0]:.2%}–{band[1]:.2%}) but it measured "
+            f"{y[-1]:.2%}. Train a larger member or more seeds, then report again."
         )
-        return LawCheck(n, not broken, broken, law, held_out, None, words)
+        return LawCheck(n, law, held_out, None, words)
     words = (
-        f"The law ({form}, {n} members) passed its checks: the family is monotone and, fitted "
-        f"without the largest member, it predicted that member's error as {predicted:.2%} "
-        f"(95% band {band[0]:.2%}–{band[1]:.2%}; measured {y[-1]:.2%})."
+        f"The law ({form}, {n} members) passed its check: fitted without the largest member, "
+        f"it predicted that member's error as {predicted:.2%} (95% band {band[0]:.2%}–"
+        f"{band[1]:.2%}; measured {y[-1]:.2%})."
     )
     nxt = None
     if next_macs is not None:
@@ -203,4 +189,4 @@ def check_law(
             f"{1 - nxt['error']:.2%} accuracy (95% band {1 - next_band[1]:.2%}–"
             f"{1 - next_band[0]:.2%})."
         )
-    return LawCheck(n, True, None, law, held_out, nxt, words)
+    return LawCheck(n, law, held_out, nxt, words)

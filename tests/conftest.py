@@ -1,43 +1,17 @@
-"""Shared fixtures: small search spaces written as real YAML files, a local Ray."""
+"""Shared fixtures: a small search space written as a real YAML file, a local Ray."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from scalesearch.search.space import spaces_dir
-
-SHIPPED_FAMILY = "family: {phi: [0, 1, 2], epochs: 3, max_train_images: 2400, batch_size: 32}"
-TINY_FAMILY = "family: {phi: [-2, -1, 1]}"
-TINY_PROXY = "proxy:\n  dataset: digits\n  epochs: 2\n  batch_size: 32\n  max_train_images: 96\n"
-
-
-def write_space(folder: Path, name: str, replacements: dict[str, str]) -> Path:
-    """cmt_compound with a seconds-long proxy on digits, plus the given text replacements."""
-    text = (spaces_dir() / "cmt_compound.yaml").read_text()
-    start, end = text.index("proxy:\n"), text.index("search:\n")
-    # The proxy and family sections (the shipped family sits between proxy: and search:) give
-    # way to a seconds-long proxy and a family that trains as it (its search-φ member is then
-    # the source's copy).
-    text = text[:start] + TINY_PROXY + TINY_FAMILY + "\n" + text[end:]
-    text = text.replace("name: cmt_compound", f"name: {name}")
-    text = text.replace("replicates: 2", "replicates: 1")  # a test asks for replicates itself
-    for old, new in replacements.items():
-        assert old in text, old
-        text = text.replace(old, new)
-    path = folder / f"{name}.yaml"
-    path.write_text(text)
-    return path
+from tests.helpers import write_space
 
 
 @pytest.fixture(scope="session")
 def tiny_space(tmp_path_factory) -> Path:
-    return write_space(tmp_path_factory.mktemp("spaces"), "tiny", {"trials: 16": "trials: 4"})
+    return write_space(tmp_path_factory.mktemp("spaces"), "tiny", {}, trials=4)
 
 
 @pytest.fixture(scope="module")
@@ -54,47 +28,3 @@ def local_ray():
     )
     yield
     ray.shutdown()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def postgres_database() -> Iterator[str]:
-    """A throwaway database on the local PostgreSQL (skips the test if none answers)."""
-    import psycopg
-
-    try:
-        admin = psycopg.connect(
-            "host=127.0.0.1 port=5432 dbname=test user=postgres", autocommit=True
-        )
-    except psycopg.OperationalError as err:
-        pytest.skip(f"no PostgreSQL on 127.0.0.1:5432: {err}")
-    name = f"scalesearch_test_{os.getpid()}_{free_port()}"
-    admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
-        admin.close()
-
-
-def pareto_trained(study) -> set[int]:
-    """Optuna's Pareto set less the trials that trained nothing themselves (a duplicate takes
-    its twin's result, a family copy its source's): what scalesearch's frontier must equal."""
-    return {
-        t.number
-        for t in study.best_trials
-        if "duplicate_of" not in t.user_attrs and "copied_from" not in t.user_attrs
-    }
-
-
-def trained_count(trials) -> int:
-    """Finished trials that trained an architecture (a duplicate took its twin's result):
-    what the search budget counts."""
-    from scalesearch.search.schema import finished
-
-    return sum(finished(t) and "duplicate_of" not in t.user_attrs for t in trials)

@@ -6,14 +6,15 @@ import json
 
 import pytest
 
-from scalesearch.cli.app import main
+from scalesearch.cli.main import main
 from scalesearch.search import storage as st
 from scalesearch.search.ablation import STRATEGIES, ablation_table
-from scalesearch.search.frontier import frontier
+from scalesearch.search.frontier import search_frontier
 from scalesearch.search.lifecycle import config_from_flags
+from scalesearch.search.pipeline import run_search
 from scalesearch.search.space import load_space
-from scalesearch.search.tune import run_search
-from tests.conftest import TINY_FAMILY, write_space
+from scalesearch.search.studies import open_run
+from tests.helpers import TINY_FAMILY, write_space
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -25,7 +26,7 @@ def test_ablate_trains_every_cell_once_and_resumes_without_repeats(
     path = write_space(
         tmp_path,
         "abl",
-        {"trials: 16": "trials: 2", TINY_FAMILY: "family: {phi: [-2, -1, 1], epochs: 3}"},
+        {TINY_FAMILY: "family: {phi: [-2, -1, 1], epochs: 3}"},
     )
     space = load_space(path)
     storage = st.default_storage(tmp_path / "run")
@@ -39,8 +40,17 @@ def test_ablate_trains_every_cell_once_and_resumes_without_repeats(
     out = capsys.readouterr().out
     assert "[ablation]" in out and "Ablation: strategies at equal cost" in out
 
-    study = st.load_study(storage, "abl")
+    # The ablation has a study of its own, beside the search's: it trains as the family.
+    run = open_run(storage, "abl")
+    assert st.run_names(storage) == ["abl"]
+    study = st.load_study(storage, "abl.ablation")
+    assert (
+        study.user_attrs["run"] == "abl"
+        and run.search.user_attrs["phase_study:ablation"] == "abl.ablation"
+    )
+    assert not [t for t in run.search.trials if t.user_attrs.get("phase") == "ablation"]
     ablation = [t for t in study.trials if t.user_attrs.get("phase") == "ablation"]
+    assert len(ablation) == len(study.trials)
     cells = [
         (t.user_attrs["strategy"], t.user_attrs["phi"], t.user_attrs["seed"]) for t in ablation
     ]
@@ -63,18 +73,18 @@ def test_ablate_trains_every_cell_once_and_resumes_without_repeats(
     assert [s["dim"] for s in spec["stages"]] == [s.dim for s in space.base.stages]
     assert spec["resolution"] == space.base.resolution
 
-    table = ablation_table(study)
+    table = ablation_table(run)
     assert {(c.strategy, c.phi) for c in table} == {(s, p) for s in STRATEGIES for p in (1.0, -1.0)}
     searched = next(c for c in table if c.strategy == "searched" and c.phi == 1.0)
     assert sorted(searched.accuracies) == [0, 1] and searched.pairs == 2
     # The search's frontier holds search trials only: the ablation trained under other settings.
-    assert {p.phase for p in frontier(study)} == {"search"}
+    assert {p.phase for p in search_frontier(run)} == {"search"}
 
     # Resumed: nothing is trained again, and --json reports the same table.
     before = len(study.trials)
     assert main([*args, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert len(st.load_study(storage, "abl").trials) == before
+    assert len(st.load_study(storage, "abl.ablation").trials) == before
     assert {(c["strategy"], c["phi"]) for c in report["cells"]} == {
         (c.strategy, c.phi) for c in table
     }

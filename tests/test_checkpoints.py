@@ -140,7 +140,7 @@ def test_unreadable_and_absent_files(tmp_path) -> None:
 def test_describe_loads_a_checkpoint_and_says_so(tmp_path, capsys) -> None:
     import json
 
-    from scalesearch.cli.app import main
+    from scalesearch.cli.main import main
 
     transformers = pytest.importorskip("transformers")
     transformers.CvtForImageClassification(transformers.CvtConfig(num_labels=10)).save_pretrained(

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from scalesearch.arch.presets import PRESETS
-from scalesearch.cli.app import main
+from scalesearch.cli.main import main
 
 
 def test_describe_json_has_the_contract_fields(capsys) -> None:

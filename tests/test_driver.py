@@ -12,19 +12,17 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
+from scalesearch.arch.runtime_counts import count_runtime
 from scalesearch.search import storage
-from scalesearch.search.driver import (
-    FINISHED,
-    MAX_DUPLICATES_IN_A_ROW,
-    MAX_FAILURES_IN_A_ROW,
-    SearchDriver,
-)
+from scalesearch.search.asking import MAX_DUPLICATES_IN_A_ROW, MAX_FAILURES_IN_A_ROW, Ask
+from scalesearch.search.driver import SearchDriver
 from scalesearch.search.heartbeat import Heartbeat
 from scalesearch.search.lifecycle import config_from_flags, open_study
 from scalesearch.search.outcome import CRASHED_REASON, ProxyOutcome, Verdict, decide
 from scalesearch.search.schema import COST_TARGET, MACS_BUDGET, Phase, TrialRecord
 from scalesearch.search.space import load_space
-from tests.conftest import write_space
+from scalesearch.search.trainable import TrialConfig
+from tests.helpers import LAYERS_OBJECTIVE, write_space
 
 COMPLETE = ProxyOutcome(
     status="completed",
@@ -122,8 +120,7 @@ def test_a_record_keeps_the_stored_attribute_names() -> None:
 @contextlib.contextmanager
 def make_driver(tmp_path: Path, trials: int = 3, replacements: dict | None = None):
     """A driver on a fresh study of a small space, with its heartbeat running."""
-    changes = {"trials: 16": f"trials: {trials}", **(replacements or {})}
-    space = load_space(write_space(tmp_path, "unit", changes))
+    space = load_space(write_space(tmp_path, "unit", replacements or {}, trials=trials))
     config = config_from_flags(
         space,
         tmp_path,
@@ -131,10 +128,10 @@ def make_driver(tmp_path: Path, trials: int = 3, replacements: dict | None = Non
         study_name="unit",
         trials=None,
     )
-    study = open_study(config, "host:1")
-    with Heartbeat(study) as beat:
+    run = open_study(config, "host:1")
+    with Heartbeat(run.search) as beat:
         yield SearchDriver(
-            config, study, beat, num_classes=10, driver="host:1", log=lambda line: None
+            config, run, beat, num_classes=10, driver="host:1", log=lambda line: None
         )
 
 
@@ -151,16 +148,16 @@ def _report(accuracies: list[float]) -> dict:
 
 
 def _suggest(driver: SearchDriver, tune_id: str):
-    return driver.suggest(tune_id, driver.study.ask)
+    return driver.suggest(tune_id, driver.run.search.ask)
 
 
 def test_suggest_builds_and_records_the_spec(driver) -> None:
     config = _suggest(driver, "t0")
-    (trial,) = driver.study.get_trials(deepcopy=False)
+    (trial,) = driver.run.search.get_trials(deepcopy=False)
     record = TrialRecord.from_trial(trial)
     assert record.phase == Phase.SEARCH and record.phi == 1.0 and record.driver == "host:1"
-    assert record.arch().num_classes == 10 and record.spec == config["spec"]
-    assert record.macs == config["macs"] > 0
+    assert record.arch().num_classes == 10 and record.spec == config.spec
+    assert record.macs == config.macs > 0
     assert driver.live["t0"].trial.number == trial.number
     # Feasible: within the MACs budget and the equal-cost tolerance (Optuna 5 constraints).
     assert trial.constraints[MACS_BUDGET] == pytest.approx(record.macs / 2e8 - 1)
@@ -172,20 +169,25 @@ def test_a_completed_outcome_is_complete_with_its_measurements(driver) -> None:
     _suggest(driver, "t0")
     driver.on_result("t0", {"epoch": 1, "val_accuracy": 0.5})
     driver.on_complete("t0", COMPLETE.to_report(), crashed=False)
-    (trial,) = driver.study.get_trials(deepcopy=False)
+    (trial,) = driver.run.search.get_trials(deepcopy=False)
     record = TrialRecord.from_trial(trial)
-    assert trial.state == TrialState.COMPLETE and trial.values == [0.75, record.macs]
+    # At equal MACs the search's second objective is the count of sequential layers.
+    assert trial.state == TrialState.COMPLETE and trial.values == [0.75, record.layers]
+    assert record.layers == count_runtime(record.arch()).layers > 0
     assert record.val_accuracies == [0.5, 0.75] and record.train_loss_sum == 12.5
-    assert record.node_id == "node-a" and record.seconds >= 0
-    assert not driver.live and not driver.heartbeat.trials
+    # The slot's wall time: from the ask (realisation takes milliseconds) to the outcome.
+    assert record.node_id == "node-a" and 0 < record.seconds < 60
+    assert not driver.live and not driver.ledger.heartbeat.trials
 
 
 def test_early_stopping_ranks_against_earlier_batches_only(tmp_path) -> None:
-    with make_driver(tmp_path, trials=8) as driver:
+    """ASHA, where every compared cost is level: a space searching on accuracy and MACs."""
+    on_macs = {LAYERS_OBJECTIVE: "  objectives: {accuracy: maximize, macs: minimize}\n"}
+    with make_driver(tmp_path, trials=8, replacements=on_macs) as driver:
         for batch in range(2):  # four trials in two batches: 0.5, 0.6, 0.7, 0.8 at epoch 1
             ids = [f"b{batch}t{i}" for i in range(2)]
             for tune_id in ids:
-                assert isinstance(_suggest(driver, tune_id), dict)
+                assert isinstance(_suggest(driver, tune_id), TrialConfig)
             for i, tune_id in enumerate(ids):
                 acc = 0.5 + 0.1 * (2 * batch + i)
                 assert not driver.should_stop(tune_id, 1, acc)  # too little history yet
@@ -196,7 +198,7 @@ def test_early_stopping_ranks_against_earlier_batches_only(tmp_path) -> None:
         assert not driver.on_result("high", {"epoch": 1, "val_accuracy": 0.75})
         stopped = ProxyOutcome(status="stopped", val_accuracies=[0.65], val_accuracy=0.65)
         driver.on_result("low", stopped.to_report())  # the trial ends itself: told here
-        low = driver.study.trials[4]
+        low = driver.run.search.trials[4]
         assert low.state == TrialState.PRUNED
         assert low.user_attrs["stop_reason"] == "stopped early by ASHA after 1 epoch(s)"
         assert low.user_attrs["val_accuracies"] == [0.65]
@@ -207,40 +209,41 @@ def test_the_next_trial_is_asked_after_its_batch_or_as_soon_as_a_slot_frees(tmp_
     with make_driver(
         tmp_path, trials=4, replacements={"batch_size: 2": f"batch_size: 2\n  asks: {asks}"}
     ) as driver:
-        assert isinstance(_suggest(driver, "t0"), dict) and isinstance(_suggest(driver, "t1"), dict)
-        assert _suggest(driver, "t2") is None  # two train at once either way
+        assert isinstance(_suggest(driver, "t0"), TrialConfig)
+        assert isinstance(_suggest(driver, "t1"), TrialConfig)
+        assert _suggest(driver, "t2") is Ask.LATER  # two train at once either way
         driver.on_result("t0", _report([0.6, 0.7]))
         driver._waiting_since = -1.0
         third = _suggest(driver, "t2")
         if asks == "batch":
-            assert third is None  # t1 still trains: the batch is not told yet
+            assert third is Ask.LATER  # t1 still trains: the batch is not told yet
         else:
-            assert isinstance(third, dict)
+            assert isinstance(third, TrialConfig)
             assert driver.live["t2"].batch_start == 2  # ranked against trials 0 and 1
 
 
 def test_a_repeated_architecture_is_not_trained_again(tmp_path) -> None:
     same = {"alpha": 1.25, "beta": 1.3}
     with make_driver(tmp_path, trials=5) as driver:
-        driver.study.enqueue_trial(same)
-        assert isinstance(_suggest(driver, "t0"), dict)
-        driver.study.enqueue_trial(same, skip_if_exists=False)
-        assert isinstance(_suggest(driver, "t1"), dict)  # the duplicate, then a new point
-        second, third = driver.study.trials[1], driver.study.trials[2]
+        driver.run.search.enqueue_trial(same)
+        assert isinstance(_suggest(driver, "t0"), TrialConfig)
+        driver.run.search.enqueue_trial(same, skip_if_exists=False)
+        assert isinstance(_suggest(driver, "t1"), TrialConfig)  # the duplicate, then a new point
+        second, third = driver.run.search.trials[1], driver.run.search.trials[2]
         assert second.state == TrialState.PRUNED and second.user_attrs["duplicate_of"] == 0
         assert "still training" in second.user_attrs["stop_reason"]
         assert third.state == TrialState.RUNNING and third.params != same
 
         driver.on_complete("t0", _report([0.6, 0.7]), crashed=False)
         driver.on_complete("t1", _report([0.5, 0.6]), crashed=False)
-        driver.study.enqueue_trial(same, skip_if_exists=False)
+        driver.run.search.enqueue_trial(same, skip_if_exists=False)
         driver._waiting_since = -1.0
-        assert isinstance(_suggest(driver, "t2"), dict)  # the duplicate, then a new point
-        first, fourth = driver.study.trials[0], driver.study.trials[3]
+        assert isinstance(_suggest(driver, "t2"), TrialConfig)  # the duplicate, then a new point
+        first, fourth = driver.run.search.trials[0], driver.run.search.trials[3]
         assert fourth.state == TrialState.COMPLETE and fourth.user_attrs["duplicate_of"] == 0
         assert fourth.values == first.values
         assert fourth.user_attrs["train_key"] == first.user_attrs["train_key"]
-        assert driver.phase_counts() == (2, 1)  # duplicates are no architecture trained
+        assert driver.phase_counts() == (2, 1, 0)  # duplicates are no architecture trained
 
 
 def test_a_replicate_trains_in_full_what_the_search_stopped_early(tmp_path) -> None:
@@ -248,31 +251,33 @@ def test_a_replicate_trains_in_full_what_the_search_stopped_early(tmp_path) -> N
     that early stopping cut short: that stop is no result for the replicate, which trains."""
     same = {"alpha": 1.25, "beta": 1.3}
     with make_driver(tmp_path, trials=5) as driver:
-        driver.study.enqueue_trial(same)
+        driver.run.search.enqueue_trial(same)
         _suggest(driver, "t0")
         driver.live["t0"].stopped_early = True
         driver.on_complete("t0", {"epoch": 1, "val_accuracy": 0.3}, crashed=False)
-        assert driver.study.trials[0].state == TrialState.PRUNED
+        assert driver.run.search.trials[0].state == TrialState.PRUNED
 
         driver.start_phase(Phase.REPLICATE)
-        driver.study.enqueue_trial(same, user_attrs={"phase": "replicate", "seed": 0})
-        assert isinstance(driver.suggest("r0", driver.study.ask), dict)  # trains
-        replicate = driver.study.trials[1]
+        driver.run.search.enqueue_trial(same, user_attrs={"phase": "replicate", "seed": 0})
+        assert isinstance(driver.suggest("r0", driver.run.search.ask), TrialConfig)  # trains
+        replicate = driver.run.search.trials[1]
         assert replicate.state == TrialState.RUNNING
         assert "duplicate_of" not in replicate.user_attrs
-        assert replicate.user_attrs["train_key"] == driver.study.trials[0].user_attrs["train_key"]
+        assert (
+            replicate.user_attrs["train_key"] == driver.run.search.trials[0].user_attrs["train_key"]
+        )
 
 
 def test_a_space_with_few_distinct_members_ends(tmp_path) -> None:
     with make_driver(tmp_path, trials=5) as driver:
-        driver.study.enqueue_trial({"alpha": 1.25, "beta": 1.3})
+        driver.run.search.enqueue_trial({"alpha": 1.25, "beta": 1.3})
         _suggest(driver, "t0")
         driver.on_complete("t0", _report([0.6, 0.7]), crashed=False)
         for _ in range(MAX_DUPLICATES_IN_A_ROW):
-            driver.study.enqueue_trial({"alpha": 1.25, "beta": 1.3}, skip_if_exists=False)
+            driver.run.search.enqueue_trial({"alpha": 1.25, "beta": 1.3}, skip_if_exists=False)
         driver._waiting_since = -1.0
-        assert _suggest(driver, "t1") == FINISHED
-        assert len(driver.study.trials) == 1 + MAX_DUPLICATES_IN_A_ROW
+        assert _suggest(driver, "t1") is Ask.DONE
+        assert len(driver.run.search.trials) == 1 + MAX_DUPLICATES_IN_A_ROW
 
 
 def test_over_the_macs_budget_is_pruned_before_training(tmp_path) -> None:
@@ -280,10 +285,11 @@ def test_over_the_macs_budget_is_pruned_before_training(tmp_path) -> None:
     config = config_from_flags(
         space, tmp_path, storage=storage.default_storage(tmp_path), study_name="dear", trials=2
     )
-    study = open_study(config, "host:1")
+    run = open_study(config, "host:1")
+    study = run.search
     with Heartbeat(study) as beat:
-        driver = SearchDriver(config, study, beat, 10, "host:1", log=lambda line: None)
-        assert _suggest(driver, "t0") == FINISHED  # both trials pruned, the budget is spent
+        driver = SearchDriver(config, run, beat, 10, "host:1", log=lambda line: None)
+        assert _suggest(driver, "t0") is Ask.DONE  # both trials pruned, the budget is spent
     assert [t.state for t in study.trials] == [TrialState.PRUNED] * 2
     assert all("over the MACs budget" in t.user_attrs["stop_reason"] for t in study.trials)
     # Optuna 5 records the infeasibility itself, so samplers and the dashboard see it.
@@ -296,9 +302,9 @@ def test_failures_in_a_row_stop_the_search(driver) -> None:
     for i in range(MAX_FAILURES_IN_A_ROW):
         _suggest(driver, f"t{i}")
         driver.on_complete(f"t{i}", None, crashed=True)
-    assert driver.failing() and driver.last_error == CRASHED_REASON
-    assert _suggest(driver, "t9") == FINISHED
-    assert [t.state for t in driver.study.trials] == [TrialState.FAIL] * MAX_FAILURES_IN_A_ROW
+    assert driver.health.failing() and driver.health.last_error == CRASHED_REASON
+    assert _suggest(driver, "t9") is Ask.DONE
+    assert [t.state for t in driver.run.search.trials] == [TrialState.FAIL] * MAX_FAILURES_IN_A_ROW
 
 
 def test_an_interruption_is_no_failure_and_a_success_resets_the_count(driver) -> None:
@@ -306,37 +312,37 @@ def test_an_interruption_is_no_failure_and_a_success_resets_the_count(driver) ->
     driver.on_complete("t0", None, crashed=True)
     _suggest(driver, "t1")
     driver.on_complete("t1", None, crashed=False)  # interrupted
-    assert driver.failures_in_a_row == 1
+    assert driver.health.failures_in_a_row == 1
     _suggest(driver, "t2")
     driver.on_complete("t2", COMPLETE.to_report(), crashed=False)
-    assert driver.failures_in_a_row == 0
+    assert driver.health.failures_in_a_row == 0
 
 
 def test_trials_are_asked_in_fixed_batches_within_the_budget(driver) -> None:
-    assert driver.batch_size == 2
-    assert isinstance(_suggest(driver, "t0"), dict)
-    assert isinstance(_suggest(driver, "t1"), dict)
+    assert driver.gate.batch_size == 2
+    assert isinstance(_suggest(driver, "t0"), TrialConfig)
+    assert isinstance(_suggest(driver, "t1"), TrialConfig)
     driver._waiting_since = -1.0
-    assert _suggest(driver, "t2") is None  # the batch is asked: wait until it is told
+    assert _suggest(driver, "t2") is Ask.LATER  # the batch is asked: wait until it is told
     driver.on_complete("t0", COMPLETE.to_report(), crashed=False)
     driver._waiting_since = -1.0
-    assert _suggest(driver, "t2") is None  # one of the batch still runs
+    assert _suggest(driver, "t2") is Ask.LATER  # one of the batch still runs
     driver.on_complete("t1", COMPLETE.to_report(), crashed=False)
     driver._waiting_since = -1.0
-    assert isinstance(_suggest(driver, "t2"), dict)  # the next batch, within the budget of 3
-    assert driver.batch_start == 2
+    assert isinstance(_suggest(driver, "t2"), TrialConfig)  # the next batch, within the budget of 3
+    assert driver.gate.batch_start == 2
     driver._waiting_since = -1.0
-    assert _suggest(driver, "t3") is None  # budget 3: two done and one running
+    assert _suggest(driver, "t3") is Ask.LATER  # budget 3: two done and one running
     driver.on_complete("t2", COMPLETE.to_report(), crashed=False)
     driver._waiting_since = -1.0
-    assert _suggest(driver, "t3") == FINISHED
-    assert len(driver.study.trials) == 3
+    assert _suggest(driver, "t3") is Ask.DONE
+    assert len(driver.run.search.trials) == 3
 
 
 def test_fail_live_ends_what_tune_left_running(driver) -> None:
     _suggest(driver, "t0")
     driver.fail_live("the search was interrupted")
-    (trial,) = driver.study.get_trials(deepcopy=False)
+    (trial,) = driver.run.search.get_trials(deepcopy=False)
     assert trial.state == TrialState.FAIL
     assert trial.user_attrs["error"] == "the search was interrupted"
     assert not driver.live
@@ -350,11 +356,11 @@ def test_a_space_whose_rounding_collapses_trains_each_member_once(tmp_path) -> N
         "defaults: {alpha: 1.2, beta: 1.3, gamma: 1.15}": "defaults: {alpha: 1.2, beta: 1.3, gamma: 1.18}",
     }
     with make_driver(tmp_path, trials=4, replacements=narrow) as driver:
-        assert isinstance(_suggest(driver, "t0"), dict)  # every point rounds to this spec
+        assert isinstance(_suggest(driver, "t0"), TrialConfig)  # every point rounds to this spec
         driver.on_complete("t0", _report([0.6, 0.7]), crashed=False)
         driver._waiting_since = -1.0
-        assert _suggest(driver, "t1") == FINISHED  # 25 duplicates in a row: the space is spent
-        trials = driver.study.trials
+        assert _suggest(driver, "t1") is Ask.DONE  # 25 duplicates in a row: the space is spent
+        trials = driver.run.search.trials
         assert len({t.user_attrs["spec_hash"] for t in trials}) == 1
         assert [t.user_attrs.get("duplicate_of") for t in trials[1:]] == [0] * (len(trials) - 1)
-        assert driver.phase_counts() == (1, 0)
+        assert driver.phase_counts() == (1, 0, 0)

@@ -13,8 +13,8 @@ import scalesearch
 from scalesearch.arch.bundle import onnx_difference
 from scalesearch.arch.cost import count_cost
 from scalesearch.arch.model import HybridNet
-from scalesearch.cli.app import main
-from scalesearch.search import records
+from scalesearch.cli.main import main
+from scalesearch.search import sql_tables
 from scalesearch.search import storage as st
 from scalesearch.search.space import load_space
 
@@ -52,7 +52,7 @@ def study_with_two_members(tmp_path):
     checkpoint = tmp_path / "final" / "checkpoints"
     checkpoint.mkdir(parents=True)
     save_file(trained.state_dict(), checkpoint / "weights.safetensors")
-    records.save_final_run(
+    sql_tables.save_final_run(
         storage,
         dict(
             study="ex",

@@ -14,8 +14,8 @@ import optuna
 import pytest
 
 from scalesearch.arch.cost import count_cost
-from scalesearch.cli.app import main
-from scalesearch.search import records
+from scalesearch.cli.main import main
+from scalesearch.search import sql_tables
 from scalesearch.search import storage as st
 from scalesearch.search.space import load_space
 
@@ -76,7 +76,7 @@ def _train(
 
 
 def _runs(runs: Path) -> list[dict]:
-    return records.load_final_runs(st.default_storage(runs / "small"), "small")
+    return sql_tables.load_final_runs(st.default_storage(runs / "small"), "small")
 
 
 def test_one_process_trains_and_records_test_accuracy(study_dir, tmp_path) -> None:
@@ -240,13 +240,13 @@ def test_a_database_from_before_recipes_gains_the_columns(tmp_path) -> None:
     old = tmp_path / "study.db"
     shutil.copy(ROOT / "tests" / "data" / "study_v0.1.db", old)
     url = f"sqlite:///{old}"
-    records.engine.cache_clear()
-    before = records.load_final_runs(url, "cmt_compound")
+    sql_tables.engine.cache_clear()
+    before = sql_tables.load_final_runs(url, "cmt_compound")
     row = dict(study="cmt_compound", trial=0, spec_hash="x", dataset="digits", epochs=1,
                epochs_done=1, steps=1, world_size=1, test_accuracy=0.5, params=1, macs=1,
                wall_seconds=1.0, checkpoint="c", status="completed", recipe="light")  # fmt: skip
-    records.save_final_run(url, row)
-    after = records.load_final_runs(url, "cmt_compound")
+    sql_tables.save_final_run(url, row)
+    after = sql_tables.load_final_runs(url, "cmt_compound")
     assert len(after) == len(before) + 1 and after[-1]["recipe"] == "light"
     assert all(r["init_from"] is None for r in after)
 

@@ -7,9 +7,9 @@ import pytest
 
 from scalesearch.search import storage as st
 from scalesearch.search.lifecycle import config_from_flags
+from scalesearch.search.pipeline import run_search
 from scalesearch.search.space import load_space
-from scalesearch.search.tune import run_search
-from tests.conftest import write_space
+from tests.helpers import write_space
 
 pytestmark = pytest.mark.ray
 
@@ -35,7 +35,6 @@ def test_four_quarter_gpu_trials_run_at_once(tmp_path, ray_with_a_logical_gpu) -
         tmp_path,
         "packed",
         {
-            "trials: 16": "trials: 4",
             "batch_size: 2  #": "batch_size: 4  #",  # ask four at a time
             "  replicates: 1": "  replicates: 1\n  cpus_per_trial: 0.5\n  gpus_per_trial: 0.25",
         },

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scalesearch.cli.app import main
+from scalesearch.cli.main import main
 from scalesearch.errors import DatasetError
 from scalesearch.train import data as data_module
 from scalesearch.train.data import load_dataset

@@ -1,4 +1,4 @@
-"""The scaling law is checked before it predicts: monotone family, held-out largest member."""
+"""The scaling law is checked before it predicts: the held-out largest member."""
 
 from __future__ import annotations
 
@@ -19,27 +19,19 @@ def test_a_family_that_follows_a_known_law_passes_and_predicts_it():
     se = 0.003
     error = [e + rng.normal(0, se) for e in _saturating(MACS)]
     check = check_law(MACS, error, [se] * len(MACS), next_macs=9.75e8)
-    assert check.monotone and check.held_out["inside"]
+    assert check.held_out["inside"]
     assert check.passed
     truth = _saturating([9.75e8])[0]
     low, high = check.next_prediction["band"]
     assert low <= truth <= high
-    assert "passed its checks" in check.words and "should reach" in check.words
-
-
-def test_a_non_monotone_family_gets_no_prediction_and_is_told_why():
-    error = [0.10, 0.12, 0.08]  # the middle member is worse than the smallest
-    check = check_law(MACS[:3], error, [0.005] * 3, next_macs=1.5e8)
-    assert not check.monotone and not check.passed
-    assert check.next_prediction is None
-    assert "not monotone" in check.words and "Train the family longer" in check.words
+    assert "passed its check" in check.words and "should reach" in check.words
 
 
 def test_a_held_out_miss_gets_no_prediction():
-    """Monotone, but the largest member improves far more than the trend of the others."""
+    """The largest member improves far more than the trend of the others."""
     error = [0.20, 0.15, 0.02]
     check = check_law(MACS[:3], error, [0.003] * 3, next_macs=1.5e8)
-    assert check.monotone and not check.held_out["inside"]
+    assert not check.held_out["inside"] and check.next_prediction is None
     assert not check.passed and "it measured 2.00%" in check.words
 
 

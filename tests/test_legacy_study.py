@@ -18,12 +18,13 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from scalesearch.cli.app import main
+from scalesearch.cli.main import main
 from scalesearch.cli.report_data import build_report
 from scalesearch.search import storage as st
-from scalesearch.search.frontier import frontier
+from scalesearch.search.frontier import search_frontier
 from scalesearch.search.schema import Phase, TrialRecord
-from tests.conftest import trained_count
+from scalesearch.search.studies import open_run
+from tests.helpers import trained_count
 
 DATA = Path(__file__).parent / "data"
 
@@ -46,10 +47,39 @@ def test_a_0_2_study_made_under_optuna_4_reads_and_reports(v02, capsys) -> None:
     assert phases == {Phase.SEARCH, Phase.REPLICATE, Phase.FAMILY, Phase.ABLATION}
     assert main(["frontier", "--storage", v02, "--study", "v02", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert listed and [p["trial"] for p in listed] == [p.trial for p in frontier(study)]
+    run = open_run(v02, "v02")
+    assert not run.split  # 0.2 kept every phase in one study: read by phase
+    assert [p["trial"] for p in listed["search"]] == [p.trial for p in search_frontier(run)]
+    assert {p["phase"] for p in listed["search"]} <= {"search", "replicate"}
+    assert listed["family"] and {p["phi"] for p in listed["family"]} <= {-1.0, 0.0, 1.0}
     data = build_report(v02, "v02")
-    assert data["family"] and data["ablation"] and data["finals"]
-    assert set(data["importances"]) == {"alpha", "beta"}
+    assert len(data.members) == 3 and data.ablation and data.finals
+    assert {p.phase for p in data.search_points} <= {"search", "replicate"}
+    assert set(data.importances) == {"alpha", "beta"}
+
+
+@pytest.mark.ray
+def test_a_0_2_study_resumes_in_its_own_layout(v02, tmp_path) -> None:
+    """Its budget is spent and its replicates trained; the family now trains two seeds, so
+    the second seed of each member is what a resume trains, in the 0.2 study itself."""
+    done = subprocess.run(
+        [sys.executable, "-m", "scalesearch", "run", "--space", str(DATA / "space_v0.2.yaml")]
+        + ["--storage", v02, "--study", "v02", "--run-dir", str(tmp_path), "--resume"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert st.run_names(v02) == ["v02"]  # no phase study was made beside it
+    study = st.load_study(v02, "v02")
+    assert study.metric_names == ["val_accuracy", "MACs"]  # the objectives it was made with
+    family = [t for t in study.trials if TrialRecord.from_trial(t).phase == Phase.FAMILY]
+    complete = [t for t in family if t.state == TrialState.COMPLETE]
+    members = sorted((t.user_attrs["phi"], t.user_attrs["seed"]) for t in complete)
+    assert members == [(p, s) for p in (-1.0, 0.0, 1.0) for s in (0, 1)]
+    search = [t for t in study.trials if TrialRecord.from_trial(t).phase == Phase.SEARCH]
+    assert trained_count(search) == 4  # its budget, spent already
+    assert "report:" in done.stdout and all(m.seeds == 2 for m in build_report(v02, "v02").members)
 
 
 def test_the_old_study_reads_as_typed_records(legacy, capsys) -> None:
@@ -60,9 +90,11 @@ def test_the_old_study_reads_as_typed_records(legacy, capsys) -> None:
     assert all(TrialRecord.from_trial(t).arch().num_classes == 10 for t in complete)
     assert st.stored_space(study).name == "legacy"
     assert main(["frontier", "--storage", legacy, "--study", "legacy", "--json"]) == 0
-    listed = json.loads(capsys.readouterr().out)
-    assert [p["trial"] for p in listed] == [p.trial for p in frontier(study)]
-    assert build_report(legacy, "legacy")["family"]
+    listed = json.loads(capsys.readouterr().out)["search"]
+    assert [p["trial"] for p in listed] == [
+        p.trial for p in search_frontier(open_run(legacy, "legacy"))
+    ]
+    assert build_report(legacy, "legacy").members
 
 
 def test_a_failed_join_leaves_the_old_study_as_it_was(legacy, capsys) -> None:

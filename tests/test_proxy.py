@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
 import pytest
 
-from scalesearch.cli.app import main
+from scalesearch.cli.main import main
 from scalesearch.search.space import load_space
 from scalesearch.train.config import ProxyConfig
 from scalesearch.train.data import load_dataset
-from scalesearch.train.proxy import proxy_splits, train_proxy, warmup_cosine
+from scalesearch.train.proxy import train_proxy, warmup_cosine
+from scalesearch.train.proxy_data import SeedParts, proxy_splits
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +126,88 @@ def test_proxy_cli_json(capsys) -> None:
 def test_proxy_cli_bad_dataset(capsys) -> None:
     assert main(["proxy", "cmt-ti", "--dataset", "cifar10"]) == 2
     assert "give its folder with --data-dir" in capsys.readouterr().err
+
+
+def _unique_images(n: int, classes: int = 4, val: int = 100):
+    """A dataset whose every image is its own index (two pixels): overlaps are visible."""
+    import torch
+
+    from scalesearch.train.splits import Dataset, Split
+
+    def split(start: int, count: int) -> Split:
+        index = torch.arange(start, start + count)
+        images = torch.zeros(count, 1, 8, 8, dtype=torch.uint8)
+        images[:, 0, 0, 0], images[:, 0, 0, 1] = index // 256, index % 256
+        return Split(images, index % classes)
+
+    return Dataset("unique", split(0, n), split(n, val), split(n + val, 50), classes, False)
+
+
+def _ids(split) -> set[int]:
+    return {int(x[0, 0, 0]) * 256 + int(x[0, 0, 1]) for x in split.images}
+
+
+def test_a_fixed_validation_set_is_every_seed_s_and_never_trained_on() -> None:
+    """`val_seed`: seeds differ by their training alone; the validation images are the same
+    for every seed (and architecture), reserved once from the training split."""
+    data = _unique_images(1000)
+    config = ProxyConfig(max_train_images=300, val_images=400, val_seed=0)
+    splits = [proxy_splits(data, dataclasses.replace(config, seed=s)) for s in range(3)]
+    validations = [_ids(v) for _, v in splits]
+    trains = [_ids(t) for t, _ in splits]
+    assert validations[0] == validations[1] == validations[2] and len(validations[0]) == 400
+    assert trains[0] != trains[1] and all(len(t) == 300 for t in trains)
+    assert all(not (t & validations[0]) for t in trains)
+
+
+def test_the_parts_of_a_seed_vary_one_at_a_time() -> None:
+    data = _unique_images(1000, val=600)  # the validation draws 400 of 600: seeds differ
+    config = ProxyConfig(max_train_images=300, val_images=400, val_seed=0)
+    base = proxy_splits(data, config, SeedParts(0, 0, 0, 0))
+    other_subset = proxy_splits(data, config, SeedParts(1, 0, 0, 0))
+    other_validation = proxy_splits(data, config, SeedParts(0, 1, 0, 0))
+    assert _ids(other_subset[1]) == _ids(base[1]) and _ids(other_subset[0]) != _ids(base[0])
+    assert _ids(other_validation[0]) == _ids(base[0]) and _ids(other_validation[1]) != _ids(base[1])
+    for train, val in (base, other_subset, other_validation):
+        assert not (_ids(train) & _ids(val))
+    # Without val_seed, one seed for all parts keeps 0.2's rule: the validation draws on what
+    # that seed's subset left over.
+    old = proxy_splits(data, dataclasses.replace(config, val_seed=None))
+    assert _ids(old[1]) != _ids(base[1]) and not (_ids(old[0]) & _ids(old[1]))
+
+
+def test_the_initialisation_and_the_data_order_are_seeded_apart(tiny_member, digits) -> None:
+    config = ProxyConfig(dataset="digits", epochs=1, max_train_images=128)
+    base = train_proxy(tiny_member, digits, config, seeds=SeedParts(0, 0, 0, 0))
+    init = train_proxy(tiny_member, digits, config, seeds=SeedParts(0, 0, 1, 0))
+    order = train_proxy(tiny_member, digits, config, seeds=SeedParts(0, 0, 0, 1))
+    again = train_proxy(tiny_member, digits, config, seeds=SeedParts(0, 0, 1, 0))
+    assert len({base.train_loss_sum, init.train_loss_sum, order.train_loss_sum}) == 3
+    assert again.train_loss_sum == init.train_loss_sum
+
+
+def test_a_moving_average_of_the_weights_is_what_validates(tiny_member, digits) -> None:
+    config = ProxyConfig(dataset="digits", epochs=2, max_train_images=128, seed=3)
+    last = train_proxy(tiny_member, digits, config)
+    averaged = train_proxy(tiny_member, digits, dataclasses.replace(config, ema_horizon=0.3))
+    assert averaged.train_loss_sum == last.train_loss_sum  # the training itself is the same
+    assert averaged.epochs[-1].val_loss != last.epochs[-1].val_loss
+
+
+def test_validation_with_the_mirror_averages_both_views() -> None:
+    import torch
+
+    from scalesearch.train.loop import Batching, evaluate
+    from scalesearch.train.splits import Split
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 3))
+    images = torch.randint(0, 256, (10, 1, 8, 8), dtype=torch.uint8)
+    split = Split(images, torch.arange(10) % 3)
+    batching = Batching(8, True, torch.device("cpu"))
+    accuracy, loss = evaluate(model, split, batching, tta_flip=True)
+    x = batching.inputs(images, train=False, generator=None)
+    mean = (model(x).log_softmax(1) + model(x.flip(-1)).log_softmax(1)) / 2
+    expected = torch.nn.functional.cross_entropy(mean, split.labels).item()
+    assert loss == pytest.approx(expected, rel=1e-5)
+    assert accuracy == pytest.approx((mean.argmax(1) == split.labels).float().mean().item())

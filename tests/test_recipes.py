@@ -127,7 +127,7 @@ def test_each_part_of_the_augmentation_is_on() -> None:
 
 
 def test_an_unknown_recipe_is_one_line(tmp_path, capsys) -> None:
-    from scalesearch.cli.app import main
+    from scalesearch.cli.main import main
 
     code = main(["train", "--run-dir", str(tmp_path), "--trial", "0", "--recipe", "deit"])
     err = capsys.readouterr().err.strip()

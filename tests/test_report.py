@@ -2,38 +2,40 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from pathlib import Path
 
 import optuna
 import pytest
 
-from scalesearch.cli.app import main
 from scalesearch.cli.browser import find_chromium, run_chromium
+from scalesearch.cli.main import main
 from scalesearch.cli.report import render_report
-from scalesearch.cli.report_data import build_report, family_rows
-from scalesearch.decode import encode
-from scalesearch.search import records
+from scalesearch.cli.report_data import build_report, family_members
+from scalesearch.cli.report_words import at_a_glance, verdict_lines
+from scalesearch.search import sql_tables
 from scalesearch.search import storage as st
+from scalesearch.search.schema import Phase
 from scalesearch.search.space import load_space
+from scalesearch.search.studies import RunStudies
 
 ROOT = Path(__file__).resolve().parents[1]
 UNIT = optuna.distributions.FloatDistribution(1.0, 1.6)
 EXPONENT, SCALE = -0.3, 40.0  # the fixture family's error = SCALE · MACs^EXPONENT
+SEARCH = [(0.90, 40e6, 30), (0.93, 50e6, 34), (0.91, 60e6, 38), (0.85, 30e6, 26)]
 
 
-def _add(study, number_of_params, phase, phi, accuracy, macs, alpha=1.2, beta=1.3, **attrs) -> None:
+def _add(study, number_of_params, phase, phi, values, alpha=1.2, beta=1.3, **attrs) -> None:
     study.add_trial(
         optuna.trial.create_trial(
             params={"alpha": alpha, "beta": beta},
             distributions={"alpha": UNIT, "beta": UNIT},
-            values=[accuracy, macs],
+            values=values,
             user_attrs={
                 "phase": phase,
                 "phi": phi,
                 "gamma": 1.15,
                 "params": number_of_params,
-                "macs": macs,
                 **attrs,
             },
         )
@@ -44,59 +46,71 @@ def _add(study, number_of_params, phase, phi, accuracy, macs, alpha=1.2, beta=1.
 ABLATION = [("searched", 0.930, 0.934), ("default", 0.920, 0.921), ("depth", 0.900, 0.910)]
 
 
-@pytest.fixture
-def fixture_study(tmp_path) -> tuple[str, str]:
+@pytest.fixture(params=["0.2", "split"])
+def fixture_study(tmp_path, request) -> tuple[str, str]:
+    """A run as 0.2 wrote it (every phase in one study, the search on accuracy and MACs) or
+    as 0.3 does (a study per fidelity, the search on accuracy and sequential layers)."""
     storage = st.default_storage(tmp_path)
-    study = st.create_or_load_study(st.open_storage(storage), "fx", st.make_sampler("random", 0))
-    study.set_user_attr("space", "cmt_compound")
-    study.set_user_attr("space_json", json.dumps(encode(load_space("cmt_compound"))))
-    for i, (acc, macs) in enumerate([(0.90, 40e6), (0.93, 50e6), (0.91, 60e6), (0.85, 30e6)]):
+    split = request.param == "split"
+    space = load_space("cmt_compound")
+    if not split:
+        search = dataclasses.replace(
+            space.search, objectives={"accuracy": "maximize", "macs": "minimize"}
+        )
+        space = dataclasses.replace(space, search=search)
+    study = st.create_or_load_study(
+        st.open_storage(storage), "fx", st.make_sampler("random", 0), space.search.objectives
+    )
+    st.store_space(study, space)
+    if split:
+        st.mark_split(study)
+    run = RunStudies(storage, study)
+    for i, (acc, macs, layers) in enumerate(SEARCH):
         attrs = dict(latency_ms=2.0 + i, latency_device="AMD EPYC (1 threads)", val_images=2400)
+        values = [acc, layers if split else macs]
         _add(
             study,
             700_000,
             "search",
             1.0,
-            acc,
-            macs,
-            alpha=1.0 + 0.1 * i,
-            beta=1.5 - 0.1 * i,
+            values,
+            1.0 + 0.1 * i,
+            1.5 - 0.1 * i,
+            macs=macs,
+            layers=layers,
             **attrs,
         )
+    family = run.study_for(Phase.FAMILY, create=True)
     for phi, macs in [(2.0, 120e6), (0.0, 15e6), (1.0, 45e6)]:  # out of order on purpose
-        _add(study, 300_000, "family", phi, 1 - SCALE * macs**EXPONENT, macs, val_images=5000)
+        accuracy = 1 - SCALE * macs**EXPONENT
+        _add(
+            family,
+            300_000,
+            "family",
+            phi,
+            [accuracy, macs],
+            macs=macs,
+            seed=0,
+            arch_key=f"f{phi}",
+            val_images=5000,
+        )
+    ablation = run.study_for(Phase.ABLATION, create=True)
     for strategy, *accuracies in ABLATION:
         for seed, accuracy in enumerate(accuracies):
-            attrs = dict(strategy=strategy, seed=seed, ablation_source=1, cost_ratio=1.0)
-            _add(study, 400_000, "ablation", 1.0, accuracy, 45e6, **attrs)
+            attrs = dict(strategy=strategy, seed=seed, ablation_source=1, cost_ratio=1.0, macs=45e6)
+            _add(ablation, 400_000, "ablation", 1.0, [accuracy, 45e6], **attrs)
     study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
     return storage, "fx"
 
 
 def test_data_functions_on_a_fixture_study(fixture_study) -> None:
     storage, name = fixture_study
-    records.save_final_run(
-        storage,
-        dict(
-            study=name,
-            trial=1,
-            spec_hash="x",
-            dataset="mnist",
-            epochs=5,
-            epochs_done=5,
-            steps=10,
-            world_size=1,
-            test_accuracy=0.95,
-            params=1,
-            macs=1,
-            wall_seconds=1.0,
-            checkpoint="/c1",
-            status="completed",
-        ),
-    )
+    final = dict(study=name, trial=1, spec_hash="x", dataset="mnist", epochs=5, epochs_done=5)
+    final |= dict(steps=10, world_size=1, test_accuracy=0.95, params=1, macs=1, wall_seconds=1.0)
+    sql_tables.save_final_run(storage, {**final, "checkpoint": "/c1", "status": "completed"})
     data = build_report(storage, name)
     study = st.load_study(storage, name)
-    # cmt_compound's family trains longer than its proxy: only the search is on the frontier.
+    # The search frontier holds search trials only, on the search study's own axes.
     candidates = [t for t in study.trials if t.values and t.user_attrs["phase"] == "search"]
     pareto = {
         t.number
@@ -106,32 +120,49 @@ def test_data_functions_on_a_fixture_study(fixture_study) -> None:
             for o in candidates
         )
     }
-    assert {p["trial"] for p in data["points"] if p["on_frontier"]} == pareto
-    assert [p["phi"] for p in data["family"]] == [0.0, 1.0, 2.0]
-    assert not any(p["on_frontier"] for p in data["points"] if p["phase"] == "ablation")
-    assert [p["phi"] for p in data["family"]] == [0.0, 1.0, 2.0]
-    # The family follows error = SCALE · MACs^EXPONENT exactly: the law holds out its largest
-    # member, predicts it, and only then predicts the next one.
-    assert data["law"].law.b == pytest.approx(-EXPONENT, abs=1e-6)
-    assert data["law"].passed and data["law"].held_out["inside"]
-    assert data["next"]["phi"] == 3.0 and data["next"]["macs"] > 120e6
-    assert data["fidelity"]["pairs"] == [(1, 0.93, 0.95)]
-    assert data["summary"]["trials"] == {"complete": 13, "fail": 1}
-    cells = {c["strategy"]: c for c in data["ablation"]}
-    assert cells["searched"]["mean"] == pytest.approx(0.932)
-    assert cells["searched"]["difference_from_default"] == pytest.approx(0.0115)
-    assert cells["depth"]["paired_seeds"] == 2
-    # The verdict opens with the ablation's answer, with the interval over the paired seeds.
-    assert data["verdict"][0].startswith("At φ = 1: the searched coefficients beat the default")
-    assert "over 2 paired seeds" in data["verdict"][0]
+    assert {p.trial for p in data.search_points if p.on_frontier} == pareto
+    assert {p.trial for p in data.search_frontier} == pareto
+    assert {p.phase for p in data.search_points} == {"search"}
+    # The family, one member per φ in MACs order, is the accuracy–MACs frontier.
+    assert [m.phi for m in data.members] == [0.0, 1.0, 2.0]
+    assert [p.phi for p in data.family_frontier] == [0.0, 1.0, 2.0]
+    # It follows error = SCALE · MACs^EXPONENT exactly, every step gains beyond the noise:
+    # the law holds out its largest member, predicts it, and only then predicts the next one.
+    assert data.scaling.kind == "gains"
+    assert data.scaling.law.law.b == pytest.approx(-EXPONENT, abs=1e-6)
+    assert data.scaling.law.passed and data.scaling.law.held_out["inside"]
+    assert data.next["phi"] == 3.0 and data.next["macs"] > 120e6
+    assert data.fidelity.pairs == [(1, 0.93, 0.95)]
+    assert data.summary.trials == {"complete": 13, "fail": 1}
+    cells = {c.strategy: c for c in data.ablation}
+    assert cells["searched"].mean == pytest.approx(0.932)
+    assert cells["searched"].difference == pytest.approx(0.0115)
+    assert cells["depth"].pairs == 2
+    lines = verdict_lines(data)
+    assert lines[0].startswith("Gains: every step up gains beyond the noise")
+    # The ablation's answer, with the interval over the paired seeds.
+    assert lines[1].startswith("At φ = 1: the searched coefficients beat the default")
+    assert "over 2 paired seeds" in lines[1]
     # The family's seed noise, pooled over the ablation's cells: sd² = mean of the cells' sd².
     pooled = ((0.004**2 / 2 + 0.001**2 / 2 + 0.01**2 / 2) / 3) ** 0.5
-    assert f"varies by {100 * pooled:.2f} points" in data["verdict"][1]
+    assert data.family_noise == pytest.approx(pooled)
+    assert f"varies by {100 * pooled:.2f} points" in lines[2]
 
 
-def test_family_rows_keep_one_member_per_phi() -> None:
-    points = [dict(phase="family", phi=p, trial=i) for i, p in enumerate([1.0, 0.0, 1.0])]
-    assert [r["phi"] for r in family_rows(points)] == [0.0, 1.0]
+def test_the_family_s_seeds_make_one_member_with_its_error(tmp_path) -> None:
+    storage = st.default_storage(tmp_path)
+    study = st.create_or_load_study(st.open_storage(storage), "two", st.make_sampler("random", 0))
+    st.mark_split(study)
+    family = RunStudies(storage, study).study_for(Phase.FAMILY, create=True)
+    for phi, accuracies in [(0.0, (0.80, 0.82)), (1.0, (0.86, 0.85))]:
+        for seed, accuracy in enumerate(accuracies):
+            attrs = dict(macs=1e7 * (1 + phi), seed=seed, arch_key=f"f{phi}", val_images=10_000)
+            _add(family, 1, "family", phi, [accuracy, 1e7 * (1 + phi)], **attrs)
+    data_members = family_members(RunStudies(storage, study), [])
+    assert [(m.phi, m.seeds) for m in data_members] == [(0.0, 2), (1.0, 2)]
+    assert data_members[0].accuracy == pytest.approx(0.81)
+    pooled = ((0.02**2 / 2 + 0.01**2 / 2) / 2) ** 0.5  # over the two members' seeds
+    assert data_members[0].se == pytest.approx(pooled / 2**0.5)
 
 
 @pytest.mark.parametrize("failed_only", [False, True])
@@ -157,30 +188,33 @@ def test_the_page_renders_every_plot_offline_in_chromium(fixture_study, tmp_path
     done = run_chromium(page, "--enable-logging=stderr", "--v=0", "--dump-dom")
     dom = done.stdout
     plots = dom.count('class="plot"')
-    # frontier, latency, family, coefficients, importance, ablation, scaling law
+    # family frontier, search, latency, coefficients, importance, ablation, scaling law
     assert plots == 7, plots
     assert dom.count('class="main-svg"') >= plots  # each plot drew its SVG
     assert dom.count("js-plotly-plot") >= plots
     assert "Uncaught" not in done.stderr, done.stderr[-2000:]
-    verdict = dom[dom.index('id="verdict"') : dom.index("Pareto frontier")]
+    verdict = dom[dom.index('id="verdict"') : dom.index("<h2>Family frontier")]
     assert "the searched coefficients beat the default coefficients" in verdict
-    assert "passed its checks" in verdict
+    assert "passed its check" in verdict
 
 
 def test_the_page_reads_at_a_glance(fixture_study, tmp_path) -> None:
     storage, name = fixture_study
     data = build_report(storage, name)
-    glance = dict(data["glance"])
+    glance = dict(at_a_glance(data))
+    assert glance["scaling"].startswith("Gains:")
+    assert glance["family frontier"].startswith("accuracy against MACs, each member trained")
     assert glance["best coefficients"].startswith("alpha 1.100, beta 1.400")  # trial 1, 93%
-    assert "no replicates" in glance["gain over the defaults"].lower()
-    assert glance["proxy fidelity"].startswith("not measured: 0 frontier model(s) trained")
-    assert glance["scaling law"].startswith("passed its checks")
+    assert glance["gain over the defaults"].startswith("not measured: no architecture has two")
+    assert glance["proxy fidelity"].startswith("not measured: 0 search model(s) trained")
     text = render_report(data, tmp_path / "r.html").read_text()
     summary = text[text.index('id="summary"') : text.index('id="verdict"')]
     assert "trials: 13 complete, 1 fail; search budget not recorded" in summary
     assert "MACs budget 200 M MACs" in summary and "{" not in summary  # no raw dicts
-    frontier = text[text.index("<h2>Pareto frontier") : text.index("<h2>Reproduce")]
-    assert "<td>50.0 M</td><td>0.700 M</td><td>3 ms</td>" in frontier  # human numbers, latency
+    search = text[text.index("<h2>Search frontier") : text.index("<h2>Ablation")]
+    assert "<td>50.0 M</td><td>0.700 M</td>" in search  # human numbers
+    family = text[text.index("<h2>Family frontier") : text.index("<h2>Search frontier")]
+    assert family.count("<tr><td>") == 3  # φ 0, 1, 2
     assert "scalesearch export --storage" in text and "--pareto" in text
 
 

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from scalesearch.cli.app import main
+from scalesearch.cli.main import main
 from scalesearch.errors import StudyError
 from scalesearch.search import storage as st
-from scalesearch.search.frontier import frontier
-from tests.conftest import free_port, pareto_trained, postgres_database, trained_count, write_space
+from scalesearch.search.frontier import search_frontier
+from scalesearch.search.studies import open_run
+from tests.helpers import free_port, pareto_trained, postgres_database, trained_count, write_space
 
 pytestmark = pytest.mark.ray
 
@@ -93,7 +94,8 @@ def test_search_spreads_over_a_two_node_cluster(two_node_cluster, tmp_path) -> N
     space = write_space(
         tmp_path,
         "spread",
-        {"trials: 16": "trials: 4", "max_train_images: 96": "max_train_images: 400"},
+        {"max_train_images: 96": "max_train_images: 400"},
+        trials=4,
     )
     done = subprocess.run(
         SCALESEARCH
@@ -135,7 +137,7 @@ def test_unreachable_cluster_is_one_line_exit_2(tmp_path, capsys) -> None:
 
 
 def test_two_drivers_share_one_postgresql_study(tmp_path) -> None:
-    space = write_space(tmp_path, "shared", {"trials: 16": "trials: 3"})
+    space = write_space(tmp_path, "shared", {}, trials=3)
     with postgres_database() as url:
         command = SCALESEARCH + [
             "--space",
@@ -160,17 +162,19 @@ def test_two_drivers_share_one_postgresql_study(tmp_path) -> None:
         assert len({t.user_attrs["driver"] for t in search}) == 2  # both drivers trained
         points = Counter((t.params["alpha"], t.params["beta"]) for t in search)
         assert max(points.values()) == 1  # no point sampled twice
-        family = [t for t in study.trials if t.user_attrs.get("phase") == "family"]
-        assert sorted(t.user_attrs["phi"] for t in family) == [-2.0, -1.0, 1.0]  # none twice
+        family = st.load_study(url, "shared.family").trials  # the family's own study
+        members = sorted((t.user_attrs["phi"], t.user_attrs["seed"]) for t in family)
+        assert members == [(p, s) for p in (-2.0, -1.0, 1.0) for s in (0, 1)]  # none twice
         assert all(t.state == TrialState.COMPLETE for t in family)
-        assert {p.trial for p in frontier(study)} == pareto_trained(study)
+        assert {p.trial for p in search_frontier(open_run(url, "shared"))} == pareto_trained(study)
 
 
 def test_a_killed_driver_s_trial_ends_fail_and_resume_completes(tmp_path) -> None:
     space = write_space(
         tmp_path,
         "killed",
-        {"trials: 16": "trials: 3", "max_train_images: 96": "max_train_images: 512"},
+        {"max_train_images: 96": "max_train_images: 512"},
+        trials=3,
     )
     storage = st.default_storage(tmp_path / "killed")
     command = SCALESEARCH + [

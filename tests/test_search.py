@@ -14,14 +14,22 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from scalesearch.cli.app import main
+from scalesearch.cli.main import main
 from scalesearch.errors import SearchFailed
 from scalesearch.search import storage as st
-from scalesearch.search.frontier import frontier
+from scalesearch.search.frontier import search_frontier
 from scalesearch.search.lifecycle import config_from_flags
+from scalesearch.search.pipeline import run_search
 from scalesearch.search.space import load_space
-from scalesearch.search.tune import run_search
-from tests.conftest import free_port, pareto_trained, postgres_database, trained_count, write_space
+from scalesearch.search.studies import open_run
+from tests.helpers import (
+    LAYERS_OBJECTIVE,
+    free_port,
+    pareto_trained,
+    postgres_database,
+    trained_count,
+    write_space,
+)
 
 pytestmark = pytest.mark.ray
 
@@ -70,7 +78,7 @@ def _check_study(storage: str, name: str, trials: int) -> optuna.Study:
             assert {"alpha", "beta"} <= set(t.params)
         if t.state == TrialState.PRUNED:
             assert t.user_attrs["stop_reason"]
-    front = {p.trial for p in frontier(study)}
+    front = {p.trial for p in search_frontier(open_run(storage, name))}
     assert front == pareto_trained(study)
     assert all(study.trials[n].state == TrialState.COMPLETE for n in front)
     return study
@@ -79,20 +87,32 @@ def _check_study(storage: str, name: str, trials: int) -> optuna.Study:
 def test_search_and_family_on_sqlite(tiny_space, tmp_path, local_ray, capsys) -> None:
     result, storage = _run(tiny_space, tmp_path)
     study = _check_study(storage, "tiny", trials=4)
-    family = [t for t in study.trials if t.user_attrs["phase"] == "family"]
-    assert sorted(t.user_attrs["phi"] for t in family) == [-2.0, -1.0, 1.0]
-    (copy,) = [t for t in family if t.user_attrs["phi"] == 1.0]  # the search φ: not retrained
+    # One fidelity per study: the family has its own, linked to the search's.
+    assert {t.user_attrs["phase"] for t in study.trials} <= {"search", "replicate"}
+    assert st.run_names(storage) == ["tiny"]
+    family_study = st.load_study(storage, "tiny.family")
+    assert family_study.user_attrs["run"] == "tiny"
+    assert [d.name for d in family_study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    assert family_study.metric_names == ["val_accuracy", "MACs"]
+    family = family_study.trials
+    members = sorted((t.user_attrs["phi"], t.user_attrs["seed"]) for t in family)
+    assert members == [(p, s) for p in (-2.0, -1.0, 1.0) for s in (0, 1)]  # two seeds each
+    assert all(t.values[1] == t.user_attrs["macs"] for t in family)
+    (copy,) = [t for t in family if t.user_attrs.get("copied_from") is not None]
+    assert (copy.user_attrs["phi"], copy.user_attrs["seed"]) == (1.0, 0)  # the search φ, seed 0
     source = study.trials[copy.user_attrs["copied_from"]]
     assert copy.values == source.values and copy.params == source.params
     assert len({t.params["alpha"] for t in family}) == 1
-    assert result.frontier and 0 < result.hypervolume < 1
+    assert result.search_frontier and 0 < result.search_hypervolume < 1
+    assert {p.phi for p in result.family_frontier} <= {-2.0, -1.0, 1.0}
+    assert all(p.seeds == 2 for p in result.family_frontier)  # every point has an error bar
     capsys.readouterr()  # drop what Ray printed during the search
     assert main(["frontier", "--storage", storage, "--study", "tiny", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert [p["trial"] for p in listed] == sorted(
-        pareto_trained(study), key=lambda n: study.trials[n].values[1]
-    )
-    assert all({"trial", "accuracy", "macs", "params", "spec"} <= set(p) for p in listed)
+    assert {p["trial"] for p in listed["search"]} == pareto_trained(study)
+    assert [p["trial"] for p in listed["family"]] == [p.trial for p in result.family_frontier]
+    assert all(p["study"] == "tiny.family" for p in listed["family"])
+    assert all({"trial", "accuracy", "macs", "params", "spec"} <= set(p) for p in listed["search"])
 
 
 def test_a_search_on_three_objectives(tmp_path, local_ray, capsys) -> None:
@@ -101,7 +121,8 @@ def test_a_search_on_three_objectives(tmp_path, local_ray, capsys) -> None:
     space = write_space(
         tmp_path,
         "three",
-        {"trials: 16": "trials: 4", "  sampler: tpe\n": f"  sampler: tpe\n{objectives}"},
+        {LAYERS_OBJECTIVE: objectives},
+        trials=4,
     )
     result, storage = _run(space, tmp_path, family=False)
     study = st.load_study(storage, "three")
@@ -113,34 +134,32 @@ def test_a_search_on_three_objectives(tmp_path, local_ray, capsys) -> None:
         assert t.values[1] == t.user_attrs["macs"] and t.values[2] == t.user_attrs["latency_ms"]
         assert t.user_attrs["latency_batch_ms"] > 0 and t.user_attrs["latency_batch"] == 8
         assert "threads" in t.user_attrs["latency_device"]
-    assert {p.trial for p in result.frontier} == pareto_trained(study)
-    assert all(p.latency_ms is not None for p in result.frontier)
-    assert 0 < result.hypervolume < 1
+    assert {p.trial for p in result.search_frontier} == pareto_trained(study)
+    assert all(p.latency_ms is not None for p in result.search_frontier)
+    assert 0 < result.search_hypervolume < 1
     capsys.readouterr()
     assert main(["frontier", "--storage", storage, "--study", "three", "--json"]) == 0
-    listed = json.loads(capsys.readouterr().out)
+    listed = json.loads(capsys.readouterr().out)["search"]
     assert all(p["latency_ms"] > 0 for p in listed)
     assert main(["frontier", "--storage", storage, "--study", "three"]) == 0
     assert "inference latency at batch 1" in capsys.readouterr().out
 
 
 def test_over_budget_is_rejected_without_training(tmp_path, local_ray) -> None:
-    space = write_space(
-        tmp_path, "costly", {"max_macs: 2.0e+8": "max_macs: 1.0e+6", "trials: 16": "trials: 3"}
-    )
+    space = write_space(tmp_path, "costly", {"max_macs: 2.0e+8": "max_macs: 1.0e+6"}, trials=3)
     result, storage = _run(space, tmp_path, family=False)
     study = st.load_study(storage, "costly")
     assert [t.state for t in study.trials] == [TrialState.PRUNED] * 3
     assert all("over the MACs budget" in t.user_attrs["stop_reason"] for t in study.trials)
     assert all("wall_seconds" not in t.user_attrs for t in study.trials)  # never trained
-    assert result.frontier == []
+    assert result.search_frontier == []
 
 
 def test_a_trial_below_the_earlier_rung_stops_after_its_first_epoch(tmp_path, local_ray) -> None:
     """ASHA on a real Ray: the driver's stop reaches the running trial, which ends itself
     after epoch 1 (PRUNED with the rule's name); the first batch, with nothing earlier to
     rank against, trained to the end."""
-    space = write_space(tmp_path, "rungs", {"trials: 16": "trials: 2"})
+    space = write_space(tmp_path, "rungs", {}, trials=2)
     _, storage = _run(space, tmp_path, family=False)
     study = st.load_study(storage, "rungs")
     real = study.trials[0]
@@ -171,7 +190,8 @@ def test_a_trial_that_raises_ends_fail_with_its_message(tmp_path, local_ray) -> 
     space = write_space(
         tmp_path,
         "onechannel",
-        {"  num_classes: 10\n": "  num_classes: 10\n  in_chs: 1\n", "trials: 16": "trials: 1"},
+        {"  num_classes: 10\n": "  num_classes: 10\n  in_chs: 1\n"},
+        trials=1,
     )
     with pytest.raises(
         SearchFailed, match=r"stopped after 3 trials failed in a row; the last: RuntimeError"
@@ -192,7 +212,8 @@ def test_interrupt_then_resume_loses_and_repeats_nothing(tmp_path) -> None:
     space = write_space(
         tmp_path,
         "resumable",
-        {"trials: 16": "trials: 5", "max_train_images: 96": "max_train_images: 256"},
+        {"max_train_images: 96": "max_train_images: 256"},
+        trials=5,
     )
     storage = st.default_storage(tmp_path / "resumable")
     command = [

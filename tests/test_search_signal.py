@@ -10,13 +10,15 @@ import pytest
 from optuna.trial import TrialState
 
 from scalesearch.search import storage as st
-from scalesearch.search.frontier import frontier
+from scalesearch.search.arch_groups import arch_groups, seed_noise
+from scalesearch.search.frontier import search_frontier
 from scalesearch.search.lifecycle import config_from_flags
-from scalesearch.search.replicates import SEED_NOISE, arch_groups
-from scalesearch.search.schema import Phase, TrialRecord
+from scalesearch.search.pipeline import run_search
+from scalesearch.search.race import race_result
+from scalesearch.search.schema import SEED_NOISE, Phase, TrialRecord, trained
 from scalesearch.search.space import load_space
-from scalesearch.search.tune import run_search
-from tests.conftest import write_space
+from scalesearch.search.studies import open_run
+from tests.helpers import NO_RACE, write_space
 
 pytestmark = pytest.mark.ray
 
@@ -31,22 +33,30 @@ def _search(space_path, run_dir, **flags):
     return st.load_study(config.storage, space.name), lines
 
 
-def test_replicates_are_recorded_averaged_and_judged(tmp_path, local_ray) -> None:
-    space = write_space(tmp_path, "noisy", {"trials: 16": "trials: 4"})
+def test_the_race_gives_paired_seeds_to_its_contenders_and_names_the_leader(
+    tmp_path, local_ray
+) -> None:
+    race = "race: {trainings: 6, max_seeds: 3, prior_sd: 0.02}"
+    space = write_space(tmp_path, "noisy", {NO_RACE: race}, trials=4)
     study, lines = _search(space, tmp_path / "run", trials=None, replicates=2, family=False)
-    replicates = [t for t in study.trials if TrialRecord.from_trial(t).phase == Phase.REPLICATE]
-    defaults = [t for t in replicates if t.user_attrs.get("default_coefficients")]
-    assert sorted(t.user_attrs["seed"] for t in defaults) == [0, 1]
-    others = [t for t in replicates if not t.user_attrs.get("default_coefficients")]
-    assert others and all(t.user_attrs["seed"] == 1 for t in others)
-    for point in frontier(study):
-        if point.phase == "search":
-            assert point.seeds == 2  # the mean of both seeds, not one lucky run
-            group = next(g for g in arch_groups(study) if point.trial in g.trials)
-            assert point.accuracy == pytest.approx(sum(group.accuracies) / 2)
-    assert study.user_attrs[SEED_NOISE] >= 0
-    assert any("seed noise" in line for line in lines)
-    assert any("standard errors" in line and "noise" in line for line in lines)
+    raced = [
+        t for t in study.trials if TrialRecord.from_trial(t).phase == Phase.REPLICATE and trained(t)
+    ]
+    assert 1 <= len(raced) <= 6  # within the race's budget, counted in trainings
+    assert {TrialRecord.from_trial(t).seed for t in raced} <= {0, 1, 2}
+    assert any(TrialRecord.from_trial(t).default_coefficients for t in study.trials)
+    run = open_run(st.default_storage(tmp_path / "run"), "noisy")
+    result = race_result(run, load_space(space))
+    assert len(result.leader.accuracies) >= 2  # the leader raced: its mean, not one lucky run
+    groups = arch_groups(run.search_trials(), "noisy")
+    assert study.user_attrs[SEED_NOISE] == pytest.approx(seed_noise(groups))
+    assert study.user_attrs[SEED_NOISE] > 0  # two seeds of 96 digits never agree everywhere
+    (done,) = [line for line in lines if line.startswith("[race] done:")]
+    assert f"Race leader: trial {result.leader.trials[0]}" in done and "race trainings" in done
+    for point in search_frontier(run):
+        group = next(g for g in groups if point.trial in g.trials)
+        assert point.seeds == len(group.accuracies)
+        assert point.accuracy == pytest.approx(sum(group.accuracies) / len(group.accuracies))
 
 
 def _busy(seconds: float) -> None:
@@ -69,7 +79,7 @@ def _sequence(study) -> list[tuple]:
 
 
 def test_the_same_seed_gives_the_same_trials_under_load(tmp_path, local_ray) -> None:
-    space = write_space(tmp_path, "steady", {"trials: 16": "trials: 6"})
+    space = write_space(tmp_path, "steady", {}, trials=6)
     quiet, _ = _search(space, tmp_path / "quiet", trials=None, family=False)
     load = multiprocessing.get_context("spawn").Process(target=_busy, args=(600,))
     load.start()

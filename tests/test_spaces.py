@@ -13,9 +13,9 @@ import torch
 
 from scalesearch.arch.cost import count_cost
 from scalesearch.arch.model import HybridNet
-from scalesearch.cli.app import main
+from scalesearch.cli.main import main
 from scalesearch.search.space import SpaceError, list_spaces, load_space, spaces_dir
-from tests.conftest import SHIPPED_FAMILY
+from tests.helpers import SHIPPED_FAMILY
 
 SPACES = list_spaces()
 
@@ -119,8 +119,8 @@ VALID = (spaces_dir() / "cmt_compound.yaml").read_text()
             r"base: stages\[0\]\.block\.kv_reduction=2 must divide the stage's 11x11 token grid",
         ),
         (
-            "  sampler: tpe\n",
-            "  sampler: tpe\n  objectives: {accuracy: maximize, macs: maximize}\n",
+            "  objectives: {accuracy: maximize, layers: minimize}\n",
+            "  objectives: {accuracy: maximize, macs: maximize}\n",
             r"objectives must be among .*but got macs: maximize",
         ),
         ("name: cmt_compound\n", "name: [cmt\n", r"not valid YAML"),

@@ -6,17 +6,18 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from scalesearch.cli.app import main
+from scalesearch.cli.main import main
 from scalesearch.search import storage as st
 from scalesearch.search.lifecycle import check_run, config_from_flags, open_study
+from scalesearch.search.schema import TrialRecord
 from scalesearch.search.space import load_space
 from scalesearch.search.trial_build import sample_point
-from scalesearch.search.warm_start import WARM_START_FROM
-from tests.conftest import write_space
+from tests.helpers import write_space
 
 UNIT = optuna.distributions.FloatDistribution(1.0, 1.6)
-# (alpha, beta, accuracy, MACs): trials 0 and 2 are the frontier, 1 is dominated by 0.
-EARLIER = [(1.1, 1.5, 0.93, 40e6), (1.3, 1.3, 0.92, 41e6), (1.5, 1.1, 0.95, 44e6)]
+# (alpha, beta, accuracy, sequential layers): trials 0 and 2 are the search frontier, 1 is
+# dominated by 0.
+EARLIER = [(1.1, 1.5, 0.93, 90), (1.3, 1.3, 0.92, 95), (1.5, 1.1, 0.95, 110)]
 
 
 @pytest.fixture
@@ -25,15 +26,18 @@ def earlier(tmp_path):
     space = load_space(space_path)
     (tmp_path / "runs" / "first").mkdir(parents=True)
     url = st.default_storage(tmp_path / "runs" / "first")
-    study = st.create_or_load_study(st.open_storage(url), "first", st.make_sampler("random", 0))
+    study = st.create_or_load_study(
+        st.open_storage(url), "first", st.make_sampler("random", 0), space.search.objectives
+    )
     st.store_space(study, space)
-    for i, (alpha, beta, accuracy, macs) in enumerate(EARLIER):
+    for i, (alpha, beta, accuracy, layers) in enumerate(EARLIER):
+        attrs = {"phase": "search", "macs": 40e6, "layers": layers, "arch_key": f"a{i}", "phi": 1.0}
         study.add_trial(
             optuna.trial.create_trial(
                 params={"alpha": alpha, "beta": beta},
                 distributions={"alpha": UNIT, "beta": UNIT},
-                values=[accuracy, macs],
-                user_attrs={"phase": "search", "macs": macs, "arch_key": f"a{i}", "phi": 1.0},
+                values=[accuracy, layers],
+                user_attrs=attrs,
             )
         )
     return tmp_path, space
@@ -54,10 +58,10 @@ def _config(tmp_path, space, **flags):
 def test_the_frontier_is_asked_first(earlier) -> None:
     tmp_path, space = earlier
     config = _config(tmp_path, space)
-    check_run(config)
-    study = open_study(config, "driver-1")
+    study = open_study(config, "driver-1", check_run(config).warm).search
     waiting = study.get_trials(states=(TrialState.WAITING,))
-    assert [t.user_attrs[WARM_START_FROM].rsplit("#", 1)[1] for t in waiting] == ["0", "2"]
+    sources = [TrialRecord.from_trial(t).warm_start_from for t in waiting]
+    assert [s.rsplit("#", 1)[1] for s in sources] == ["0", "2"]
     # The driver's own sampling reads the enqueued coefficients back, in order.
     points = [sample_point(study.ask(), space)[0] for _ in range(2)]
     assert [(c.alpha, c.beta) for c in points] == [(1.1, 1.5), (1.5, 1.1)]
@@ -66,8 +70,7 @@ def test_the_frontier_is_asked_first(earlier) -> None:
 def test_top_k_instead_of_the_frontier(earlier) -> None:
     tmp_path, space = earlier
     config = _config(tmp_path, space, warm_top=2)
-    check_run(config)
-    study = open_study(config, "driver-1")
+    study = open_study(config, "driver-1", check_run(config).warm).search
     waiting = study.get_trials(states=(TrialState.WAITING,))
     fixed = [t.system_attrs["fixed_params"]["alpha"] for t in waiting]
     assert fixed == [1.5, 1.1]  # by accuracy: 0.95, 0.93

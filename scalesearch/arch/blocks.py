@@ -65,10 +65,6 @@ class QuickGELU(nn.Module):
         return x * torch.sigmoid(1.702 * x)
 
 
-def make_activation(name: str) -> nn.Module:
-    return QuickGELU() if name == "quick_gelu" else nn.GELU()
-
-
 class DropPath(nn.Module):
     """Stochastic depth: drops the whole residual branch per sample while training."""
 
@@ -267,10 +263,10 @@ class Attention(nn.Module):
 class Mlp(nn.Module):
     """Linear → activation → Linear."""
 
-    def __init__(self, dim: int, hidden: int, act: str) -> None:
+    def __init__(self, dim: int, hidden: int, act: nn.Module) -> None:
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden)
-        self.act = make_activation(act)
+        self.act = act
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -311,12 +307,12 @@ class Block(nn.Module):
         dim: int,
         attention: Attention,
         ffn: nn.Module,
-        lpu: bool,
+        lpu: nn.Module | None,
         norm_eps: float,
         drop_path: float,
     ) -> None:
         super().__init__()
-        self.lpu = LocalPerception(dim) if lpu else None
+        self.lpu = lpu
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
         self.attn = attention
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)

@@ -40,7 +40,12 @@ def save_bundle(model: HybridNet, folder: str | Path) -> Path:
 
 
 def load(folder: str | Path) -> HybridNet:
-    """The module a bundle folder holds (eval mode), its weights checked key by key."""
+    """The module a bundle folder holds (eval mode), its weights checked key by key.
+
+    Example:
+        >>> model = scalesearch.load("cmt_compound.family-trial3")  # doctest: +SKIP
+        >>> logits = model(images)  # (batch, 3, size, size) in [-1, 1]  # doctest: +SKIP
+    """
     folder = Path(folder)
     if not (folder / SPEC).is_file():
         raise CheckpointError(f"{folder}: no {SPEC}; give a folder written by scalesearch export")

@@ -22,6 +22,7 @@ import dataclasses
 import math
 import pickle
 import re
+import warnings
 from pathlib import Path
 
 import torch
@@ -135,6 +136,8 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
         path = found[0]
     if not path.is_file():
         raise CheckpointError(f"{path}: no such weights file")
+    from safetensors import SafetensorError
+
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -142,11 +145,17 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
             state = load_file(str(path))
         else:
             # DeiT-style training scripts pickle their argparse Namespace beside the weights.
-            with torch.serialization.safe_globals([argparse.Namespace]):
+            with torch.serialization.safe_globals([argparse.Namespace]), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
                 state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, pickle.UnpicklingError, ValueError) as err:
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            f"{path}: not a weights file: a pickle holding more than tensors, which torch "
+            f"refuses to load as weights"
+        ) from None
+    except (OSError, RuntimeError, ValueError, SafetensorError, EOFError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path}: not a readable weights file ({first})") from None
+        raise CheckpointError(f"{path}: not a readable weights file ({first[:160]})") from None
     for wrapper in ("model", "state_dict", "module"):
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
             state = state[wrapper]

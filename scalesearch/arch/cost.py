@@ -101,7 +101,3 @@ def _count(spec: ArchSpec, resolution: int) -> ModelCost:
         for i in range(len(stage_params))
     )
     return ModelCost(params, counter.get_total_flops() // 2, resolution, stages)
-
-
-def count_macs(spec: ArchSpec, resolution: int | None = None) -> int:
-    return count_cost(spec, resolution).macs

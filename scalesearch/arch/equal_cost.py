@@ -132,6 +132,13 @@ def realize(
         growth: the constraint's c (cost per step of φ).
         tolerance: relative cost error within which the member counts as equal cost.
         name: the member's name.
+
+    Example:
+        >>> from scalesearch import load_space
+        >>> base = load_space("cmt_compound").base
+        >>> member = realize(base, 1.2, 1.3, 1.15, phi=1, growth=2.5, tolerance=0.1)
+        >>> member.within_tolerance, round(member.cost_ratio, 2)
+        (True, 1.0)
     """
     check_coefficients(alpha=alpha, beta=beta, gamma=gamma, growth=growth)
     naive = scale_spec(base, alpha, beta, gamma, phi, name=name)

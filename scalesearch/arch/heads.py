@@ -5,7 +5,6 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from scalesearch.arch.blocks import to_nchw
-from scalesearch.arch.spec import ArchSpec
 
 
 class ClassTokenHead(nn.Module):
@@ -48,12 +47,3 @@ class PoolHead(nn.Module):
 
     def forward(self, x: Tensor, cls: Tensor | None) -> Tensor:
         return self.fc(self.drop(self.norm(x).mean(dim=(1, 2))))
-
-
-def build_head(spec: ArchSpec) -> nn.Module:
-    dim, head = spec.stages[-1].dim, spec.head
-    if head.kind == "cls_token":
-        return ClassTokenHead(dim, spec.num_classes, head.dropout)
-    if head.kind == "conv_pool":
-        return ConvPoolHead(dim, head.hidden_dim, spec.num_classes, head.dropout)
-    return PoolHead(dim, spec.num_classes, head.dropout)

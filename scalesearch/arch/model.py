@@ -7,25 +7,16 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from scalesearch.arch.blocks import (
-    Attention,
-    Block,
-    ConvEmbedding,
-    ConvStem,
-    InvertedResidualFFN,
-    Mlp,
-    RelativePositionBias,
-    to_nchw,
-)
+from scalesearch.arch.blocks import Block, ConvEmbedding, ConvStem, RelativePositionBias, to_nchw
 from scalesearch.arch.checkpoints import (
     detect_layout,
     load_checkpoint,
     read_state_dict,
     spec_for_checkpoint,
 )
-from scalesearch.arch.heads import build_head
 from scalesearch.arch.init import initialize
 from scalesearch.arch.presets import get_preset
+from scalesearch.arch.registry import create
 from scalesearch.arch.spec import ArchSpec, StageGeometry, StageSpec
 
 
@@ -59,18 +50,9 @@ class Stage(nn.Module):
         self.blocks = nn.ModuleList(
             Block(
                 spec.dim,
-                Attention(
-                    spec.dim,
-                    spec.num_heads,
-                    block.attention,
-                    block.proj_kernel,
-                    block.kv_stride,
-                    block.kv_reduction,
-                    block.qkv_bias,
-                    scale_by_dim=block.attn_scale == "dim",
-                ),
-                _feed_forward(spec),
-                lpu=block.local_perception == "lpu",
+                create("attention", block.attention, spec),
+                create("ffn", block.ffn, spec),
+                create("local_perception", block.local_perception, spec),
                 norm_eps=block.norm_eps,
                 drop_path=rate,
             )
@@ -96,14 +78,12 @@ class Stage(nn.Module):
         return x, cls
 
 
-def _feed_forward(spec: StageSpec) -> nn.Module:
-    if spec.block.ffn == "irffn":
-        return InvertedResidualFFN(spec.dim, spec.hidden_dim)
-    return Mlp(spec.dim, spec.hidden_dim, spec.block.act)
-
-
 class HybridNet(nn.Module):
-    """[stem] → stages → head. Takes (B, in_chs, H, W) images, returns (B, classes) logits."""
+    """[stem] → stages → head. Takes (B, in_chs, H, W) images, returns (B, classes) logits.
+
+    As timm's models: `forward_features` gives the last stage's tokens (and class token)
+    before the head, `reset_classifier` replaces the head for another class count.
+    """
 
     def __init__(self, spec: ArchSpec, init_weights: bool = True) -> None:
         """`init_weights=False` leaves PyTorch's default init (a count on `meta` needs no
@@ -120,11 +100,13 @@ class HybridNet(nn.Module):
             stages.append(Stage(in_chs, stage, grid, rates, _cls_mode(i, spec.cls_stage), in_chs))
             in_chs = stage.dim
         self.stages = nn.ModuleList(stages)
-        self.head = build_head(spec)
+        self.head = create("head", spec.head.kind, spec)
         if init_weights:
             initialize(self, spec.init)
 
-    def forward(self, images: Tensor) -> Tensor:
+    def forward_features(self, images: Tensor) -> tuple[Tensor, Tensor | None]:
+        """(B, in_chs, H, W) images → the last stage's (B, H', W', C) grid and its class
+        token (None without one)."""
         if self.stem is not None:
             # The stem's convs and BatchNorms are fastest in channels-last, as the rest is.
             x = self.stem(images.contiguous(memory_format=torch.channels_last))
@@ -133,7 +115,17 @@ class HybridNet(nn.Module):
         cls = None
         for i, stage in enumerate(self.stages):
             x, cls = stage(x if i == 0 else to_nchw(x), cls)
-        return self.head(x, cls)
+        return x, cls
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.head(*self.forward_features(images))
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A fresh head for `num_classes` classes (fine-tuning), initialised as the spec's
+        rule initialises heads; the spec follows."""
+        self.spec = self.spec.replace(num_classes=num_classes)
+        self.head = create("head", self.spec.head.kind, self.spec)
+        initialize(self.head, self.spec.init)
 
     def no_weight_decay(self) -> set[str]:
         """Parameters an optimizer should not decay: class tokens and relative position
@@ -172,6 +164,11 @@ def build_model(
 
     Raises:
         CheckpointError: the weights do not fit the model (keys named).
+
+    Example:
+        >>> model = build_model("cmt-ti", num_classes=10, resolution=64)
+        >>> model(torch.randn(2, 3, 64, 64)).shape
+        torch.Size([2, 10])
     """
     spec = spec_with_overrides(name_or_spec, num_classes, resolution)
     if weights is None:

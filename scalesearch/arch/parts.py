@@ -6,8 +6,9 @@ together into a network (and re-exports them, so either module can be imported).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args, get_origin, get_type_hints
 
 from scalesearch.errors import SpecError
 
@@ -22,6 +23,23 @@ HeadKind = Literal["cls_token", "conv_pool", "pool"]
 def require(condition: bool, message: str) -> None:
     if not condition:
         raise SpecError(message)
+
+
+def require_choices(spec: object, where: str) -> None:
+    """Every `Literal` field of a part holds one of its values (a spec made in Python, not
+    decoded from JSON, is checked too): "block.ffn must be one of mlp, irffn, but got 'x'"."""
+    for name, choices in _choices(type(spec)).items():
+        value = getattr(spec, name)
+        require(
+            value in choices,
+            f"{where}.{name} must be one of {', '.join(choices)}, but got {value!r}",
+        )
+
+
+@functools.cache
+def _choices(cls: type) -> dict[str, tuple[str, ...]]:
+    hints = get_type_hints(cls)
+    return {k: get_args(v) for k, v in hints.items() if get_origin(v) is Literal}
 
 
 def conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -95,6 +113,7 @@ class BlockSpec:
     norm_eps: float = 1e-5
 
     def __post_init__(self) -> None:
+        require_choices(self, "block")
         require(
             self.proj_kernel >= 1 and self.proj_kernel % 2 == 1,
             f"block.proj_kernel must be odd and >= 1, but got proj_kernel={self.proj_kernel}",
@@ -161,6 +180,7 @@ class HeadSpec:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
+        require_choices(self, "head")
         require(self.hidden_dim > 0, f"head.hidden_dim must be > 0, but got {self.hidden_dim}")
         require(
             0.0 <= self.dropout < 1.0, f"head.dropout must be in [0, 1), but got {self.dropout}"

@@ -15,17 +15,19 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from scalesearch.cli.app import app
 from scalesearch.cli.common import (
+    ArtifactsOption,
     JsonOption,
     MorePhiArgument,
     PhiListOption,
     RunsOption,
     StorageOption,
     StudyOption,
-    app,
     check_positive,
     console,
     log_line,
+    phi_values,
 )
 from scalesearch.errors import ConfigError
 
@@ -53,21 +55,23 @@ def ablate(
     address: Annotated[
         Optional[str], typer.Option(help="Ray cluster address (default: a local Ray).")
     ] = None,
+    artifacts: ArtifactsOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train the searched coefficients against the defaults and depth-, width- and
     resolution-only scaling at equal cost, as trials of the study (resumable)."""
+    from scalesearch.cli.locate import locate_run
     from scalesearch.search import storage as st
     from scalesearch.search.ablation import ablation_verdict
     from scalesearch.search.lifecycle import RunConfig
-    from scalesearch.search.tune import run_ablation
+    from scalesearch.search.pipeline import run_ablation
 
     check_positive(seeds=seeds)
-    phis = tuple(dict.fromkeys([*(phi or []), *(more_phi or [])]))
+    phis = tuple(dict.fromkeys(phi_values(phi, more_phi, "ablate")))
     if not phis:
         raise ConfigError("give the φ values to compare at, e.g. --phi 1 2")
-    url, name = st.locate(storage, study, run_dir)
-    loaded = st.load_study(url, name)
+    run, _ = locate_run(storage, study, run_dir)
+    url, name, loaded = run.url, run.name, run.search
     space = st.stored_space(loaded)
     if space is None:
         raise ConfigError(f"study {name!r} holds no search space: was it made by scalesearch run?")
@@ -99,10 +103,22 @@ def ablate(
     if as_json:
         cells = [c.to_dict() for c in table]
         print(json.dumps({"cells": cells, "verdict": ablation_verdict(table)}, indent=2))
-        return
-    render_ablation(table, console)
-    for line in ablation_verdict(table):
-        console.print(line)
+    else:
+        render_ablation(table, console)
+        for line in ablation_verdict(table):
+            console.print(line)
+    _refresh_board(run, run_dir / run.name / "report.html", artifacts, log)
+
+
+def _refresh_board(run, page: Path, artifacts: str | None, log) -> None:
+    """The report and the dashboard's notes and figures, with the ablation in them."""
+    from scalesearch.cli.board import publish_run
+    from scalesearch.cli.report import render_report
+    from scalesearch.cli.report_data import build_report
+
+    data = build_report(run.url, run.name)
+    log(f"report: {render_report(data, page)}")
+    log(publish_run(run, data, page, artifacts))
 
 
 def _to_stderr(message: str) -> None:

@@ -34,21 +34,28 @@ def find_chromium() -> str | None:
     return None
 
 
-def run_chromium(page: Path, *extra: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Chromium on `page` with `extra` flags (--dump-dom, --screenshot=...), fresh profile."""
+def run_chromium(
+    page: Path | str, *extra: str, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """Chromium on `page` (a file, or a URL) with `extra` flags (--dump-dom,
+    --screenshot=...), in a fresh profile."""
     browser = find_chromium()
     if browser is None:
         raise ReportError("no Chromium found: apt install chromium (or put it on PATH)")
     with tempfile.TemporaryDirectory() as profile:
         return subprocess.run(
-            [browser, *FLAGS, f"--user-data-dir={profile}", *extra, page.resolve().as_uri()],
+            [browser, *FLAGS, f"--user-data-dir={profile}", *extra, _address(page)],
             capture_output=True,
             text=True,
             timeout=timeout,
         )
 
 
-def screenshot(page: Path, png: Path, width: int = 1200, height: int = 2400) -> Path:
+def _address(page: Path | str) -> str:
+    return page if isinstance(page, str) else page.resolve().as_uri()
+
+
+def screenshot(page: Path | str, png: Path, width: int = 1200, height: int = 2400) -> Path:
     """A picture of the page's top `height` pixels (the summary, the verdict, the frontier)."""
     png.parent.mkdir(parents=True, exist_ok=True)
     done = run_chromium(page, f"--screenshot={png.resolve()}", f"--window-size={width},{height}")

@@ -1,4 +1,4 @@
-"""What every command shares: the Typer app, the consoles, the common options and checks."""
+"""What every command shares: the consoles, the common options and checks."""
 
 from __future__ import annotations
 
@@ -10,13 +10,6 @@ from rich.console import Console
 
 from scalesearch.errors import ConfigError
 
-app = typer.Typer(
-    name="scalesearch",
-    help="Neural-architecture scaling search for hybrid conv-transformer classifiers.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
 console = Console()
 err_console = Console(stderr=True)
 
@@ -32,7 +25,7 @@ PhiListOption = Annotated[
     Optional[list[float]], typer.Option(help="φ values: --phi 0 1 2 or --phi 0 --phi 1.")
 ]
 MorePhiArgument = Annotated[
-    Optional[list[float]], typer.Argument(metavar="[PHI]...", help="More φ values.")
+    Optional[list[str]], typer.Argument(metavar="[PHI]...", help="More φ values.")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 StorageOption = Annotated[
@@ -40,9 +33,33 @@ StorageOption = Annotated[
     typer.Option(help="SQLAlchemy URL of the study database (default: SQLite in the run folder)."),
 ]
 StudyOption = Annotated[Optional[str], typer.Option(help="Study name (default: the space name).")]
+ArtifactsOption = Annotated[
+    Optional[str],
+    typer.Option(
+        help="Folder of the artifact store (exported models, the report) the dashboard shows "
+        "(default: $SCALESEARCH_ARTIFACTS, or artifacts/ beside an SQLite study)."
+    ),
+]
 RunsOption = Annotated[
     Path, typer.Option("--run-dir", help="Folder of runs; each study gets RUN_DIR/STUDY.")
 ]
+
+
+def phi_values(first: list[float] | None, more: list[str] | None, command: str) -> list[float]:
+    """The φ values of `--phi 0 1 2`: the first after --phi, the rest arrive as arguments.
+    An option no command knows arrives there too (options are not parsed after --phi): it
+    is named as unknown, not read as a φ."""
+    values = list(first or [])
+    for token in more or []:
+        try:
+            values.append(float(token))
+        except ValueError:
+            if token.startswith("-"):
+                raise ConfigError(
+                    f"No such option: {token} (see scalesearch {command} --help)"
+                ) from None
+            raise ConfigError(f"--phi: {token!r} is not a number") from None
+    return values
 
 
 def check_positive(**values: int | None) -> None:

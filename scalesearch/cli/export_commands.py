@@ -7,11 +7,12 @@ from typing import Annotated, Optional
 
 import typer
 
+from scalesearch.cli.app import app
 from scalesearch.cli.common import (
+    ArtifactsOption,
     RunsOption,
     StorageOption,
     StudyOption,
-    app,
     check_positive,
     console,
     log_line,
@@ -30,18 +31,24 @@ def export(
     ] = None,
     family: Annotated[bool, typer.Option("--family", help="Export the family.")] = False,
     latency_batch: Annotated[int, typer.Option(help="Batch of the second latency.")] = 8,
+    artifacts: ArtifactsOption = None,
 ) -> None:
     """Write each chosen trial's model as a folder: spec.json, weights.safetensors (its final
     training's, else fresh and said so), model.onnx and a README.md model card."""
-    from scalesearch.search import storage as st
+    from scalesearch.cli.board import artifact_folder, upload_export
+    from scalesearch.cli.locate import locate_run
     from scalesearch.search.export import export_trials
     from scalesearch.search.frontier import choose_trials
 
     check_positive(latency_batch=latency_batch)
-    url, name = st.locate(storage, study, run_dir)
-    loaded = st.load_study(url, name)
-    chosen = choose_trials(loaded, trial=trial, pareto=pareto, family=family)
-    done = export_trials(url, loaded, chosen, output, latency_batch, log=log_line)
+    run, name = locate_run(storage, study, run_dir)
+    chosen = choose_trials(run, trial=trial, pareto=pareto, family=family, study=name)
+    done = export_trials(run, chosen, output, latency_batch, log=log_line)
+    folder = artifact_folder(run.url, artifacts)
+    if folder is not None:
+        for (where, trial), item in zip(chosen, done):
+            count = upload_export(run, where, trial, item.folder, folder)
+            log_line(f"[export] trial {item.trial}: {count} files uploaded as its artifacts")
     for item in done:
         worst = max(item.onnx_max_abs_diff.values())
         console.print(

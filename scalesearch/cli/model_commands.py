@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from scalesearch.arch.spec import ArchSpec
+from scalesearch.cli.app import app
 from scalesearch.cli.common import (
     AlphaOption,
     BetaOption,
@@ -18,10 +19,10 @@ from scalesearch.cli.common import (
     MorePhiArgument,
     PhiListOption,
     PhiOption,
-    app,
     check_positive,
     console,
     err_console,
+    phi_values,
 )
 
 
@@ -88,7 +89,7 @@ def scale(
     loaded = load_space(space)
     coefficients = coefficients_for(loaded, alpha, beta, gamma)
     loaded.scaling.constraint.check(coefficients.alpha, coefficients.beta, coefficients.gamma)
-    phis = [*(phi or []), *(more_phi or [])] or list(loaded.family_phi)
+    phis = phi_values(phi, more_phi, "scale") or list(loaded.family_phi)
     rows = describe_family(loaded, phis, coefficients)
     if as_json:
         print(json.dumps(rows, indent=2))

@@ -1,40 +1,105 @@
-"""What the report shows, as plain data read from the study and the final runs (tested).
+"""What the report shows, as typed records read from the run's studies and its final runs.
 
-`scalesearch.cli.report` renders it; nothing here imports plotly.
+`scalesearch.cli.report` draws it, `scalesearch.cli.report_words` puts it in words;
+nothing here imports plotly. Each list keeps to one fidelity: the search's points (proxy
+training), the family's members (the family's training), the ablation's cells, the final
+runs (test accuracy).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import optuna
 from optuna.trial import TrialState
 
 from scalesearch.arch.cost import count_cost
 from scalesearch.errors import ReportError
-from scalesearch.law import LawCheck, check_law
-from scalesearch.numbers import trial_counts
-from scalesearch.search import records
+from scalesearch.formatting import trial_counts
+from scalesearch.redact import shown, storage_flag
+from scalesearch.search import sql_tables
 from scalesearch.search import storage as st
-from scalesearch.search.ablation import AblationCell, ablation_table, ablation_verdict
-from scalesearch.search.frontier import frontier
-from scalesearch.search.replicates import noise_verdict
-from scalesearch.search.schema import Phase, TrialRecord, phase_of
+from scalesearch.search.ablation import AblationCell, ablation_table
+from scalesearch.search.arch_groups import arch_groups
+from scalesearch.search.frontier import FrontierPoint, family_frontier, search_frontier
+from scalesearch.search.race import RaceResult, race_result
+from scalesearch.search.schema import Phase, TrialRecord, cost_value, trained
 from scalesearch.search.space import Coefficients
-from scalesearch.stats import binomial_se, format_accuracy
+from scalesearch.search.studies import RunStudies, open_run
+from scalesearch.stats import binomial_se
+from scalesearch.verdict import Member, ScalingVerdict, scaling_verdict
 
 
-# -- data ---------------------------------------------------------------------------------
-def trial_points(study: optuna.Study, front: set[int]) -> list[dict]:
-    """One row per complete trial that trained (duplicates took a twin's result), with its
-    standard error, coefficients, φ and frontier membership."""
-    rows = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        record = TrialRecord.from_trial(t)
-        if record.duplicate_of is not None:
+@dataclass(frozen=True)
+class TrialPoint:
+    """One complete trial that trained, with its binomial error and frontier membership."""
+
+    study: str
+    trial: int
+    phase: str
+    phi: float
+    accuracy: float
+    accuracy_se: float
+    macs: float
+    params: int
+    latency_ms: float | None
+    costs: dict[str, float | None]  # its study's cost objectives
+    spec_hash: str | None
+    alpha: float | None
+    beta: float | None
+    gamma: float | None
+    on_frontier: bool
+
+
+@dataclass(frozen=True)
+class Summary:
+    study: str
+    storage: str  # shown: no password
+    storage_flag: str  # for commands to run again: `--storage '...'` or the variable
+    space: str
+    trials: dict[str, int]
+    budget: int | None
+    max_macs: float | None
+    objectives: list[str]
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """Proxy (search study) against final (test) accuracy for trials trained for real."""
+
+    pairs: list[tuple[int, float, float]]  # trial, proxy accuracy, final test accuracy
+    tau: float
+
+
+@dataclass(frozen=True)
+class ReportData:
+    summary: Summary
+    search_points: list[TrialPoint]
+    family_points: list[TrialPoint]
+    search_frontier: list[FrontierPoint]
+    family_frontier: list[FrontierPoint]
+    members: list[Member]  # the family as the scaling verdict sees it
+    family_noise: float  # sd of one accuracy over seeds under the family's training (or NaN)
+    scaling: ScalingVerdict
+    next: dict | None  # phi and macs of the next member
+    ablation: list[AblationCell]
+    race: RaceResult | None  # where the search's race stands (paired, against the noise)
+    finals: list[dict]
+    fidelity: Fidelity | None
+    importances: dict[str, float]
+
+
+def trial_points(trials, study: str, costs: tuple[str, ...], front: set[int]) -> list[TrialPoint]:
+    """One point per complete trial that trained (duplicates took a twin's result)."""
+    points = []
+    for t in trials:
+        if t.state != TrialState.COMPLETE or not trained(t):
             continue
-        rows.append(
-            dict(
+        record = TrialRecord.from_trial(t)
+        points.append(
+            TrialPoint(
+                study=study,
                 trial=t.number,
                 phase=record.phase.value,
                 phi=float(record.phi or 0.0),
@@ -43,6 +108,7 @@ def trial_points(study: optuna.Study, front: set[int]) -> list[dict]:
                 macs=record.macs if record.macs is not None else t.values[1],
                 params=int(record.params or 0),
                 latency_ms=record.latency_ms,
+                costs={c: cost_value(t, c) for c in costs},
                 spec_hash=record.spec_hash,
                 alpha=t.params.get("alpha"),
                 beta=t.params.get("beta"),
@@ -50,87 +116,79 @@ def trial_points(study: optuna.Study, front: set[int]) -> list[dict]:
                 on_frontier=t.number in front,
             )
         )
-    return rows
+    return points
 
 
-def family_rows(points: list[dict]) -> list[dict]:
-    """The family's complete members in φ order (one per φ)."""
-    by_phi = {p["phi"]: p for p in points if p["phase"] == "family"}
-    return [by_phi[phi] for phi in sorted(by_phi)]
-
-
-def law_members(family: list[dict], ablation: list[AblationCell]) -> list[dict]:
-    """The points the law is fitted on, each with its error's standard error: the family's
-    members, and the ablation's searched members (both train under the family's settings).
-    Where the ablation trained a family member's architecture with more seeds (its seed 0 is
-    the family member itself), the mean over those seeds stands for it; where it trained one
-    at a φ the family lacks, it is added. A standard error is the larger of the validation
-    set's and the seed noise of the family's training (pooled over the ablation), over √n."""
-    noise = family_seed_noise(ablation)
-    searched = {
-        c.spec_hash or f"cell:{c.phi}": c
-        for c in ablation
-        if c.strategy == "searched" and c.accuracies
-    }
-    points = []
-    for p in family:
-        cell = searched.pop(p["spec_hash"], None) if p.get("spec_hash") else None
-        if cell is not None and len(cell.accuracies) > 1:
-            points.append((cell.phi, cell.macs, cell.mean, len(cell.accuracies), p["accuracy_se"]))
-        else:
-            points.append((p["phi"], p["macs"], p["accuracy"], 1, p["accuracy_se"]))
-    have = {p[0] for p in points}
-    for c in searched.values():
-        if c.phi not in have:
-            points.append((c.phi, c.macs, c.mean, len(c.accuracies), math.nan))
+def family_members(run: RunStudies, ablation: list[AblationCell]) -> list[Member]:
+    """The family's members, each its mean over its seeds, with the standard error of that
+    mean: the larger of the validation set's binomial error and the family's seed noise
+    (pooled over its replicated members and the ablation's cells: one training rule), over
+    √seeds. Where the ablation trained a member's spec at a φ the family lacks, it is added."""
+    groups = arch_groups(run.trials(Phase.FAMILY), run.name_for(Phase.FAMILY))
+    noise = family_seed_noise(run, ablation)
+    rows = [
+        (g.phi, g.macs, g.mean, len(g.accuracies), binomial_se(g.mean, g.val_images))
+        for g in groups
+    ]
+    have = {r[0] for r in rows}
+    for c in ablation:
+        if c.strategy == "searched" and c.accuracies and c.phi not in have:
+            rows.append((c.phi, c.macs, c.mean, len(c.accuracies), math.nan))
     members = []
-    for phi, macs, accuracy, n, binomial in sorted(points, key=lambda p: p[1]):
+    for phi, macs, accuracy, n, binomial in sorted(rows, key=lambda r: r[1]):
         spread = max(_zero_nan(binomial), _zero_nan(noise))
-        se = spread / math.sqrt(n) if spread > 0 else math.nan
-        members.append({"phi": phi, "macs": macs, "error": 1 - accuracy, "se": se, "seeds": n})
+        members.append(
+            Member(phi, macs, accuracy, spread / math.sqrt(n) if spread else math.nan, n)
+        )
     return members
 
 
-def family_seed_noise(ablation: list[AblationCell]) -> float:
-    """The pooled sd of one accuracy over seeds under the family's training (NaN without an
-    ablation of two or more seeds)."""
-    replicated = [c for c in ablation if len(c.accuracies) > 1]
-    dof = sum(len(c.accuracies) - 1 for c in replicated)
+def _pooled_sd(samples: list[tuple[float, ...]]) -> float:
+    """The pooled sd of one accuracy over seeds (NaN with no sample of two or more)."""
+    replicated = [s for s in samples if len(s) > 1]
+    dof = sum(len(s) - 1 for s in replicated)
     if not dof:
         return math.nan
-    return math.sqrt(sum((len(c.accuracies) - 1) * c.sd**2 for c in replicated) / dof)
+    squares = sum(sum((x - sum(s) / len(s)) ** 2 for x in s) for s in replicated)
+    return math.sqrt(squares / dof)
+
+
+def family_seed_noise(run: RunStudies, ablation: list[AblationCell]) -> float:
+    """The pooled sd of one accuracy over seeds under the family's training (NaN without a
+    replicated member or ablation cell)."""
+    groups = arch_groups(run.trials(Phase.FAMILY), run.name_for(Phase.FAMILY))
+    return _pooled_sd(
+        [g.accuracies for g in groups] + [tuple(c.accuracies.values()) for c in ablation]
+    )
 
 
 def _zero_nan(value: float) -> float:
     return 0.0 if math.isnan(value) else value
 
 
-def next_member(study: optuna.Study, family: list[dict]) -> dict | None:
+def next_member(run: RunStudies, members: list[Member]) -> dict | None:
     """The next φ after the family's largest: its MACs, counted from the stored space."""
-    space = st.stored_space(study)
-    if not family or space is None:
+    space = st.stored_space(run.search)
+    family = [t for t in run.trials(Phase.FAMILY, states=(TrialState.COMPLETE,)) if trained(t)]
+    if not members or not family or space is None:
         return None
-    last = family[-1]
-    phi = last["phi"] + 1
-    spec = space.member(phi, Coefficients(last["alpha"], last["beta"], last["gamma"]))
-    return {"phi": phi, "macs": count_cost(spec).macs}
+    last = max(family, key=lambda t: TrialRecord.from_trial(t).phi or 0.0)
+    record = TrialRecord.from_trial(last)
+    phi = (record.phi or 0.0) + 1
+    coefficients = Coefficients(last.params["alpha"], last.params["beta"], record.gamma)
+    return {"phi": phi, "macs": count_cost(space.member(phi, coefficients)).macs}
 
 
-def importances(study: optuna.Study) -> dict[str, float]:
+def importances(run: RunStudies) -> dict[str, float]:
     """How much each parameter matters for reaching the top accuracies of the search
     (PED-ANOVA, Optuna 5's default evaluator; empty with fewer than 3 search trials).
 
     PED-ANOVA asks which parameter values the best trials share (the top quantile against
     all). It wants at least 5 trials in that quantile, so the quantile is 5 trials' share of
     the search (at least Optuna's 10%, at most half). fANOVA, 0.2's choice, fits a random
-    forest to 16 noisy points; PED-ANOVA's question is the one a search answers. Only the
-    search's trials count (a study made by 0.2 also holds its family's, trained longer).
+    forest to 16 noisy points; PED-ANOVA's question is the one a search answers.
     """
-    complete = [
-        t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if phase_of(t) == Phase.SEARCH
-    ]
+    complete = run.trials(Phase.SEARCH, states=(TrialState.COMPLETE,))
     if len(complete) < 3:
         return {}
     # Error rate, minimised, in a study of its own: PED-ANOVA reads low values as good.
@@ -150,157 +208,73 @@ def importances(study: optuna.Study) -> dict[str, float]:
         return {}
 
 
-def fidelity(points: list[dict], finals: list[dict]) -> dict | None:
-    """Proxy vs final accuracy for trials with a completed final run, with Kendall τ."""
+def fidelity(points: list[TrialPoint], finals: list[dict], study: str) -> Fidelity | None:
+    """Proxy vs final accuracy for the search's trials with a completed final run."""
     from scipy.stats import kendalltau
 
-    proxy = {p["trial"]: p["accuracy"] for p in points}
-    latest = {r["trial"]: r for r in finals if r["status"] == "completed" and r["trial"] in proxy}
+    proxy = {p.trial: p.accuracy for p in points}
+    done = [r for r in finals if r["status"] == "completed" and r["study"] == study]
+    latest = {r["trial"]: r for r in done if r["trial"] in proxy}
     pairs = [(n, proxy[n], r["test_accuracy"]) for n, r in sorted(latest.items())]
     if not pairs:
         return None
     tau = (
         float(kendalltau([p[1] for p in pairs], [p[2] for p in pairs]).statistic)
         if len(pairs) > 1
-        else float("nan")
+        else math.nan
     )
-    return {"pairs": pairs, "tau": tau}
+    return Fidelity(pairs, tau)
 
 
-def summary(study: optuna.Study, storage: str) -> dict:
-    space = st.stored_space(study)
-    return {
-        "study": study.study_name,
-        "storage": storage,
-        "space": st.space_name(study) or "?",
-        "trials": st.trials_by_state(study),
-        "budget": st.search_budget(study),
-        "max_macs": space.search.max_macs if space else None,
-        "objectives": list(space.search.objectives) if space else ["accuracy", "macs"],
-    }
+def summary(run: RunStudies) -> Summary:
+    space = st.stored_space(run.search)
+    return Summary(
+        study=run.name,
+        storage=shown(run.url),
+        storage_flag=storage_flag(run.url),
+        space=st.space_name(run.search) or "?",
+        trials=run.counts(),
+        budget=st.search_budget(run.search),
+        max_macs=space.search.max_macs if space else None,
+        objectives=list(space.search.objectives) if space else ["accuracy", "macs"],
+    )
 
 
-def at_a_glance(
-    study: optuna.Study, front, fidelity_: dict | None, law, verdict
-) -> list[tuple[str, str]]:
-    """The summary box: the answer in words, one (label, sentence) per question."""
-    comparison = verdict.comparison
-    best = comparison.best if comparison else None
-    if best is None:
-        searched = [p for p in front if p.phase == Phase.SEARCH.value]
-        top = max(searched, key=lambda p: p.accuracy, default=None)
-        coefficients = (
-            "none on the frontier yet"
-            if top is None
-            else _coefficients(
-                top.coefficients,
-                f"trial {top.trial}, {format_accuracy(top.accuracy, top.accuracy_se)}, "
-                f"{top.seeds} seed{'s' if top.seeds > 1 else ''}",
-            )
-        )
-    else:
-        trial = study.trials[best.trials[0]]
-        record = TrialRecord.from_trial(trial)
-        se = best.se(verdict.noise)
-        coefficients = _coefficients(
-            {**trial.params, "gamma": record.gamma},
-            f"trial {best.trials[0]}, {format_accuracy(best.mean, se)} over {len(best.accuracies)} seeds",
-        )
-    if comparison is None:
-        gain = verdict.words
-    else:
-        z = comparison.difference / comparison.se if comparison.se > 0 else float("inf")
-        beyond = "beyond" if abs(z) >= 2 else "within"
-        gain = (
-            f"{100 * comparison.difference:+.2f} ± {100 * comparison.se:.2f} points over the "
-            f"default coefficients: {beyond} the seed noise"
-            + ("" if beyond == "beyond" else "; no claim of better is warranted")
-        )
-    if fidelity_ is None or len(fidelity_["pairs"]) < 3:
-        pairs = 0 if fidelity_ is None else len(fidelity_["pairs"])
-        proxy = (
-            f"not measured: {pairs} frontier model(s) trained for real, 3 or more needed "
-            f"(scalesearch train --pareto 3)"
-        )
-    else:
-        proxy = f"Kendall τ {fidelity_['tau']:.2f} between proxy and final accuracy over {len(fidelity_['pairs'])} models"
-    if law is None:
-        law_words = "no family trained, so no law"
-    elif law.passed:
-        law_words = "passed its checks (monotone family, held-out member inside its band)"
-    else:
-        law_words = "did not pass its checks: " + law.words.split(". ")[0].rstrip(".")
-    return [
-        ("best coefficients", coefficients),
-        ("gain over the defaults", gain),
-        ("proxy fidelity", proxy),
-        ("scaling law", law_words),
-    ]
-
-
-def _coefficients(values: dict, how: str) -> str:
-    shown = ", ".join(f"{k} {values[k]:.3f}" for k in ("alpha", "beta", "gamma") if values.get(k))
-    return f"{shown} ({how})"
-
-
-def build_report(storage: str, name: str) -> dict:
-    """Everything the page shows, as plain data."""
-    study = st.load_study(storage, name)
-    front = frontier(study)
-    points = trial_points(study, {p.trial for p in front})
-    if not points:
-        counts = st.trials_by_state(study)
+def build_report(storage: str, name: str) -> ReportData:
+    """Everything the page shows."""
+    run = open_run(storage, name)
+    search_front, family_front = search_frontier(run), family_frontier(run)
+    space = st.stored_space(run.search)
+    costs = space.search.costs if space else ("macs",)
+    search_points = trial_points(
+        run.search_trials(), run.name, costs, {p.trial for p in search_front}
+    )
+    family_study = run.name_for(Phase.FAMILY)
+    family_points = trial_points(
+        run.trials(Phase.FAMILY), family_study, ("macs",), {p.trial for p in family_front}
+    )
+    if not search_points and not family_points:
         raise ReportError(
-            f"study {name!r} has no complete trial yet ({trial_counts(counts)}); run or resume "
-            f"the search first"
+            f"study {name!r} has no complete trial yet ({trial_counts(summary(run).trials)}); "
+            f"run or resume the search first"
         )
-    family = family_rows(points)
-    ablation = ablation_table(study)
-    members = law_members(family, ablation)
-    nxt = next_member(study, family)
-    law = None
-    if members:
-        law = check_law(
-            [m["macs"] for m in members],
-            [m["error"] for m in members],
-            [m["se"] for m in members],
-            next_macs=nxt["macs"] if nxt else None,
-        )
-    finals = records.load_final_runs(storage, name)
-    seeds = noise_verdict(study)
-    noise = {"seed_noise": seeds.noise, "words": seeds.words}
-    measured = fidelity(points, finals)
-    return dict(
-        points=points,
-        family=family,
-        law=law,
-        law_members=members,
+    ablation = ablation_table(run)
+    members = family_members(run, ablation)
+    nxt = next_member(run, members)
+    finals = [r for s in run.studies() for r in sql_tables.load_final_runs(storage, s.study_name)]
+    return ReportData(
+        summary=summary(run),
+        search_points=search_points,
+        family_points=sorted(family_points, key=lambda p: (p.phi, p.trial)),
+        search_frontier=search_front,
+        family_frontier=family_front,
+        members=members,
+        family_noise=family_seed_noise(run, ablation),
+        scaling=scaling_verdict(members, nxt["macs"] if nxt else None),
         next=nxt,
-        ablation=[c.to_dict() for c in ablation],
-        verdict=_verdict(ablation, noise, law),
-        importances=importances(study),
+        ablation=ablation,
+        race=race_result(run, space) if space else None,
         finals=finals,
-        fidelity=measured,
-        glance=at_a_glance(study, front, measured, law, seeds),
-        summary=summary(study, storage),
-        frontier=[p.to_dict() for p in front],
-        noise=noise,
+        fidelity=fidelity(search_points, finals, run.name),
+        importances=importances(run),
     )
-
-
-def _verdict(ablation: list[AblationCell], noise: dict, law: LawCheck | None) -> list[str]:
-    """The page's opening words: the ablation's answer, the noise, the law's checks."""
-    lines = ablation_verdict(ablation) or [
-        "No ablation was trained, so nothing says whether the searched coefficients beat the "
-        "defaults or single-dimension scaling at equal cost: run scalesearch ablate --phi 1 2."
-    ]
-    family_noise = family_seed_noise(ablation)
-    if not math.isnan(family_noise):
-        lines.append(
-            f"Under the family's training, one accuracy varies by {100 * family_noise:.2f} "
-            f"points between seeds (pooled over the ablation's strategies)."
-        )
-    lines.append(noise["words"])
-    if law is not None:
-        lines.append(law.words)
-    return lines

@@ -1,14 +1,20 @@
-"""The report's answer as HTML: the verdict in words, the ablation table, the law's checks.
+"""The report's page as HTML strings: summary, verdict, frontier tables, ablation, law.
 
-Plain strings that the page (`report.py`, which draws the figures) places.
+Plain strings from `ReportData` that the page (`report.py`, which draws the figures) places;
+nothing here imports plotly.
 """
 
 from __future__ import annotations
 
 import html
+import math
 
+from scalesearch.cli.report_data import ReportData
+from scalesearch.formatting import human, milliseconds, trial_counts
 from scalesearch.law import LawCheck
-from scalesearch.numbers import human
+from scalesearch.search.ablation import AblationCell
+from scalesearch.search.frontier import FrontierPoint
+from scalesearch.stats import format_accuracy
 
 STRATEGY_LABELS = {
     "searched": "searched coefficients",
@@ -19,29 +25,76 @@ STRATEGY_LABELS = {
 }
 
 
+def summary_html(data: ReportData, glance: list[tuple[str, str]]) -> str:
+    s = data.summary
+    rows = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in glance
+    )
+    budget = "not recorded" if s.budget is None else f"{s.budget:,} trainings"
+    macs = human(s.max_macs, "MACs") if s.max_macs else "none"
+    return (
+        f'<div id="summary"><h2>At a glance</h2><table>{rows}</table></div>'
+        f"<p>Space <b>{html.escape(s.space)}</b>, search objectives "
+        f"{html.escape(', '.join(s.objectives))}; trials: {html.escape(trial_counts(s.trials))}; "
+        f"search budget {budget}; MACs budget {macs}.</p>"
+    )
+
+
 def verdict_html(lines: list[str]) -> str:
     items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
     return f'<div id="verdict"><h2>Verdict</h2><ul>{items}</ul></div>'
 
 
-def ablation_html(cells: list[dict]) -> str:
+def frontier_html(title: str, points: list[FrontierPoint], note: str) -> str:
+    """A frontier as a table: accuracy ± se over seeds, cost columns, coefficients."""
+    if not points:
+        return f"<h2>{html.escape(title)}</h2><p>{html.escape(note)}</p>"
+    extra = [c for c in (points[0].costs or {}) if c != "macs"]
+    head = "".join(f"<th>{'latency' if c == 'latency' else html.escape(c)}</th>" for c in extra)
+    rows = "".join(
+        f"<tr><td>{p.trial}</td><td>{p.phi:g}</td>"
+        f"<td>{format_accuracy(p.accuracy, p.accuracy_se)}</td><td>{p.seeds}</td>"
+        f"<td>{human(p.macs)}</td><td>{human(p.params)}</td>"
+        + "".join(f"<td>{_cost(p, c)}</td>" for c in extra)
+        + "".join(f"<td>{_f(p.coefficients.get(k))}</td>" for k in ("alpha", "beta", "gamma"))
+        + "</tr>"
+        for p in points
+    )
+    return (
+        f"<h2>{html.escape(title)}</h2><p>{html.escape(note)}</p><table><tr><th>trial</th>"
+        f"<th>φ</th><th>accuracy ± se (points)</th><th>seeds</th><th>MACs</th><th>params</th>"
+        f"{head}<th>α</th><th>β</th><th>γ</th></tr>{rows}</table>"
+    )
+
+
+def _cost(point: FrontierPoint, cost: str) -> str:
+    value = (point.costs or {}).get(cost)
+    if value is None:
+        return "-"
+    return milliseconds(value) if cost == "latency" else human(value)
+
+
+def _f(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def ablation_html(cells: list[AblationCell]) -> str:
     if not cells:
         return ""
     rows = []
     for c in cells:
-        if c["mean"] is None:
-            accuracy = f"not trained: {html.escape(c['pruned'] or '?')}"
+        if not c.accuracies:
+            accuracy = f"not trained: {html.escape(c.pruned or '?')}"
         else:
-            accuracy = f"{c['mean']:.2%} ± {100 * (c['sd'] or 0):.2f}"
+            accuracy = f"{c.mean:.2%} ± {100 * c.sd:.2f}"
         delta = ""
-        if c["difference_from_default"] is not None:
-            half = c["ci95_half_width"]
-            delta = f"{100 * c['difference_from_default']:+.2f}"
-            delta += f" ± {100 * half:.2f}" if half is not None else " (one seed)"
+        if not math.isnan(c.difference):
+            delta = f"{100 * c.difference:+.2f}"
+            delta += " (one seed)" if math.isnan(c.half_width) else f" ± {100 * c.half_width:.2f}"
         rows.append(
-            f"<tr><td>{c['phi']:g}</td><td>{STRATEGY_LABELS[c['strategy']]}</td>"
-            f"<td>{accuracy}</td><td>{len(c['accuracies'])}</td>"
-            f"<td>{human(c['macs'])}</td><td>{c['cost_ratio']:.2f}×</td><td>{delta}</td></tr>"
+            f"<tr><td>{c.phi:g}</td><td>{STRATEGY_LABELS[c.strategy]}</td>"
+            f"<td>{accuracy}</td><td>{len(c.accuracies)}</td>"
+            f"<td>{human(c.macs)}</td><td>{c.cost_ratio:.2f}×</td><td>{delta}</td></tr>"
         )
     return (
         "<h2>Ablation</h2><p>Each strategy grown to the same counted MACs (cost = MACs over "
@@ -57,3 +110,20 @@ def law_html(check: LawCheck | None) -> str:
         return ""
     form = f" Fitted form: {html.escape(check.law.formula())}." if check.law else ""
     return f"<h2>Scaling law</h2><p>{html.escape(check.words)}{form}</p>"
+
+
+def reproduce_html(data: ReportData, frontier_size: int) -> str:
+    s = data.summary
+    name, flag = html.escape(s.study), html.escape(s.storage_flag)
+    secret = (
+        f"<p>SCALESEARCH_STORAGE holds the storage URL ({html.escape(s.storage)}): it has a "
+        f"password, which this page does not show.</p>"
+        if "$SCALESEARCH_STORAGE" in s.storage_flag
+        else ""
+    )
+    return f"""<h2>Reproduce</h2>{secret}
+<pre><code>scalesearch run --space {html.escape(s.space)} --study {name} {flag} --resume
+scalesearch frontier {flag} --study {name}
+scalesearch train {flag} --study {name} --family
+scalesearch export {flag} --study {name} --pareto {max(1, frontier_size)} -o {name}-frontier
+scalesearch dashboard {flag}</code></pre>"""

@@ -8,17 +8,18 @@ from typing import Annotated, Optional
 
 import typer
 
+from scalesearch.cli.app import app
 from scalesearch.cli.common import (
+    ArtifactsOption,
     JsonOption,
     RunsOption,
     StorageOption,
     StudyOption,
-    app,
     check_positive,
     console,
     log_line,
 )
-from scalesearch.numbers import trial_counts
+from scalesearch.formatting import trial_counts
 
 
 @app.command()
@@ -27,7 +28,9 @@ def run(
     trials: Annotated[
         Optional[int], typer.Option(help="Coefficient trials (default: the space's).")
     ] = None,
-    time_budget: Annotated[Optional[float], typer.Option(help="Seconds for the whole run.")] = None,
+    time_budget_s: Annotated[
+        Optional[float], typer.Option("--time-budget", help="Seconds for the whole run.")
+    ] = None,
     storage: StorageOption = None,
     study: StudyOption = None,
     run_dir: RunsOption = Path("runs"),
@@ -73,60 +76,64 @@ def run(
         Optional[int],
         typer.Option(help="Its K most accurate search trials instead of its frontier."),
     ] = None,
+    artifacts: ArtifactsOption = None,
 ) -> None:
     """Search the space's coefficients with proxy trials on Ray Tune, then train the family."""
-    from scalesearch.cli.views import render_frontier
+    # Every other flag is a RunConfig field (or a proxy override) under the same name: named
+    # once, here (tests/test_cli_run.py checks that each reaches the config).
+    flags = {k: v for k, v in locals().items() if k not in RUN_LOCATION}
+    from scalesearch.cli.locate import given_storage
+    from scalesearch.redact import shown, storage_flag
     from scalesearch.search import storage as st
     from scalesearch.search.lifecycle import config_from_flags
+    from scalesearch.search.pipeline import run_search
     from scalesearch.search.space import load_space
-    from scalesearch.search.tune import run_search
 
     loaded = load_space(space)
     study_name = study or loaded.name
     folder = run_dir / study_name
-    url = storage or st.default_storage(folder)
-    config = config_from_flags(
-        loaded,
-        folder,
-        warm_start=warm_start,
-        warm_storage=warm_storage,
-        warm_top=warm_top,
-        storage=url,
-        study_name=study_name,
-        resume=resume,
-        join=join,
-        trials=trials,
-        time_budget_s=time_budget,
-        address=address,
-        max_concurrent=max_concurrent,
-        seed=seed,
-        family_from=family_from,
-        family=family,
-        replicates=replicates,
-        data_dir=None if data_dir is None else str(data_dir),
-        epochs=epochs,
-        dataset=dataset,
-    )
-    console.print(f"[bold]scalesearch run[/] {loaded.name}: study {study_name!r} at {url}")
+    url = given_storage(storage) or st.default_storage(folder)
+    config = config_from_flags(loaded, folder, storage=url, study_name=study_name, **flags)
+    console.print(f"[bold]scalesearch run[/] {loaded.name}: study {study_name!r} at {shown(url)}")
     try:
         result = run_search(config, log=log_line)
     except KeyboardInterrupt:
         console.print(
             f"interrupted: finished trials are kept. Continue with\n  scalesearch run --space "
-            f"{space} --study {study_name} --storage '{url}' --resume"
+            f"{space} --study {study_name} {storage_flag(url)} --resume"
         )
         raise typer.Exit(130) from None
-    render_frontier(result.frontier, result.hypervolume, console)
+    _after_run(result, url, study_name, folder, artifacts)
+
+
+# The flags that say where a run lives, not how it runs.
+RUN_LOCATION = ("space", "storage", "study", "run_dir", "artifacts")
+
+
+def _after_run(result, url: str, study_name: str, folder: Path, artifacts: str | None) -> None:
+    """The run's last lines: its frontiers, its counts, its verdict and where to look."""
+    from scalesearch.cli.views import render_frontiers
+    from scalesearch.redact import storage_flag
+
+    volumes = (result.family_hypervolume, result.search_hypervolume)
+    render_frontiers(result.family_frontier, result.search_frontier, console, volumes)
     console.print(
         f"{trial_counts(result.counts)} trials in {result.seconds:.0f} s. Inspect it with\n"
-        f"  scalesearch dashboard --storage '{url}'"
+        f"  scalesearch dashboard {storage_flag(url)}"
     )
-    if result.frontier:
+    if result.search_frontier or result.family_frontier:
+        from scalesearch.cli.board import publish_run
         from scalesearch.cli.report import render_report
         from scalesearch.cli.report_data import build_report
+        from scalesearch.cli.report_words import at_a_glance
+        from scalesearch.search.studies import open_run
 
-        path = render_report(build_report(url, study_name), folder / "report.html")
-        console.print(f"report: {path}")
+        data = build_report(url, study_name)
+        for label, words in at_a_glance(data):
+            console.print(f"[bold]{label}[/]: {words}", highlight=False)
+        page = render_report(data, folder / "report.html")
+        console.print(f"report: {page}")
+        log_line(publish_run(open_run(url, study_name), data, page, artifacts))
 
 
 @app.command()
@@ -136,20 +143,28 @@ def frontier(
     run_dir: RunsOption = Path("runs"),
     as_json: JsonOption = False,
 ) -> None:
-    """The Pareto set of accuracy against the space's costs (MACs, latency), and its
-    hypervolume."""
-    from scalesearch.cli.views import render_frontier
-    from scalesearch.search import storage as st
-    from scalesearch.search.frontier import frontier as pareto_set
-    from scalesearch.search.frontier import study_hypervolume
+    """The run's two frontiers: the family's (accuracy against MACs across φ) and the
+    search's (accuracy against its costs at the search φ), each with its hypervolume."""
+    from scalesearch.cli.locate import locate_run
+    from scalesearch.cli.views import render_frontiers
+    from scalesearch.search.frontier import (
+        family_frontier,
+        frontier_hypervolume,
+        search_frontier,
+    )
 
-    url, name = st.locate(storage, study, run_dir)
-    loaded = st.load_study(url, name)
-    points = pareto_set(loaded)
+    run, _ = locate_run(storage, study, run_dir)
+    family, search = family_frontier(run), search_frontier(run)
     if as_json:
-        print(json.dumps([p.to_dict() for p in points], indent=2))
+        print(
+            json.dumps(
+                {"family": [p.to_dict() for p in family], "search": [p.to_dict() for p in search]},
+                indent=2,
+            )
+        )
         return
-    render_frontier(points, study_hypervolume(loaded, points), console)
+    volumes = (frontier_hypervolume(run, family), frontier_hypervolume(run, search))
+    render_frontiers(family, search, console, volumes)
 
 
 @app.command()
@@ -161,16 +176,20 @@ def dashboard(
     run_dir: RunsOption = Path("runs"),
     host: Annotated[str, typer.Option(help="Interface to serve on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8080,
+    artifacts: ArtifactsOption = None,
 ) -> None:
     """Serve optuna-dashboard on the study's storage (Ctrl-C stops it)."""
-    from optuna_dashboard import run_server
-
+    from scalesearch.cli.board import artifact_folder, serve
+    from scalesearch.cli.locate import given_storage, locate
+    from scalesearch.redact import shown
     from scalesearch.search import storage as st
 
-    url = storage or st.locate(None, study, run_dir)[0]
+    url = given_storage(storage) or locate(None, study, run_dir)[0]
     st.open_storage(url)  # a clear error before the server starts
-    console.print(f"optuna-dashboard on http://{host}:{port} for {url}")
-    run_server(url, host=host, port=port)
+    folder = artifact_folder(url, artifacts)
+    where = f"; artifacts in {folder}" if folder else "; no artifact store (give --artifacts DIR)"
+    console.print(f"optuna-dashboard on http://{host}:{port} for {shown(url)}{where}")
+    serve(url, host, port, folder)
 
 
 @app.command()
@@ -212,10 +231,11 @@ def train(
     ] = "auto",
 ) -> None:
     """Train chosen trials' specs for real with DeepSpeed and record their test accuracy."""
+    from scalesearch.cli.locate import locate_run
     from scalesearch.errors import CheckpointError, ConfigError
     from scalesearch.search import storage as st
-    from scalesearch.search.finals import TrainRequest, train_trials
     from scalesearch.search.frontier import choose_trials
+    from scalesearch.search.train_chosen import TrainRequest, train_trials
     from scalesearch.train.ds_config import load_deepspeed_config
     from scalesearch.train.precision import PRECISIONS
     from scalesearch.train.recipes import recipe_for
@@ -228,28 +248,32 @@ def train(
         )
     if init_from is not None and not init_from.exists():
         raise CheckpointError(f"--init-from {init_from}: no such file or folder")
+    if init_from is not None:  # read before any run is recorded: a bad file changes nothing
+        from scalesearch.arch.checkpoints import detect_layout, read_state_dict
+
+        detect_layout(read_state_dict(init_from), str(init_from))
     ds_config = load_deepspeed_config(deepspeed_config)
-    url, name = st.locate(storage, study, run_dir)
-    loaded = st.load_study(url, name)
-    chosen = choose_trials(loaded, trial=trial, pareto=pareto, family=family)
-    space = st.stored_space(loaded)
+    run, name = locate_run(storage, study, run_dir)
+    chosen = choose_trials(run, trial=trial, pareto=pareto, family=family, study=name)
+    space = st.stored_space(run.search)
     request = TrainRequest(
-        storage=url,
-        study_name=name,
+        storage=run.url,
+        study_name=run.name,
         epochs=epochs,
         seed=seed,
         resume=resume,
         dataset=dataset or (space.proxy.dataset if space else "mnist"),
         data_dir=None if data_dir is None else str(data_dir),
         ds_config=ds_config,
-        output=output or run_dir / name / "final",
+        output=output or run_dir / run.name / "final",
         checkpoint_every=checkpoint_every,
         recipe=recipe,
         init_from=None if init_from is None else str(init_from),
         precision=precision,
     )
     console.print(
-        f"[bold]scalesearch train[/] {name}: trials {', '.join(str(t.number) for t in chosen)}"
+        f"[bold]scalesearch train[/] {run.name}: "
+        + ", ".join(f"trial {t.number} of {where}" for where, t in chosen)
     )
     try:
         train_trials(request, chosen, log=log_line)
@@ -278,16 +302,20 @@ def report(
         Optional[Path],
         typer.Option(help="Also save a picture of the page's top here (headless Chromium)."),
     ] = None,
+    artifacts: ArtifactsOption = None,
 ) -> None:
     """Write one self-contained HTML page: frontier, family, coefficients, fidelity, scaling law."""
+    from scalesearch.cli.board import publish_run
+    from scalesearch.cli.locate import locate, run_folder
     from scalesearch.cli.report import export_png, render_report
     from scalesearch.cli.report_data import build_report
-    from scalesearch.search import storage as st
+    from scalesearch.search.studies import open_run
 
-    url, name = st.locate(storage, study, run_dir)
+    url, name = locate(storage, study, run_dir)
     data = build_report(url, name)
-    path = render_report(data, output or run_dir / name / "report.html")
+    path = render_report(data, output or run_dir / run_folder(name) / "report.html")
     console.print(f"report: {path}")
+    log_line(publish_run(open_run(url, name), data, path, artifacts))
     if png is not None:
         for image in export_png(data, png):
             console.print(f"figure: {image}")

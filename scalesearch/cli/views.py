@@ -10,7 +10,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from scalesearch.numbers import human
+from scalesearch.formatting import human
 from scalesearch.search.frontier import FrontierPoint
 from scalesearch.search.space import SearchSpace
 from scalesearch.stats import format_accuracy
@@ -115,41 +115,74 @@ def render_family(space: SearchSpace, rows: list[dict[str, Any]], console: Conso
     console.print(table)
 
 
-def render_frontier(points: list[FrontierPoint], hypervolume: float, console: Console) -> None:
-    """The frontier in 80 columns (a log file or a narrow terminal must not cut the error)."""
+def render_frontiers(
+    family: list[FrontierPoint],
+    search: list[FrontierPoint],
+    console: Console,
+    hypervolumes: tuple[float, float] | None = None,
+) -> None:
+    """The run's two frontiers, each on its own axes (each from its own study)."""
+    hv = hypervolumes or (None, None)
+    if family:
+        render_frontier(
+            family,
+            "Family frontier: accuracy against MACs across φ (the scaled models, trained alike)",
+            console,
+            hv[0],
+        )
+    else:
+        console.print(
+            "No family trained yet: the family frontier (accuracy against MACs) comes with it."
+        )
+    costs = ", ".join(c for c in (search[0].costs or {}) if c != "macs") if search else ""
+    against = costs or "MACs"
+    phi = f" at φ = {search[0].phi:g}" if search else ""
+    render_frontier(
+        search, f"Search frontier{phi}: accuracy against {against} (proxy training)", console, hv[1]
+    )
+
+
+def render_frontier(
+    points: list[FrontierPoint], title: str, console: Console, hypervolume: float | None = None
+) -> None:
+    """One frontier in 80 columns (a log file or a narrow terminal must not cut the error)."""
+    volume = "" if hypervolume is None else f", hypervolume {hypervolume:.4f}"
     table = Table(
-        title=f"Pareto frontier: {len(points)} points, hypervolume {hypervolume:.4f}",
+        title=f"{title}: {len(points)} points{volume}",
         caption="MACs = multiply-adds (papers call them FLOPs); ± = standard error, in points.",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
     )
-    latency = any(p.latency_ms is not None for p in points)
-    columns = ["trial", "phase", "φ", "accuracy ± se", "seeds", "MACs", "params"]
-    columns += ["ms"] if latency else []
-    for column in [*columns, "α/β/γ"]:
-        table.add_column(column, justify="right", no_wrap=True)
+    extra = [c for c in (points[0].costs or {}) if c != "macs"] if points else []
+    columns = ["trial", "φ", "accuracy ± se", "seeds", "MACs", "params", *extra, "α/β/γ"]
+    for column in columns:
+        table.add_column("ms" if column == "latency" else column, justify="right", no_wrap=True)
     for p in points:
         c = p.coefficients
         coefficients = "/".join(
             f"{c[k]:.2f}" if c.get(k) is not None else "-" for k in ("alpha", "beta", "gamma")
         )
-        ms = [f"{p.latency_ms:.3g}" if p.latency_ms is not None else "-"] if latency else []
         table.add_row(
             str(p.trial),
-            p.phase,
             f"{p.phi:g}",
             format_accuracy(p.accuracy, p.accuracy_se),
             str(p.seeds),
             human(p.macs),
             human(p.params),
-            *ms,
+            *(_cost(p, c) for c in extra),
             coefficients,
         )
     console.print(table)
-    if latency:
-        device = "the device that trained each trial"
-        console.print(f"ms = inference latency at batch 1 on {device}; compare within one type.")
+    if "latency" in extra:
+        console.print("ms = inference latency at batch 1 on the device that measured it.")
+
+
+def _cost(point: FrontierPoint, cost: str) -> str:
+    value = (point.costs or {}).get(cost)
+    if value is None:
+        return "-"
+    return f"{value:.3g}" if cost == "latency" else human(value)
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""The papers' ablation as trials of the study: scaling strategies compared at equal cost.
+"""The papers' ablation as trials of the run's ablation study: strategies at equal cost.
 
 At each φ, five strategies grow the same base to the same counted MACs (the base's × c^φ):
 the searched coefficients, the space's default ones (the papers'), and depth, width or input
@@ -7,7 +7,7 @@ with K seeds; seeds pair the strategies (seed s trains every strategy with the s
 and data order), so a strategy's difference from the defaults is measured per seed and its
 interval is a paired Student-t interval over the seeds.
 
-Trials are claimed before they are asked (`records.claim`), so several drivers and resumed
+Trials are claimed before they are asked (`sql_tables.claim`), so several drivers and resumed
 runs train each strategy × φ × seed once; a member whose spec, settings and seed were
 trained already (the searched member is often a family member) takes that result.
 """
@@ -18,18 +18,17 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-import optuna
-from optuna.trial import Trial, TrialState
+from optuna.trial import FrozenTrial, Trial, TrialState
 
-from scalesearch.search import records
+from scalesearch.search import sql_tables
 from scalesearch.search.family import family_source
 from scalesearch.search.lifecycle import RunConfig
-from scalesearch.search.schema import Phase, TrialRecord, phase_of, taken
+from scalesearch.search.schema import Phase, TrialRecord, taken
+from scalesearch.search.studies import RunStudies
 from scalesearch.search.trial_build import default_params
 from scalesearch.stats import mean_sd, paired_interval
 
 STRATEGIES = ("searched", "default", "depth", "width", "resolution")
-SOURCE_ATTR = "ablation_source"  # trial attribute: the search trial whose coefficients it scales
 
 
 class AblationMembers:
@@ -37,17 +36,20 @@ class AblationMembers:
 
     def __init__(
         self,
-        study: optuna.Study,
+        run: RunStudies,
         config: RunConfig,
         driver: str,
         phis: tuple[float, ...],
         seeds: int,
         log: Callable[[str], None] = print,
     ) -> None:
-        self.study, self.config, self.driver = study, config, driver
-        self.source = family_source(study, config.family_from)
+        self.run, self.config, self.driver = run, config, driver
+        self.source = family_source(run, config.family_from)
         searched = dict(self.source.params)
         defaults = default_params(config.space)
+        for phi in phis:  # a φ no strategy can realise is refused before anything is written
+            config.space.realize(phi, _coefficients(config.space, searched))
+            config.space.realize(phi)
         self.plan = [
             (strategy, phi, config.seed + k, defaults if strategy == "default" else searched)
             for phi in phis
@@ -61,39 +63,45 @@ class AblationMembers:
         )
 
     def remaining(self) -> int:
-        """Members not yet finished or running (in this study, by any driver)."""
-        trials = self._trials()
+        """Members not yet finished or running (in this run, by any driver)."""
+        trials = self.run.trials(Phase.ABLATION)
         return sum(not taken(self._mine(trials, *cell[:3])) for cell in self.plan)
 
-    def _trials(self) -> list:
-        return [t for t in self.study.get_trials(deepcopy=False) if phase_of(t) == Phase.ABLATION]
-
-    def _mine(self, trials: list, strategy: str, phi: float, seed: int) -> list:
+    def _mine(self, trials: list[FrozenTrial], strategy: str, phi: float, seed: int) -> list:
         return [t for t in trials if _cell(t) == (self.source.number, strategy, phi, seed)]
 
     def __call__(self) -> Trial | None:
-        trials = self._trials()
+        study = self.run.study_for(Phase.ABLATION, create=True)
+        trials = self.run.trials(Phase.ABLATION)
         for strategy, phi, seed, params in self.plan:
             mine = self._mine(trials, strategy, phi, seed)
             if taken(mine):
                 continue
             key = f"ablation:{self.source.number}:{strategy}:{phi:g}:{seed}:{len(mine)}"
-            if not records.claim(self.config.storage, self.config.study_name, key, self.driver):
+            if not sql_tables.claim(self.config.storage, self.config.study_name, key, self.driver):
                 continue
-            attrs = {
-                **TrialRecord(
-                    phase=Phase.ABLATION, phi=phi, seed=seed, strategy=strategy
-                ).to_attrs(),
-                SOURCE_ATTR: self.source.number,
-            }
-            self.study.enqueue_trial(params, user_attrs=attrs, skip_if_exists=False)
-            return self.study.ask()
+            record = TrialRecord(
+                phase=Phase.ABLATION,
+                phi=phi,
+                seed=seed,
+                strategy=strategy,
+                ablation_source=self.source.number,
+            )
+            record.enqueue(study, params)
+            return study.ask()
         return None
 
 
-def _cell(trial) -> tuple:
-    attrs = trial.user_attrs
-    return (attrs.get(SOURCE_ATTR), attrs.get("strategy"), attrs.get("phi"), attrs.get("seed"))
+def _coefficients(space, params: dict):
+    from scalesearch.search.space import Coefficients
+
+    alpha, beta = params["alpha"], params["beta"]
+    return Coefficients(alpha, beta, space.scaling.constraint.solve_gamma(alpha, beta))
+
+
+def _cell(trial: FrozenTrial) -> tuple:
+    r = TrialRecord.from_trial(trial)
+    return (r.ablation_source, r.strategy, r.phi, r.seed)
 
 
 @dataclass(frozen=True)
@@ -143,21 +151,17 @@ def _finite(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
-def ablation_table(study: optuna.Study, source: int | None = None) -> list[AblationCell]:
+def ablation_table(run: RunStudies, source: int | None = None) -> list[AblationCell]:
     """The ablation's cells (strategy × φ) of one source trial (the latest one ablated
     when None), in φ then strategy order."""
-    trials = [
-        t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-        if phase_of(t) == Phase.ABLATION
-    ]
+    trials = run.trials(Phase.ABLATION, states=(TrialState.COMPLETE, TrialState.PRUNED))
     if source is None and trials:
-        source = max(trials, key=lambda t: t.number).user_attrs.get(SOURCE_ATTR)
+        source = TrialRecord.from_trial(max(trials, key=lambda t: t.number)).ablation_source
     cells: dict[tuple[str, float], dict] = {}
     for t in sorted(trials, key=lambda t: t.number):
-        if t.user_attrs.get(SOURCE_ATTR) != source:
-            continue
         record = TrialRecord.from_trial(t)
+        if record.ablation_source != source:
+            continue
         cell = cells.setdefault((record.strategy, float(record.phi)), {"acc": {}, "first": record})
         if t.state == TrialState.COMPLETE:
             cell["acc"][int(record.seed)] = t.values[0]

@@ -9,28 +9,27 @@ accuracy alone would stop the cheap trials first — the low end of an accuracy�
 
 from __future__ import annotations
 
-import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from scalesearch.search.outcome import pareto_rung_stop, rung_stop
-from scalesearch.search.schema import Phase, cost_value, phase_of
+from scalesearch.search.schema import Phase, TrialRecord, cost_value
 from scalesearch.search.space import SearchSpace
 
 
 def rung_costs(space: SearchSpace) -> tuple[str, ...]:
     """The costs a rung weighs: none for ASHA; the space's for MOASHA. `early_stopping:
-    auto` takes MOASHA unless equal-cost realisation holds every compared cost level (a
-    latency objective is never held level)."""
+    auto` takes MOASHA unless equal-cost realisation holds every compared cost level: it
+    holds MACs level, never a runtime cost (latency, activations, layers) or params."""
     search = space.search
     rule = search.early_stopping
     if rule == "auto":
-        level = space.scaling.equal_cost and "latency" not in search.costs
+        level = space.scaling.equal_cost and set(search.costs) <= {"macs"}
         rule = "asha" if level else "moasha"
     return search.costs if rule == "moasha" else ()
 
 
 def rung_decision(
-    study: optuna.Study,
+    trials: list[FrozenTrial],
     space: SearchSpace,
     batch_start: int,
     epoch: int,
@@ -39,13 +38,17 @@ def rung_decision(
 ) -> str | None:
     """The rule that stops a search trial of the batch starting at `batch_start` whose
     accuracy at `epoch` is `accuracy` and whose costs are `known` (latency, once measured):
-    "ASHA", "MOASHA on accuracy and …", or None to let it go on."""
+    "ASHA", "MOASHA on accuracy and …", or None to let it go on. `trials`: the search
+    study's."""
     costs = rung_costs(space)
     point = (accuracy, *(known.get(c) for c in costs))
     earlier = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
-        accuracies = t.user_attrs.get("val_accuracies") or []
-        if t.number < batch_start and phase_of(t) == Phase.SEARCH and len(accuracies) >= epoch:
+    for t in trials:
+        if t.state not in (TrialState.COMPLETE, TrialState.PRUNED):
+            continue
+        record = TrialRecord.from_trial(t)
+        accuracies = record.val_accuracies or []
+        if t.number < batch_start and record.phase == Phase.SEARCH and len(accuracies) >= epoch:
             values = [cost_value(t, c) for c in costs]
             if None not in values:
                 earlier.append((accuracies[epoch - 1], *values))

@@ -10,13 +10,15 @@ completed; otherwise the model is freshly initialised, and the card says so in i
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+import os
+import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-import optuna
 import torch
 from optuna.trial import FrozenTrial
 
@@ -25,10 +27,13 @@ from scalesearch.arch.checkpoints import detect_layout, load_checkpoint, read_st
 from scalesearch.arch.cost import count_cost
 from scalesearch.arch.latency import Latency, measure_latency
 from scalesearch.arch.model import HybridNet
-from scalesearch.numbers import human, milliseconds
-from scalesearch.search import records
-from scalesearch.search.replicates import arch_groups, seed_noise
-from scalesearch.search.schema import TrialRecord
+from scalesearch.errors import ConfigError
+from scalesearch.formatting import human, milliseconds
+from scalesearch.redact import STORAGE_ENV, has_password, shown, storage_flag
+from scalesearch.search import sql_tables
+from scalesearch.search.arch_groups import arch_groups, seed_noise
+from scalesearch.search.schema import Phase, TrialRecord
+from scalesearch.search.studies import RunStudies
 from scalesearch.stats import binomial_se, format_accuracy
 
 
@@ -45,38 +50,77 @@ class Exported:
 
 
 def export_trials(
-    storage_url: str,
-    study: optuna.Study,
-    trials: list[FrozenTrial],
+    run: RunStudies,
+    chosen: list[tuple[str, FrozenTrial]],
     output: Path,
     latency_batch: int = 8,
     log: Callable[[str], None] = print,
 ) -> list[Exported]:
-    """Writes one folder per trial under `output`; returns what each holds."""
-    finals = records.load_final_runs(storage_url, study.study_name)
-    groups = arch_groups(study)
-    noise = seed_noise(groups)
+    """Writes one folder per chosen trial (with its study's name) under `output`; returns
+    what each holds. A folder is written beside its place and renamed into it when complete,
+    so a failed export leaves the folder as it was (an earlier export, or none)."""
     done = []
-    for trial in trials:
-        record = TrialRecord.from_trial(trial)
-        folder = output / f"{study.study_name}-trial{trial.number}"
-        run = _final_run(finals, trial.number)
-        model, weights = _model(record, run)
-        save_bundle(model, folder)
-        export_onnx(model, folder / ONNX)
-        size = model.spec.resolution
-        other = size + model.spec.total_stride * max(1, 16 // model.spec.total_stride)
-        diffs = {s: onnx_difference(model, folder / ONNX, s) for s in (size, other)}
-        latency = measure_latency(model, size, batch=latency_batch)
-        group = next((g for g in groups if trial.number in g.trials), None)
-        proxy = None if group is None else (group.mean, group.se(noise), len(group.accuracies))
-        exported = Exported(trial.number, folder, weights, run is not None, diffs, latency)
-        card = model_card(study, storage_url, trial, record, model, exported, proxy, run)
-        (folder / "README.md").write_text(card)
-        (folder / "card.json").write_text(json.dumps(_card_data(exported, proxy, run), indent=1))
-        log(f"[export] trial {trial.number} → {folder}; weights {weights}")
+    for study, trial in chosen:
+        folder = output / f"{study}-trial{trial.number}"
+        with _replacing(folder) as partial:
+            exported = _export_one(run, study, trial, folder, partial, latency_batch)
+        log(f"[export] trial {trial.number} → {folder}; weights {exported.weights}")
         done.append(exported)
     return done
+
+
+def _export_one(
+    run: RunStudies, study: str, trial: FrozenTrial, folder: Path, into: Path, latency_batch: int
+) -> Exported:
+    """Writes the bundle and card of `trial` (to live at `folder`) into `into`."""
+    record = TrialRecord.from_trial(trial)
+    final = _final_run(sql_tables.load_final_runs(run.url, study), trial.number)
+    model, weights = _model(record, final)
+    save_bundle(model, into)
+    export_onnx(model, into / ONNX)
+    size = model.spec.resolution
+    other = size + model.spec.total_stride * max(1, 16 // model.spec.total_stride)
+    diffs = {s: onnx_difference(model, into / ONNX, s) for s in (size, other)}
+    latency = measure_latency(model, size, batch=latency_batch)
+    groups = arch_groups(run.trials(record.phase), study)
+    group = next((g for g in groups if trial.number in g.trials), None)
+    noise = seed_noise(groups)
+    proxy = None if group is None else (group.mean, group.se(noise), len(group.accuracies))
+    exported = Exported(trial.number, folder, weights, final is not None, diffs, latency)
+    card = model_card(study, run.url, trial, record, model, exported, proxy, final)
+    (into / "README.md").write_text(card)
+    (into / "card.json").write_text(json.dumps(_card_data(exported, proxy, final), indent=1))
+    return exported
+
+
+@contextlib.contextmanager
+def _replacing(folder: Path) -> Iterator[Path]:
+    """A fresh folder beside `folder` to write into; on success it takes `folder`'s place
+    (an earlier export there is replaced), on failure it is removed and `folder` untouched.
+
+    Raises:
+        ConfigError: `folder` (or the output folder) is a file, or cannot be written.
+    """
+    partial = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError(f"-o: {folder} is a file; give a folder to export into")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+    except OSError as err:
+        raise ConfigError(
+            f"-o {folder.parent}: cannot write there ({err.strerror or err}); give a folder "
+            f"you can write to"
+        ) from None
+    try:
+        yield partial
+        old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+        if folder.exists():
+            folder.rename(old)
+        partial.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def _final_run(finals: list[dict], trial: int) -> dict | None:
@@ -118,12 +162,12 @@ def _card_data(exported: Exported, proxy, run) -> dict:
     }
 
 
-def model_card(study, storage_url, trial, record, model, exported, proxy, run) -> str:
-    """The README.md of an exported folder."""
+def model_card(name, storage_url, trial, record, model, exported, proxy, run) -> str:
+    """The README.md of an exported folder (of `name`'s trial; no password in it)."""
     spec = model.spec
     cost = count_cost(spec)
     lat = exported.latency
-    name, number = study.study_name, trial.number
+    number = trial.number
     warning = (
         ""
         if exported.trained
@@ -136,14 +180,19 @@ def model_card(study, storage_url, trial, record, model, exported, proxy, run) -
         ("MACs (multiply-adds; papers say FLOPs)", f"{human(cost.macs)} at {spec.resolution}×{spec.resolution}"),
         ("latency", f"{milliseconds(lat.ms_batch1)} at batch 1, {milliseconds(lat.ms_batch)} at "
                     f"batch {lat.batch} on {lat.device}; comparable only on the same device type"),
-        ("proxy validation accuracy", _proxy(proxy, record)),
+        (f"validation accuracy ({_fidelity(record)})", _proxy(proxy, record)),
         ("final test accuracy", _final(run)),
         ("weights", exported.weights),
         ("ONNX", f"{ONNX}, opset 18, batch, height and width dynamic; onnxruntime vs PyTorch "
                  f"max |Δ logit| {diffs}"),
     ]  # fmt: skip
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
-    where = f"--storage {storage_url} --study {name}"
+    where = f"{storage_flag(storage_url)} --study {name}"
+    secret = (
+        f" (`${STORAGE_ENV}` holds the storage URL: it has a password)"
+        if has_password(storage_url)
+        else ""
+    )
     coefficients = ", ".join(
         f"{k} {v:.4g}" for k, v in trial.params.items() if isinstance(v, float)
     )
@@ -169,12 +218,19 @@ session = onnxruntime.InferenceSession("{exported.folder.name}/{ONNX}")
 
 ## Provenance
 
-- study `{name}` in `{storage_url}`, trial {number} (phase {record.phase.value}, φ {record.phi}, {coefficients or "no sampled coefficients"})
+- study `{name}` in `{shown(storage_url)}`{secret}, trial {number} (phase {record.phase.value}, φ {record.phi}, {coefficients or "no sampled coefficients"})
 - spec hash `{spec.spec_hash()}`; init `{spec.init}`; {spec.num_classes} classes
 - trained by scalesearch {record.version or "unknown"}; exported by scalesearch {version("scalesearch")}
 - rebuild this folder: `scalesearch export {where} --trial {number} -o {exported.folder.parent}`
 - train it for real: `scalesearch train {where} --trial {number}`
 """
+
+
+def _fidelity(record: TrialRecord) -> str:
+    """Which training the accuracy was measured under."""
+    if record.phase in (Phase.FAMILY, Phase.ABLATION):
+        return f"the family's training, {record.epochs} epochs"
+    return "the search's proxy training"
 
 
 def _proxy(proxy, record: TrialRecord) -> str:

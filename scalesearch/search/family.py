@@ -1,120 +1,112 @@
-"""The family phase: the chosen coefficients scaled to every φ, each member trained once.
+"""The family phase: the chosen coefficients scaled to every φ, each member trained with the
+family's seeds, in the family's own study (`RunStudies.study_for(Phase.FAMILY)`).
 
-Several drivers may share a study: each member is claimed in the database before it is
-trained (`records.claim`), so no member is trained twice. A member whose trial failed (a
-killed driver, an interrupt) can be claimed again: its claim key counts the failed attempts.
+Several drivers may share a run: each member × seed is claimed in the database before it is
+trained (`sql_tables.claim`), so none is trained twice. One whose trial failed (a killed
+driver, an interrupt) can be claimed again: its claim key counts the failed attempts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from scalesearch.errors import StudyError
-from scalesearch.search import records
+from scalesearch.search import sql_tables
+from scalesearch.search.arch_groups import arch_groups
 from scalesearch.search.lifecycle import RunConfig
-from scalesearch.search.replicates import arch_groups
-from scalesearch.search.schema import Phase, TrialRecord, phase_of, taken
+from scalesearch.search.schema import Phase, TrialRecord, copied_trial, taken
+from scalesearch.search.studies import RunStudies
 
 
-def family_source(study: optuna.Study, number: int | None) -> FrozenTrial:
+def family_source(run: RunStudies, number: int | None) -> FrozenTrial:
     """The search trial whose coefficients the family scales: `number`, or the first trial
     of the searched architecture with the best mean accuracy over its seeds (the cheaper one
-    on a tie). Where replicates were trained, only replicated architectures compete: a
-    single seed's luck would otherwise beat a mean of several (the winner's curse)."""
+    on a tie): the race's leader. Where the race gave seeds, only architectures with two or
+    more compete: a single seed's luck would otherwise beat a mean of several (the winner's
+    curse)."""
+    complete = run.trials(Phase.SEARCH, states=(TrialState.COMPLETE,))
     if number is not None:
-        match = [
-            t
-            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.number == number and phase_of(t) == Phase.SEARCH
-        ]
+        match = [t for t in complete if t.number == number]
         if not match:
             raise StudyError(
                 f"trial {number} is not a complete search trial of this study; "
                 f"`scalesearch frontier` lists the search's trials"
             )
         return match[0]
-    searched = [g for g in arch_groups(study) if g.phase == Phase.SEARCH]
+    searched = [g for g in arch_groups(run.search_trials(), run.name) if g.phase == Phase.SEARCH]
     if not searched:
         raise StudyError("no search trial completed, so there are no coefficients to scale")
     replicated = [g for g in searched if len(g.accuracies) > 1]
     searched = replicated or searched
     best = max(searched, key=lambda g: (g.mean, -g.macs))
-    return study.trials[best.trials[0]]
+    return run.search.trials[best.trials[0]]
 
 
 class FamilyMembers:
     """Serves the members still to train, one `Trial` per call (None when none is left).
 
-    When the family trains as the proxy does, the member at the search φ is the source trial
-    itself (same spec, same seed, so the same result): it is recorded as a family trial, not
-    trained again. Under its own `family:` settings every member trains.
+    When the family trains as the proxy does, the member at the search φ and the source's
+    seed is the source trial itself (same spec, settings and seed: the same result): it is
+    recorded as a family trial, not trained again.
     """
 
     def __init__(
         self,
-        study: optuna.Study,
+        run: RunStudies,
         config: RunConfig,
         driver: str,
         log: Callable[[str], None] = print,
     ) -> None:
-        self.study, self.config, self.driver = study, config, driver
-        self.source = family_source(study, config.family_from)
+        self.run, self.config, self.driver = run, config, driver
+        self.source = family_source(run, config.family_from)
         self.params = dict(self.source.params)
-        source_phi = TrialRecord.from_trial(self.source).phi
-        self.search_phi = config.space.scaling.search_phi if source_phi is None else source_phi
+        record = TrialRecord.from_trial(self.source)
+        self.search_phi = config.space.scaling.search_phi if record.phi is None else record.phi
+        self.source_seed = config.seed if record.seed is None else record.seed
+        self.seeds = [config.seed + k for k in range(config.space.family.seeds)]
         phis = ", ".join(f"{p:g}" for p in config.space.family_phi)
         shown = ", ".join(
             f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in self.params.items()
         )
-        log(f"[family] coefficients of trial {self.source.number}: {shown}; phi {phis}")
+        log(
+            f"[family] coefficients of trial {self.source.number}: {shown}; phi {phis}, "
+            f"{len(self.seeds)} seed(s) each, in study {run.name_for(Phase.FAMILY)!r}"
+        )
 
     def __call__(self) -> Trial | None:
-        members = [
-            t
-            for t in self.study.get_trials(deepcopy=False)
-            if phase_of(t) == Phase.FAMILY and t.params == self.params
+        study = self.run.study_for(Phase.FAMILY, create=True)
+        records = [
+            (t, TrialRecord.from_trial(t))
+            for t in self.run.trials(Phase.FAMILY)
+            if t.params == self.params
         ]
         # The largest member first: the longest training then starts at once and the smaller
         # ones share the other slots, instead of leaving it to run alone at the end.
         for phi in sorted(self.config.space.family_phi, reverse=True):
-            if not self._claim(phi, members):
-                continue
-            if phi == self.search_phi and self.config.space.family.trains_as_proxy:
-                self._copy_source()
-                continue
-            self.study.enqueue_trial(
-                self.params,
-                user_attrs={"phase": Phase.FAMILY.value, "phi": phi},
-                skip_if_exists=False,
-            )
-            # ask() takes the oldest enqueued member: maybe another driver's, which is as
-            # good, since that driver's ask() then takes this one.
-            return self.study.ask()
+            for seed in self.seeds:
+                mine = [t for t, r in records if r.phi == phi and r.seed == seed]
+                if not self._claim(phi, seed, mine):
+                    continue
+                if self._is_source(phi, seed):
+                    study.add_trial(copied_trial(self.source, self._copy_record()))
+                    continue
+                TrialRecord(phase=Phase.FAMILY, phi=phi, seed=seed).enqueue(study, self.params)
+                # ask() takes the oldest enqueued member: maybe another driver's, which is as
+                # good, since that driver's ask() then takes this one.
+                return study.ask()
         return None
 
-    def _claim(self, phi: float, members: list[FrozenTrial]) -> bool:
-        at_phi = [t for t in members if TrialRecord.from_trial(t).phi == phi]
-        if taken(at_phi):
-            return False
-        key = f"family:{self.source.number}:{phi:g}:{len(at_phi)}"  # len: failed attempts
-        return records.claim(self.config.storage, self.config.study_name, key, self.driver)
+    def _is_source(self, phi: float, seed: int) -> bool:
+        same_training = self.config.space.family.trains_as_proxy
+        return same_training and phi == self.search_phi and seed == self.source_seed
 
-    def _copy_source(self) -> None:
-        source = self.source
-        attrs = {
-            **source.user_attrs,
-            **TrialRecord(
-                phase=Phase.FAMILY, copied_from=source.number, driver=self.driver
-            ).to_attrs(),
-        }
-        self.study.add_trial(
-            optuna.trial.create_trial(
-                params=source.params,
-                distributions=source.distributions,
-                values=source.values,
-                user_attrs=attrs,
-            )
-        )
+    def _claim(self, phi: float, seed: int, mine: list[FrozenTrial]) -> bool:
+        if taken(mine):
+            return False
+        key = f"family:{self.source.number}:{phi:g}:{seed}:{len(mine)}"  # len: failed attempts
+        return sql_tables.claim(self.config.storage, self.config.study_name, key, self.driver)
+
+    def _copy_record(self) -> TrialRecord:
+        return TrialRecord(phase=Phase.FAMILY, copied_from=self.source.number, driver=self.driver)

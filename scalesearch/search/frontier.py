@@ -1,4 +1,14 @@
-"""The accuracy-vs-MACs frontier of a study, its hypervolume, and the trials `train` picks."""
+"""A run's two frontiers, their hypervolumes, and the trials `train` and `export` pick.
+
+- The *family frontier*: the family's members, each trained alike (with its seeds), accuracy
+  against MACs across φ. This is the accuracy–cost frontier of the scaled models: the answer.
+- The *search frontier*: the search's architectures at the search φ (with their replicates),
+  accuracy against the search's costs. Where every candidate costs the same MACs, the cost
+  that still varies is runtime (a runtime count or measured latency).
+
+Each is read from its own study (`scalesearch.search.studies`): values of different training
+settings never meet on one axis.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +16,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from scalesearch.errors import StudyError
 from scalesearch.search import storage
+from scalesearch.search.arch_groups import ArchGroup, arch_groups, seed_noise
 from scalesearch.search.outcome import dominates
-from scalesearch.search.replicates import ArchGroup, arch_groups, seed_noise
-from scalesearch.search.schema import Phase, TrialRecord, phase_of
-from scalesearch.search.storage import compute_hypervolume
+from scalesearch.search.schema import Phase, TrialRecord
+from scalesearch.search.studies import RunStudies
 
 
 @dataclass(frozen=True)
 class FrontierPoint:
-    """One architecture on the frontier: its first trial, and its accuracy averaged over the
-    seeds it was trained with (one, unless replicated), with the standard error (from the
-    study's measured seed noise where replicates measured it, else binomial)."""
+    """One architecture on a frontier: its first trial (in `study`), and its accuracy
+    averaged over the seeds it was trained with, with the standard error (from the measured
+    seed noise where replicates measured it, else binomial)."""
 
+    study: str
     trial: int
     accuracy: float
     accuracy_se: float
@@ -33,37 +43,45 @@ class FrontierPoint:
     phi: float
     coefficients: dict[str, Any]
     spec: dict[str, Any]
-    latency_ms: float | None = None  # batch 1, on the device that trained it
+    latency_ms: float | None = None  # batch 1, on the device that measured it
+    costs: dict[str, float | None] | None = None  # the frontier's cost axes, by name
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
-def frontier(study: optuna.Study) -> list[FrontierPoint]:
-    """The Pareto set of architectures on mean accuracy and the space's costs (MACs unless
-    its objectives say otherwise), sorted by MACs. Only complete
-    trainings count; duplicates and family copies (which trained nothing) do not, nor do
-    trainings whose accuracy is not comparable with the proxy's: the ablation's (a controlled
-    experiment, not candidates) and the family's when it trains under its own settings."""
-    every = arch_groups(study)
-    noise = seed_noise(every)
-    space = storage.stored_space(study)
-    family_comparable = space is None or space.family.trains_as_proxy
-    costs = ("macs",) if space is None else space.search.costs
-    groups = non_dominated(
-        [
-            g
-            for g in every
-            if g.phase != Phase.ABLATION and (g.phase != Phase.FAMILY or family_comparable)
-        ],
-        costs,
-    )
+def search_costs(run: RunStudies) -> tuple[str, ...]:
+    """The search study's cost objectives (MACs for a study made elsewhere)."""
+    space = storage.stored_space(run.search)
+    return ("macs",) if space is None else space.search.costs
+
+
+def search_frontier(run: RunStudies) -> list[FrontierPoint]:
+    """The search's architectures no other beats on mean accuracy and every search cost."""
+    groups = arch_groups(run.search_trials(), run.name)
+    return _points(run, groups, search_costs(run), seed_noise(groups))
+
+
+def family_frontier(run: RunStudies) -> list[FrontierPoint]:
+    """The family's members no other beats on mean accuracy and MACs, by MACs."""
+    study = run.study_for(Phase.FAMILY)
+    if study is None:
+        return []
+    groups = arch_groups(run.trials(Phase.FAMILY), study.study_name)
+    return _points(run, groups, ("macs",), seed_noise(groups))
+
+
+def _points(
+    run: RunStudies, groups: list[ArchGroup], costs: tuple[str, ...], noise: float | None
+) -> list[FrontierPoint]:
     points = []
-    for group in groups:
+    for group in non_dominated(groups, costs):
+        study = run.search if group.study == run.name else run.study_for(Phase.FAMILY)
         trial = study.trials[group.trials[0]]
         record = TrialRecord.from_trial(trial)
         points.append(
             FrontierPoint(
+                study=group.study,
                 trial=trial.number,
                 accuracy=group.mean,
                 accuracy_se=group.se(noise),
@@ -75,9 +93,11 @@ def frontier(study: optuna.Study) -> list[FrontierPoint]:
                 coefficients={**trial.params, "gamma": record.gamma},
                 spec=record.spec_dict(),
                 latency_ms=group.latency_ms,
+                costs={c: group.cost(c) for c in costs},
             )
         )
-    return sorted(points, key=lambda p: (p.macs, -p.accuracy))
+    # By the frontier's own cost axes, the cheapest first.
+    return sorted(points, key=lambda p: (*((p.costs or {})[c] for c in costs), p.macs, -p.accuracy))
 
 
 def non_dominated(groups: list[ArchGroup], costs: tuple[str, ...] = ("macs",)) -> list[ArchGroup]:
@@ -88,61 +108,79 @@ def non_dominated(groups: list[ArchGroup], costs: tuple[str, ...] = ("macs",)) -
     return [g for g, p in points if not any(dominates(q, p) for _, q in points)]
 
 
-def hypervolume(points: list[FrontierPoint], max_macs: float, latency: bool = False) -> float:
-    """Volume dominated by the frontier in (error, MACs / max_macs[, latency / reference]),
-    reference point 1 in each: 1.0 would be a perfect classifier at zero cost; points over
-    the MACs budget add nothing on that axis. Latency has no budget: its reference is 1.1×
-    the slowest point's (the 10% margin of the usual nadir heuristic), so the slowest point
-    still adds volume.
-    """
+def hypervolume(points: list[FrontierPoint], references: dict[str, float]) -> float:
+    """Volume dominated by the frontier in (error, cost / reference, ...), reference point 1
+    on each axis: 1.0 would be a perfect classifier at zero cost; a cost past its reference
+    adds nothing on that axis. `references` gives each cost axis its scale (the MACs budget;
+    for a cost with no budget, 1.1× the frontier's largest: the usual nadir margin)."""
     if not points:
         return 0.0
-    rows = [[1.0 - p.accuracy, min(p.macs / max_macs, 1.0)] for p in points]
-    if latency:
-        reference = 1.1 * max(p.latency_ms or 0.0 for p in points) or 1.0
-        rows = [[*r, (p.latency_ms or reference) / reference] for r, p in zip(rows, points)]
+    rows = [
+        [1.0 - p.accuracy, *(min((p.costs or {})[c] / r, 1.0) for c, r in references.items())]
+        for p in points
+    ]
     losses = np.array(rows)
-    return compute_hypervolume(losses, np.ones(losses.shape[1]))
+    return storage.compute_hypervolume(losses, np.ones(losses.shape[1]))
 
 
-def study_hypervolume(study: optuna.Study, points: list[FrontierPoint]) -> float:
-    """`hypervolume` of a study's frontier, on the axes its space's objectives name."""
-    space = storage.stored_space(study)
-    max_macs = space.search.max_macs if space else max((p.macs for p in points), default=1)
-    latency = space is not None and "latency" in space.search.costs
-    return hypervolume(points, max_macs, latency)
+def frontier_hypervolume(run: RunStudies, points: list[FrontierPoint]) -> float:
+    """`hypervolume` of a frontier on its own cost axes. Each axis's reference: the MACs
+    budget for MACs on the search frontier, else 1.1× the frontier's largest value."""
+    if not points:
+        return 0.0
+    space = storage.stored_space(run.search)
+    scale = {}
+    for cost in points[0].costs or {"macs": None}:
+        values = [(p.costs or {}).get(cost) or 0.0 for p in points]
+        if cost == "macs" and space is not None and points[0].study == run.name:
+            scale[cost] = max(space.search.max_macs, *values)
+        else:
+            scale[cost] = 1.1 * max(values) or 1.0
+    return hypervolume(points, scale)
+
+
+def answer_frontier(run: RunStudies) -> tuple[str, list[FrontierPoint]]:
+    """The frontier `train --pareto` and `export --pareto` pick from: the family's once it
+    trained, else the search's ("family" or "search", and its points)."""
+    family = family_frontier(run)
+    return ("family", family) if family else ("search", search_frontier(run))
 
 
 def choose_trials(
-    study: optuna.Study, trial: int | None = None, pareto: int | None = None, family: bool = False
-) -> list[FrozenTrial]:
-    """The trials `scalesearch train` trains: one by number, K spread over the frontier (from
-    the cheapest to the most accurate), or the family in φ order.
+    run: RunStudies,
+    trial: int | None = None,
+    pareto: int | None = None,
+    family: bool = False,
+    study: str | None = None,
+) -> list[tuple[str, FrozenTrial]]:
+    """The trials `scalesearch train` and `export` take, each with its study's name: one by
+    number (of `study`, one of the run's: the search study by default), K spread over the
+    answer's frontier (from the cheapest to the most accurate), or the family in φ order.
 
     Raises StudyError naming what is missing.
     """
     if sum((trial is not None, pareto is not None, family)) != 1:
         raise StudyError("choose what to train: exactly one of --trial N, --pareto K, --family")
-    trials = study.get_trials(deepcopy=False)
     if trial is not None:
+        named = next((s for s in run.studies() if s.study_name == study), run.search)
+        trials = named.get_trials(deepcopy=False)
         if not 0 <= trial < len(trials):
             raise StudyError(
-                f"--trial {trial}: study {study.study_name!r} has trials 0..{len(trials) - 1}"
+                f"--trial {trial}: study {named.study_name!r} has trials 0..{len(trials) - 1}"
             )
-        chosen = [trials[trial]]
+        chosen = [(named.study_name, trials[trial])]
     elif pareto is not None:
-        chosen = [trials[p.trial] for p in _spread_over_frontier(study, pareto)]
+        chosen = [(p.study, _study_trial(run, p)) for p in _spread_over_frontier(run, pareto)]
     else:
-        members = [
-            t for t in trials if t.state == TrialState.COMPLETE and phase_of(t) == Phase.FAMILY
-        ]
-        chosen = sorted(members, key=lambda t: TrialRecord.from_trial(t).phi or 0.0)
-        if not chosen:
+        members = [t for t in run.trials(Phase.FAMILY) if t.state == TrialState.COMPLETE]
+        members.sort(key=lambda t: (TrialRecord.from_trial(t).phi or 0.0, t.number))
+        if not members:
             raise StudyError(
-                f"study {study.study_name!r} has no complete family trial; run the search "
-                f"with its family first"
+                f"study {run.name!r} has no complete family trial; run the search with its "
+                f"family first"
             )
-    for t in chosen:
+        chosen = [(run.name_for(Phase.FAMILY), t) for t in members]
+    for _, t in chosen:
         if TrialRecord.from_trial(t).spec is None:
             raise StudyError(
                 f"trial {t.number} ({t.state.name.lower()}) has no stored spec to train"
@@ -150,12 +188,17 @@ def choose_trials(
     return chosen
 
 
-def _spread_over_frontier(study: optuna.Study, k: int) -> list[FrontierPoint]:
+def _study_trial(run: RunStudies, point: FrontierPoint) -> FrozenTrial:
+    study = run.search if point.study == run.name else run.study_for(Phase.FAMILY)
+    return study.trials[point.trial]
+
+
+def _spread_over_frontier(run: RunStudies, k: int) -> list[FrontierPoint]:
     if k < 1:
         raise StudyError(f"--pareto must be >= 1, but got {k}")
-    front = frontier(study)
+    _, front = answer_frontier(run)
     if not front:
-        raise StudyError(f"study {study.study_name!r} has no complete trial, so no frontier yet")
+        raise StudyError(f"study {run.name!r} has no complete trial, so no frontier yet")
     k = min(k, len(front))
     picks = (
         [len(front) - 1] if k == 1 else [round(i * (len(front) - 1) / (k - 1)) for i in range(k)]

@@ -9,6 +9,7 @@ driver's budget to it. A failed start therefore leaves the study exactly as it w
 from __future__ import annotations
 
 import dataclasses
+import os
 import socket
 import zlib
 from dataclasses import dataclass
@@ -18,9 +19,13 @@ from typing import Any
 import optuna
 
 from scalesearch.errors import ClusterError, ConfigError, StudyError
+from scalesearch.redact import shown
 from scalesearch.search import storage
 from scalesearch.search.space import SearchSpace
+from scalesearch.search.studies import RunStudies
+from scalesearch.search.warm_start import WarmStart, enqueue, warm_points
 from scalesearch.train.config import ProxyConfig
+from scalesearch.train.splits import Dataset
 
 
 @dataclass(frozen=True)
@@ -93,11 +98,26 @@ def config_from_flags(space: SearchSpace, run_dir: Path, **flags: Any) -> RunCon
         flags["trials"] = space.search.trials
     if flags.get("replicates") is None:
         flags["replicates"] = space.search.replicates
+    if flags.get("data_dir") is not None:
+        flags["data_dir"] = str(flags["data_dir"])
     return RunConfig(space=space, run_dir=run_dir, proxy=proxy, **flags)
 
 
-def check_run(config: RunConfig) -> int:
-    """Every check a run needs, without writing anything; returns the dataset's classes.
+@dataclass(frozen=True)
+class Preflight:
+    """What `check_run` read, for the run to use rather than read again: the dataset (loaded
+    once per run; the trials share it) and the warm-start points."""
+
+    data: Dataset
+    warm: WarmStart | None
+
+    @property
+    def num_classes(self) -> int:
+        return self.data.num_classes
+
+
+def check_run(config: RunConfig) -> Preflight:
+    """Every check a run needs, without writing anything.
 
     Raises:
         ScaleSearchError subclasses naming the problem and the fix.
@@ -107,25 +127,24 @@ def check_run(config: RunConfig) -> int:
     exists = storage.study_exists(config.storage, config.study_name)
     if config.resume and not exists:
         raise StudyError(
-            f"--resume: no study {config.study_name!r} at {config.storage}; drop --resume to "
+            f"--resume: no study {config.study_name!r} at {shown(config.storage)}; drop --resume to "
             f"start one"
         )
     if exists and not (config.resume or config.join):
         raise StudyError(
-            f"study {config.study_name!r} already exists at {config.storage}; --resume continues "
+            f"study {config.study_name!r} already exists at {shown(config.storage)}; --resume continues "
             f"it, --join adds this run's trials to it, or --study NAME starts another"
         )
     if exists:
         _check_same_space(storage.load_study(config.storage, config.study_name), config.space)
+    warm = None
     if config.warm_start is not None:
         if exists:
             raise StudyError(
                 f"--warm-start seeds a new study, but {config.study_name!r} exists; drop "
                 f"--warm-start to continue it, or give --study NAME"
             )
-        from scalesearch.search.warm_start import warm_points  # it reads frontiers: late
-
-        warm_points(config.warm_url(), config.warm_start, config.space.name, config.warm_top)
+        warm = warm_points(config.warm_url(), config.warm_start, config.space.name, config.warm_top)
     data = load_dataset(
         config.proxy.dataset,
         config.data_dir,
@@ -135,12 +154,13 @@ def check_run(config: RunConfig) -> int:
     )
     if config.address:
         check_reachable(config.address)
-    return data.num_classes
+    return Preflight(data, warm)
 
 
-def open_study(config: RunConfig, driver: str) -> optuna.Study:
-    """Creates or loads the study, binds it to the space, adds this driver's budget, ends
-    the trials of drivers that died, and seeds the sampler. Call after `check_run`."""
+def open_study(config: RunConfig, driver: str, warm: WarmStart | None = None) -> RunStudies:
+    """Creates or loads the run's search study, binds it to the space (a new one keeps each
+    fidelity in a study of its own), adds this driver's budget, enqueues the warm start and
+    seeds the sampler. Call after `check_run`."""
     config.run_dir.mkdir(parents=True, exist_ok=True)
     sampler_name = config.space.search.sampler
     study = storage.create_or_load_study(
@@ -152,17 +172,13 @@ def open_study(config: RunConfig, driver: str) -> optuna.Study:
     if storage.space_name(study) is None:
         storage.store_space(study, config.space)
         storage.store_run_proxy(study, config.proxy)
-        if config.warm_start is not None:
-            from scalesearch.search.warm_start import enqueue, warm_points
-
-            warm = warm_points(
-                config.warm_url(), config.warm_start, config.space.name, config.warm_top
-            )
+        storage.mark_split(study)
+        if warm is not None:
             enqueue(study, warm)
     study.sampler = storage.make_sampler(sampler_name, sampler_seed(config, study, driver))
     if not config.resume:
         storage.add_budget(study, driver, config.trials)
-    return study
+    return RunStudies(config.storage, study)
 
 
 def sampler_seed(config: RunConfig, study: optuna.Study, driver: str) -> int:
@@ -173,6 +189,11 @@ def sampler_seed(config: RunConfig, study: optuna.Study, driver: str) -> int:
     if tried == 0 and not config.join:
         return config.seed
     return zlib.crc32(f"{config.seed}:{driver}:{tried}".encode())
+
+
+def driver_id() -> str:
+    """Names this driver process in the study (host and pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def check_reachable(address: str) -> None:
@@ -191,7 +212,8 @@ def check_reachable(address: str) -> None:
 
 
 def _check_same_space(study: optuna.Study, space: SearchSpace) -> None:
-    """A study belongs to one space: resuming it with another would mix schemas."""
+    """A study belongs to one space: resuming it with another would mix schemas. One made
+    elsewhere (no stored space) must at least have the space's objectives."""
     stored = storage.space_name(study)
     if stored is not None and stored != space.name:
         raise StudyError(
@@ -200,8 +222,19 @@ def _check_same_space(study: optuna.Study, space: SearchSpace) -> None:
         )
     wanted = space.search.directions()
     have = [d.name.lower() for d in study.directions]
-    if have != wanted:
+    if stored is None and have != wanted:
         raise StudyError(
             f"study {study.study_name!r} has {len(have)} objectives ({', '.join(have)}) but the "
             f"space asks for {', '.join(space.search.objectives)}; use another --study"
         )
+
+
+def with_study_objectives(config: RunConfig, study: optuna.Study) -> RunConfig:
+    """A resumed or joined study keeps the objectives it was made with (its trials' values
+    are on those axes), whatever the space file asks for now: a 0.2 study, made with
+    accuracy and MACs, resumes on them."""
+    stored = storage.stored_space(study)
+    if stored is None or stored.search.objectives == config.space.search.objectives:
+        return config
+    search = dataclasses.replace(config.space.search, objectives=stored.search.objectives)
+    return dataclasses.replace(config, space=dataclasses.replace(config.space, search=search))

@@ -55,6 +55,27 @@ class ProxyOutcome:
         return {"final": True, "epoch": len(self.val_accuracies), **dataclasses.asdict(self)}
 
     @classmethod
+    def from_result(cls, result: Any, node_id: str | None) -> ProxyOutcome:
+        """The outcome of a finished `train_proxy` (a `ProxyResult`), as its node saw it."""
+        latency = result.latency
+        return cls(
+            status=result.status,
+            reason=result.reason,
+            val_accuracies=result.val_accuracies,
+            val_accuracy=result.val_accuracy,
+            val_images=result.val_images,
+            train_loss_sum=result.train_loss_sum,
+            images_per_second=result.images_per_second,
+            train_seconds=result.seconds,
+            node_id=node_id,
+            latency_ms=None if latency is None else latency.ms_batch1,
+            latency_batch_ms=None if latency is None else latency.ms_batch,
+            latency_batch=None if latency is None else latency.batch,
+            latency_device=None if latency is None else latency.device,
+            precision=result.precision,
+        )
+
+    @classmethod
     def from_report(cls, report: dict[str, Any]) -> ProxyOutcome | None:
         """The outcome in a Tune result, or None for a per-epoch result (not final)."""
         if not report.get("final"):

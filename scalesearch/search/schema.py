@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from optuna.trial import FrozenTrial, TrialState
+import optuna
+from optuna.trial import FrozenTrial, Trial, TrialState
 
 from scalesearch.arch.spec import ArchSpec
+from scalesearch.search.outcome import ProxyOutcome
 
 # Objectives of a study made before spaces chose theirs: maximize accuracy, minimize MACs.
 DIRECTIONS = ("maximize", "minimize")
@@ -27,6 +29,13 @@ SPACE_NAME, SPACE_JSON, BUDGET_PREFIX = "space", "space_json", "budget:"
 # The proxy settings of the run that created the study (its dataset above all), so that later
 # phases (`scalesearch ablate`) train on what the search trained on.
 RUN_PROXY = "run_proxy_json"
+# The run's layout (0.3 on: "split", a study per fidelity; absent: 0.2's one study), and the
+# links between a run's studies: the search study names its phase studies, each phase study
+# its run and phase.
+LAYOUT, SPLIT = "layout", "split"
+# The pooled sd of one proxy accuracy over seeds, as the search's replicates measured it.
+SEED_NOISE = "seed_noise_sd"
+PHASE_STUDY_PREFIX, RUN_OF, PHASE_OF_STUDY = "phase_study:", "run", "phase"
 # A trial's feasibility, as Optuna 5 records it (`Trial.set_constraint`, feasible when <= 0):
 # its counted MACs over the search's budget (MACs / max_macs - 1), and its distance from the
 # equal-cost target beyond the tolerance (|MACs / target - 1| - tolerance). Samplers and
@@ -95,6 +104,14 @@ class TrialRecord:
             (comparable only among trials on one device type).
         precision: what it trained in, "fp32" or "bf16" (a proxy's "auto" resolved on the
             worker that ran it).
+        activations, attention_maps, layers, kernels: the spec's runtime counts
+            (`scalesearch.arch.runtime_counts`), where a search objective needs them.
+        replicate_label: which replicate unit it trains: a search trial's number, or
+            "default" for the default coefficients.
+        warm_start_from: "study@storage#trial" of the earlier study it was enqueued from.
+        ablation_source: the search trial whose coefficients an ablation member scales.
+        duplicate_study: the study of `duplicate_of` where it is not this one (an ablation
+            member that took a family member's result).
     """
 
     phase: Phase | None = None
@@ -135,6 +152,14 @@ class TrialRecord:
     latency_batch: int | None = None
     latency_device: str | None = None
     precision: str | None = None
+    activations: int | None = None
+    attention_maps: int | None = None
+    layers: int | None = None
+    kernels: int | None = None
+    replicate_label: str | None = None
+    warm_start_from: str | None = None
+    ablation_source: int | None = None
+    duplicate_study: str | None = None
 
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any]) -> TrialRecord:
@@ -148,7 +173,8 @@ class TrialRecord:
         return cls(**values)
 
     @classmethod
-    def from_trial(cls, trial: FrozenTrial) -> TrialRecord:
+    def from_trial(cls, trial: FrozenTrial | Trial) -> TrialRecord:
+        """A finished trial's record, or a live one's as written so far."""
         return cls.from_attrs(trial.user_attrs)
 
     def to_attrs(self) -> dict[str, Any]:
@@ -160,8 +186,17 @@ class TrialRecord:
                 attrs[attr_name(f.name)] = value.value if isinstance(value, Phase) else value
         return attrs
 
-    def with_measured(self, outcome: Any) -> TrialRecord:
-        """This record with what a trial's outcome (a `ProxyOutcome`, or None) measured."""
+    def write(self, trial: Trial) -> None:
+        """Stores the set fields on a live trial."""
+        for key, value in self.to_attrs().items():
+            trial.set_user_attr(key, value)
+
+    def enqueue(self, study: optuna.Study, params: dict[str, Any]) -> None:
+        """Queues a trial of `params` that starts with this record (its phase, φ, seed...)."""
+        study.enqueue_trial(params, user_attrs=self.to_attrs(), skip_if_exists=False)
+
+    def with_measured(self, outcome: ProxyOutcome | None) -> TrialRecord:
+        """This record with what a trial's outcome measured (nothing for None)."""
         if outcome is None:
             return self
         return dataclasses.replace(self, **{n: getattr(outcome, n) for n in MEASURED})
@@ -176,26 +211,36 @@ class TrialRecord:
         return json.loads(self.spec) if self.spec else {}
 
 
-# What a trained trial's outcome measured, under the same names in its record.
-MEASURED = (
-    "val_images",
-    "train_loss_sum",
-    "images_per_second",
-    "train_seconds",
-    "latency_ms",
-    "latency_batch_ms",
-    "latency_batch",
-    "latency_device",
-    "precision",
+# What a trained trial's outcome measured, under the same names in its record: the fields the
+# two share, less the epochs' accuracies and the node (the driver has them before the outcome).
+MEASURED = tuple(
+    f.name
+    for f in dataclasses.fields(ProxyOutcome)
+    if f.name in {g.name for g in dataclasses.fields(TrialRecord)}
+    and f.name not in ("val_accuracies", "node_id")
 )
 
 
+def copied_trial(source: FrozenTrial, record: TrialRecord) -> FrozenTrial:
+    """A finished trial that repeats `source` (its parameters, values and attributes), with
+    `record`'s fields on top: a family member that is its search trial's very training."""
+    return optuna.trial.create_trial(
+        params=source.params,
+        distributions=source.distributions,
+        values=source.values,
+        user_attrs={**source.user_attrs, **record.to_attrs()},
+    )
+
+
 def cost_value(trial: FrozenTrial, cost: str) -> float | None:
-    """A cost objective of a trial, from what it recorded: "macs", "params" or "latency"
-    (batch 1, milliseconds). None where it was not measured."""
-    key = "latency_ms" if cost == "latency" else cost
-    value = trial.user_attrs.get(key)
+    """A cost objective of a trial, from what it recorded: "macs", "params", "latency"
+    (batch 1, milliseconds) or a runtime count ("activations", "layers", ...). None where it
+    was not measured."""
+    value = getattr(TrialRecord.from_trial(trial), COST_FIELDS.get(cost, cost))
     return None if value is None else float(value)
+
+
+COST_FIELDS = {"latency": "latency_ms"}
 
 
 def attr_name(field_name: str) -> str:
@@ -204,7 +249,14 @@ def attr_name(field_name: str) -> str:
 
 
 def phase_of(trial: FrozenTrial) -> Phase:
-    return Phase(trial.user_attrs.get("phase", Phase.SEARCH.value))
+    return TrialRecord.from_trial(trial).phase
+
+
+def trained(trial: FrozenTrial) -> bool:
+    """It trained an architecture itself: not a duplicate (which took a twin's result) nor a
+    copy (a family member that is its search trial's training)."""
+    record = TrialRecord.from_trial(trial)
+    return record.duplicate_of is None and record.copied_from is None
 
 
 def training_keys(spec_hash: str, proxy_json: str, seed: int) -> tuple[str, str]:

@@ -10,14 +10,38 @@ from scalesearch.errors import SpaceError
 from scalesearch.train.config import ProxyConfig
 
 # Latency is measured per trial on the device that trained it (`scalesearch.arch.latency`):
-# comparable only among trials that ran on one device type.
+# comparable only among trials that ran on one device type. The runtime counts
+# (`scalesearch.arch.runtime_counts`: activations, sequential layers, kernels) are counted on
+# meta, the same on every machine; bench/runtime_proxy.py measures how well each ranks latency.
 OBJECTIVE_DIRECTIONS = {
     "accuracy": "maximize",
     "macs": "minimize",
     "params": "minimize",
     "latency": "minimize",
+    "activations": "minimize",
+    "layers": "minimize",
+    "kernels": "minimize",
 }
-COSTS = ("macs", "params", "latency")
+COSTS = tuple(name for name in OBJECTIVE_DIRECTIONS if name != "accuracy")
+
+
+@dataclass(frozen=True)
+class RaceSettings:
+    """How the race spends further seeds (`scalesearch.search.racing`): at most `trainings`
+    trainings after the search, each contender raced to at most `max_seeds` seeds (at least
+    `search.replicates`), `prior_sd` the seed noise assumed until a second seed measures it."""
+
+    trainings: int = 8
+    max_seeds: int = 4
+    prior_sd: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.trainings < 0 or self.max_seeds < 1 or not 0 < self.prior_sd < 1:
+            raise SpaceError(
+                f"race needs trainings >= 0, max_seeds >= 1 and prior_sd in (0, 1), but got "
+                f"trainings={self.trainings}, max_seeds={self.max_seeds}, "
+                f"prior_sd={self.prior_sd}"
+            )
 
 
 @dataclass(frozen=True)
@@ -29,9 +53,10 @@ class SearchSettings:
     the same seed then gives the same trials whatever the machine's load, at the price of
     slots that wait for their batch's slowest trial. `asks: free` asks the next trial as soon
     as one is told: no slot waits, but which results the sampler has seen depends on which
-    trial ended first, so a seed no longer fixes the sequence. `replicates` K trains the
-    frontier and the default coefficients with K seeds in all, which measures the seed
-    noise every "better" is checked against."""
+    trial ended first, so a seed no longer fixes the sequence. After the search, `race`
+    gives further paired seeds to the contenders only (the search frontier's and the
+    default coefficients'), each at least `replicates` seeds in all, until the answer is
+    separated beyond the measured noise or the race's budget is spent."""
 
     trials: int = 24
     max_macs: float = 1e9
@@ -49,6 +74,7 @@ class SearchSettings:
     # objective, or no equal-cost realisation), asha where equal cost holds them level.
     early_stopping: str = "auto"
     latency_batch: int = 8  # the second batch size latency is measured at (the first is 1)
+    race: RaceSettings = RaceSettings()
 
     def __post_init__(self) -> None:
         if self.trials < 1:
@@ -69,8 +95,8 @@ class SearchSettings:
         names = list(self.objectives)
         if not names or names[0] != "accuracy" or len(names) not in (2, 3):
             raise SpaceError(
-                "objectives must be accuracy first, then one or two costs (macs, params, "
-                f"latency), but got {', '.join(names) or 'none'}"
+                f"objectives must be accuracy first, then one or two costs ({', '.join(COSTS)}), "
+                f"but got {', '.join(names) or 'none'}"
             )
         if self.early_stopping not in ("auto", "asha", "moasha"):
             raise SpaceError(
@@ -97,9 +123,12 @@ class FamilySettings:
     are `epochs` × (its MACs / the base's)^k, rounded, at most `max_epochs` (k = 0: the same
     epochs for all). `epochs`, `max_train_images` and `batch_size` replace the proxy's (None
     keeps them); everything else (data, optimiser, validation images) is the proxy's.
+    Each member trains with `seeds` seeds (paired: seed s trains every member with the same
+    split and data order), so every point of the family frontier has an error bar.
     """
 
     phi: tuple[float, ...] | None = None  # None: scaling.family_phi (older spaces)
+    seeds: int = 2
     epochs: int | None = None
     max_train_images: int | None = None
     batch_size: int | None = None
@@ -109,6 +138,8 @@ class FamilySettings:
     def __post_init__(self) -> None:
         if self.phi is not None and not self.phi:
             raise SpaceError("phi must list at least one phi")
+        if self.seeds < 1:
+            raise SpaceError(f"seeds must be >= 1, but got {self.seeds}")
         if self.epochs is not None and self.epochs < 1:
             raise SpaceError(f"epochs must be >= 1, but got {self.epochs}")
         if self.batch_size is not None and self.batch_size < 1:

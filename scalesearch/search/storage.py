@@ -10,27 +10,33 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import warnings
 from pathlib import Path
 
 import numpy as np
 import optuna
-from optuna.trial import BaseTrial, TrialState
+from optuna.trial import BaseTrial, FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from scalesearch.decode import decode, encode
 from scalesearch.errors import DecodeError, StudyError
-from scalesearch.search.records import creating_schema
+from scalesearch.redact import hidden_in, shown
 from scalesearch.search.schema import (
     BUDGET_PREFIX,
     DIRECTIONS,
+    LAYOUT,
+    PHASE_OF_STUDY,
+    PHASE_STUDY_PREFIX,
+    RUN_OF,
     RUN_PROXY,
+    SEED_NOISE,
     SPACE_JSON,
     SPACE_NAME,
+    SPLIT,
 )
 from scalesearch.search.space import SearchSpace
+from scalesearch.search.sql_tables import creating_schema
 from scalesearch.train.config import ProxyConfig
 
 # How often a driver marks its running trials alive, and how long after the last beat a
@@ -66,7 +72,7 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     except ArgumentError:
         raise StudyError(
             f"--storage must be an SQLAlchemy URL such as sqlite:///runs/study.db or "
-            f"postgresql://user@host:5432/db, but got {url!r}"
+            f"postgresql://user@host:5432/db, but got {hidden_in(url)!r}"
         ) from None
     try:
         return creating_schema(
@@ -79,11 +85,13 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
         )
     except NoSuchModuleError:
         raise StudyError(
-            f"--storage {url!r}: unknown database dialect; use sqlite:// or postgresql://"
+            f"--storage {shown(url)!r}: unknown database dialect; use sqlite:// or postgresql://"
         ) from None
     except OperationalError as err:
         detail = str(err.orig).strip().splitlines()[0] if err.orig else str(err)
-        raise StudyError(f"--storage {url!r}: cannot connect ({detail})") from None
+        raise StudyError(
+            f"--storage {shown(url)!r}: cannot connect ({hidden_in(detail)})"
+        ) from None
 
 
 def load_study(storage: str | optuna.storages.BaseStorage, name: str) -> optuna.Study:
@@ -99,14 +107,10 @@ def load_study(storage: str | optuna.storages.BaseStorage, name: str) -> optuna.
         ) from None
 
 
-def only_study_name(storage: str) -> str:
-    """The single study in a storage (so `frontier` and `report` need no --study)."""
-    names = [s.study_name for s in optuna.get_all_study_summaries(open_storage(storage))]
-    if len(names) != 1:
-        raise StudyError(
-            f"give --study: the storage holds {len(names)} studies ({', '.join(names)})"
-        )
-    return names[0]
+def run_names(url: str) -> list[str]:
+    """The runs in a storage: its studies less the phase studies (NAME.family, ...)."""
+    summaries = optuna.get_all_study_summaries(open_storage(url), include_best_trial=False)
+    return [s.study_name for s in summaries if RUN_OF not in s.user_attrs]
 
 
 def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
@@ -159,7 +163,12 @@ def create_or_load_study(
     return study
 
 
-_METRIC_NAMES = {"accuracy": "val_accuracy", "macs": "MACs", "latency": "latency_ms"}
+_METRIC_NAMES = {
+    "accuracy": "val_accuracy",
+    "macs": "MACs",
+    "latency": "latency_ms",
+    "layers": "sequential_layers",
+}
 
 
 def stored_space(study: optuna.Study) -> SearchSpace | None:
@@ -200,6 +209,49 @@ def space_name(study: optuna.Study) -> str | None:
     return study.user_attrs.get(SPACE_NAME)
 
 
+def copy_run_attrs(search: optuna.Study, phase_study: optuna.Study) -> None:
+    """Binds a phase study to its run's space and proxy settings, as the search study is."""
+    for key in (SPACE_NAME, SPACE_JSON, RUN_PROXY):
+        if key in search.user_attrs:
+            phase_study.set_user_attr(key, search.user_attrs[key])
+
+
+def store_seed_noise(study: optuna.Study, noise: float) -> None:
+    study.set_user_attr(SEED_NOISE, noise)
+
+
+def mark_split(study: optuna.Study) -> None:
+    """Records that the run keeps each fidelity in a study of its own (0.3 on)."""
+    study.set_user_attr(LAYOUT, SPLIT)
+
+
+def is_split(study: optuna.Study) -> bool:
+    """The run keeps each fidelity in a study of its own (else: a 0.2 study, all in one)."""
+    return study.user_attrs.get(LAYOUT) == SPLIT
+
+
+def link_phase_study(search: optuna.Study, phase_study: optuna.Study, phase: str) -> None:
+    """Names the phase study on the run's search study, and the run on the phase study."""
+    search.set_user_attr(PHASE_STUDY_PREFIX + phase, phase_study.study_name)
+    phase_study.set_user_attr(RUN_OF, search.study_name)
+    phase_study.set_user_attr(PHASE_OF_STUDY, phase)
+
+
+def run_of(study: optuna.Study) -> str | None:
+    """The run (its search study's name) a phase study belongs to; None for a search study."""
+    return study.user_attrs.get(RUN_OF)
+
+
+def phase_studies(study: optuna.Study) -> dict[str, str]:
+    """A search study's phase studies by phase ("family", "ablation")."""
+    attrs = study.user_attrs
+    return {
+        k[len(PHASE_STUDY_PREFIX) :]: v
+        for k, v in attrs.items()
+        if k.startswith(PHASE_STUDY_PREFIX)
+    }
+
+
 def study_exists(url: str, name: str) -> bool:
     """Whether the study is there, without creating an SQLite file (or its folder) that is
     not: asking would create it."""
@@ -215,6 +267,22 @@ def study_exists(url: str, name: str) -> bool:
 
 
 # -- Optuna's private API, in one place ----------------------------------------------------
+def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
+    """The storage a study lives in (its run's other studies are opened in it)."""
+    return study._storage
+
+
+def set_study_system_attr(study: optuna.Study, key: str, value: str) -> None:
+    """A study system attribute (Optuna deprecated its public setter; optuna-dashboard reads
+    some, e.g. a finished trial's artifacts)."""
+    study._storage.set_study_system_attr(study._study_id, key, value)
+
+
+def live_trial(study: optuna.Study, trial: FrozenTrial) -> optuna.Trial:
+    """A finished trial as a `Trial` object (what optuna-dashboard's notes take)."""
+    return optuna.Trial(study, trial._trial_id)
+
+
 def trial_id(trial: BaseTrial) -> int:
     """The storage's id of a trial (Optuna exposes only the per-study number)."""
     return trial._trial_id
@@ -225,11 +293,6 @@ def compute_hypervolume(losses: np.ndarray, reference: np.ndarray) -> float:
     from optuna._hypervolume import compute_hypervolume as hv
 
     return float(hv(losses, reference))
-
-
-def driver_id() -> str:
-    """Names this driver process in the study (host and pid)."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def record_heartbeat(study: optuna.Study, trial: int) -> None:
@@ -264,24 +327,3 @@ def trials_by_state(study: optuna.Study) -> dict[str, int]:
     for t in study.get_trials(deepcopy=False):
         counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
     return counts
-
-
-def locate(storage: str | None, study: str | None, runs_root: Path) -> tuple[str, str]:
-    """(storage URL, study name) from what the user gave.
-
-    Without --storage, the study's default SQLite file under the runs folder is used; with
-    neither, the single run there. Raises StudyError naming what is missing.
-    """
-    if storage is None:
-        if study is None:
-            found = sorted(runs_root.glob("*/study.db"))
-            if len(found) != 1:
-                raise StudyError(
-                    f"give --study or --storage: {len(found)} runs found under {runs_root}/"
-                )
-            study = found[0].parent.name
-        path = runs_root / study / "study.db"
-        if not path.is_file():
-            raise StudyError(f"no study database at {path}; give --storage or --run-dir")
-        storage = default_storage(path.parent)
-    return storage, study or only_study_name(storage)

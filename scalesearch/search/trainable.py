@@ -7,15 +7,40 @@ actors) and shared by its trials.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from scalesearch.arch.spec import ArchSpec
 from scalesearch.decode import decode
 from scalesearch.search.outcome import ProxyOutcome
 from scalesearch.train.config import ProxyConfig
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """What a proxy trial is given: its spec and proxy settings (as JSON, exactly as
+    recorded), its data folder, seed, counted MACs and the second latency batch. Tune
+    carries it as a plain dict (`to_tune`), which the trainable reads back (`from_tune`)."""
+
+    spec: str
+    proxy: str
+    data_dir: str | None
+    seed: int
+    macs: int
+    latency_batch: int | None = 8
+
+    def to_tune(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_tune(cls, config: dict[str, Any]) -> TrialConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in config.items() if k in names})
 
 
 @functools.lru_cache(maxsize=4)
@@ -34,7 +59,7 @@ SHAREABLE = ("mnist", "digits", "fashion-mnist", "idx", "cifar10", "cifar100")
 
 
 def run_trial(
-    config: dict,
+    config: TrialConfig,
     report: Callable[[dict], None],
     node_id: str | None,
     data=None,
@@ -51,25 +76,20 @@ def run_trial(
     from scalesearch.train.proxy import train_proxy, train_resolution
 
     try:
-        spec = ArchSpec.from_json(config["spec"])
-        proxy = decode(ProxyConfig, json.loads(config["proxy"]))
+        spec = ArchSpec.from_json(config.spec)
+        proxy = decode(ProxyConfig, json.loads(config.proxy))
         data = data or _cached_dataset(
             proxy.dataset,
-            config["data_dir"],
+            config.data_dir,
             train_resolution(spec, proxy),  # where images are decoded (image folders)
-            config["seed"],
+            config.seed,
             proxy.images_needed,
         )
 
-        latency = {}
+        latency_ms: list[float] = []  # batch 1, measured before the first epoch
 
         def on_latency(measured) -> None:
-            latency.update(
-                latency_ms=measured.ms_batch1,
-                latency_batch_ms=measured.ms_batch,
-                latency_batch=measured.batch,
-                latency_device=measured.device,
-            )
+            latency_ms.append(measured.ms_batch1)
 
         def on_epoch(epoch) -> bool:
             # The last epoch is reported once, as the outcome below: it needs no decision.
@@ -81,7 +101,7 @@ def run_trial(
                     "val_accuracy": epoch.val_accuracy,
                     "val_loss": epoch.val_loss,
                     "node_id": node_id,
-                    "latency_ms": latency.get("latency_ms"),
+                    "latency_ms": latency_ms[0] if latency_ms else None,
                 }
             )
             return stop_requested is None or not stop_requested()
@@ -91,23 +111,11 @@ def run_trial(
             data,
             proxy,
             on_epoch=on_epoch,
-            macs=config["macs"],
-            latency_batch=config.get("latency_batch", 8),
+            macs=config.macs,
+            latency_batch=config.latency_batch,
             on_latency=on_latency,
         )
-        outcome = ProxyOutcome(
-            status=result.status,
-            reason=result.reason,
-            val_accuracies=result.val_accuracies,
-            val_accuracy=result.val_accuracy,
-            val_images=result.val_images,
-            train_loss_sum=result.train_loss_sum,
-            images_per_second=result.images_per_second,
-            train_seconds=result.seconds,
-            node_id=node_id,
-            precision=result.precision,
-            **latency,
-        )
+        outcome = ProxyOutcome.from_result(result, node_id)
     except Exception as err:  # noqa: BLE001 - reported to the study, not lost
         outcome = ProxyOutcome(
             status="error", reason=f"{type(err).__name__}: {err}", node_id=node_id

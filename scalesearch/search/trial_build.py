@@ -19,10 +19,19 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from scalesearch.arch.cost import ModelCost, count_params, meta_model
 from scalesearch.arch.equal_cost import base_macs
+from scalesearch.arch.runtime_counts import count_runtime
 from scalesearch.decode import encode
+from scalesearch.search.arch_groups import RUNTIME_COUNTS
 from scalesearch.search.outcome import Verdict
-from scalesearch.search.schema import COST_TARGET, MACS_BUDGET, Phase, TrialRecord, training_keys
+from scalesearch.search.schema import (
+    COST_TARGET,
+    MACS_BUDGET,
+    Phase,
+    TrialRecord,
+    training_keys,
+)
 from scalesearch.search.space import Coefficients, SearchSpace
+from scalesearch.search.trainable import TrialConfig
 from scalesearch.train.config import ProxyConfig
 
 
@@ -59,11 +68,11 @@ def default_params(space: SearchSpace) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class BuiltTrial:
-    """A trial's record and Tune config; why it may not train (`prune_reason`), and its
+    """A trial's record and what it trains; why it may not train (`prune_reason`), and its
     feasibility as Optuna 5 records it: constraint values, feasible when <= 0."""
 
     record: TrialRecord
-    tune_config: dict[str, Any]
+    config: TrialConfig
     prune_reason: str | None = None
     constraints: dict[str, float] = dataclasses.field(default_factory=dict)
 
@@ -81,9 +90,10 @@ def build_trial(
     """The realised spec of `trial` at its φ (the search φ unless enqueued with one), trained
     with its own seed (a replicate's) or the run's; a family or ablation member under the
     space's `family:` settings, an ablation member by its strategy."""
-    phi = float(trial.user_attrs.get("phi", space.scaling.search_phi))
-    seed = int(trial.user_attrs.get("seed", run_seed))
-    strategy = trial.user_attrs.get("strategy")
+    given = TrialRecord.from_trial(trial)  # what an enqueued trial came with
+    phi = space.scaling.search_phi if given.phi is None else float(given.phi)
+    seed = run_seed if given.seed is None else int(given.seed)
+    strategy = given.strategy
     coefficients, choices = sample_point(trial, space)
     member = space.realize_strategy(strategy or "compound", phi, coefficients, choices)
     # The member's MACs are counted already (exactly: realisation's linear count); only its
@@ -95,6 +105,9 @@ def build_trial(
     proxy = dataclasses.replace(proxy, seed=seed)
     train_key, arch_key = training_keys(spec.spec_hash(), proxy.key_json(), seed)
     alpha, beta, gamma = member.effective
+    counts = {}
+    if set(space.search.costs) & set(RUNTIME_COUNTS):  # a meta forward: only where needed
+        counts = count_runtime(spec).to_dict()
     record = TrialRecord(
         phase=phase,
         phi=phi,
@@ -116,6 +129,7 @@ def build_trial(
         arch_key=arch_key,
         strategy=strategy,
         epochs=proxy.epochs,
+        **counts,
     )
     reason = None
     # The equal-cost tolerance holds in every phase, the MACs budget in the search's.
@@ -127,59 +141,64 @@ def build_trial(
         reason = member.miss_reason()
     elif phase == Phase.SEARCH and cost.macs > space.search.max_macs:
         reason = f"over the MACs budget: {cost.macs:,} > {space.search.max_macs:,.0f}"
-    config = {
-        "spec": spec.to_json(),
-        "proxy": json.dumps(encode(proxy)),
-        "data_dir": data_dir,
-        "seed": seed,
-        "macs": cost.macs,
-        "latency_batch": space.search.latency_batch,
-    }
+    config = TrialConfig(
+        spec=spec.to_json(),
+        proxy=json.dumps(encode(proxy)),
+        data_dir=data_dir,
+        seed=seed,
+        macs=cost.macs,
+        latency_batch=space.search.latency_batch,
+    )
     return BuiltTrial(record, config, reason, constraints)
 
 
 def find_twin(
-    study: optuna.Study, train_key: str, number: int, phase: Phase = Phase.SEARCH
-) -> FrozenTrial | None:
-    """The earliest other trial with this train_key that trained (or is training) it and did
-    not fail: its result stands for this one. A failed twin is retried, not copied. Outside
-    the search, only a twin that trained to the end stands: a replicate, family or ablation
-    member trains in full where the search stopped its twin early."""
-    for t in study.get_trials(deepcopy=False):
-        if t.number == number or t.user_attrs.get("train_key") != train_key:
-            continue
-        if t.user_attrs.get("duplicate_of") is not None or t.state == TrialState.FAIL:
-            continue
-        if phase != Phase.SEARCH and _cut_short(t):
-            continue
-        return t
+    studies: list[optuna.Study], train_key: str, trial: Trial, phase: Phase = Phase.SEARCH
+) -> tuple[str, FrozenTrial] | None:
+    """The earliest other trial (of `studies`: those that train as `phase` does) with this
+    train_key that trained (or is training) it and did not fail, with its study's name: its
+    result stands for this one. A failed twin is retried, not copied. Outside the search,
+    only a twin that trained to the end stands: a replicate, family or ablation member
+    trains in full where the search stopped its twin early."""
+    for study in studies:
+        for t in study.get_trials(deepcopy=False):
+            if study.study_name == trial.study.study_name and t.number == trial.number:
+                continue
+            record = TrialRecord.from_trial(t)
+            if record.train_key != train_key or record.duplicate_of is not None:
+                continue
+            if t.state == TrialState.FAIL or (phase != Phase.SEARCH and _cut_short(t)):
+                continue
+            return study.study_name, t
     return None
 
 
 def _cut_short(trial: FrozenTrial) -> bool:
     """Stopped early by the search's scheduler (a budget or cost prune stands for any phase)."""
-    reason = trial.user_attrs.get("stop_reason") or ""
+    reason = TrialRecord.from_trial(trial).stop_reason or ""
     return trial.state == TrialState.PRUNED and reason.startswith("stopped early")
 
 
 LATENCY_FIELDS = ("latency_ms", "latency_batch_ms", "latency_batch", "latency_device")
 
 
-def twin_verdict(twin: FrozenTrial) -> tuple[Verdict, TrialRecord]:
-    """How a duplicate ends, and what it copies from its twin: a complete twin's result; a
-    pruned twin's reason; a twin still training makes it pruned (it took no slot)."""
-    copied = TrialRecord(duplicate_of=twin.number)
+def twin_verdict(twin: FrozenTrial, study: str | None = None) -> tuple[Verdict, TrialRecord]:
+    """How a duplicate ends, and what it copies from its twin (of `study` where that is
+    another study): a complete twin's result; a pruned twin's reason; a twin still training
+    makes it pruned (it took no slot)."""
+    copied = TrialRecord(duplicate_of=twin.number, duplicate_study=study)
+    source = TrialRecord.from_trial(twin)
+    where = f"trial {twin.number}" + (f" of {study}" if study else "")
     if twin.state == TrialState.COMPLETE:
-        attrs = twin.user_attrs
         copied = dataclasses.replace(
             copied,
-            val_accuracies=attrs.get("val_accuracies"),
-            val_images=attrs.get("val_images"),
-            **{k: attrs.get(k) for k in LATENCY_FIELDS},
+            val_accuracies=source.val_accuracies,
+            val_images=source.val_images,
+            **{k: getattr(source, k) for k in LATENCY_FIELDS},
         )
         return Verdict(TrialState.COMPLETE, accuracy=twin.values[0]), copied
     if twin.state == TrialState.PRUNED:
-        why = twin.user_attrs.get("stop_reason", "pruned")
-        return Verdict(TrialState.PRUNED, reason=f"duplicate of trial {twin.number}: {why}"), copied
-    reason = f"duplicate of trial {twin.number}, which is still training"
+        why = source.stop_reason or "pruned"
+        return Verdict(TrialState.PRUNED, reason=f"duplicate of {where}: {why}"), copied
+    reason = f"duplicate of {where}, which is still training"
     return Verdict(TrialState.PRUNED, reason=reason), copied

@@ -14,11 +14,11 @@ import optuna
 from optuna.trial import TrialState
 
 from scalesearch.errors import StudyError
+from scalesearch.redact import shown
 from scalesearch.search import storage
-from scalesearch.search.frontier import frontier
-from scalesearch.search.schema import Phase, phase_of
-
-WARM_START_FROM = "warm_start_from"
+from scalesearch.search.frontier import search_frontier
+from scalesearch.search.schema import Phase, TrialRecord, trained
+from scalesearch.search.studies import open_run
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,11 @@ def warm_points(url: str, name: str, space_name: str, top: int | None = None) ->
         StudyError: no such study, another space's, or nothing complete in it.
     """
     if not storage.study_exists(url, name):
-        raise StudyError(f"--warm-start {name}: no such study at {url}; give --warm-storage URL")
-    earlier = storage.load_study(url, name)
+        raise StudyError(
+            f"--warm-start {name}: no such study at {shown(url)}; give --warm-storage URL"
+        )
+    run = open_run(url, name)
+    earlier = run.search
     stored = storage.space_name(earlier)
     if stored != space_name:
         raise StudyError(
@@ -43,13 +46,9 @@ def warm_points(url: str, name: str, space_name: str, top: int | None = None) ->
             f"its coefficients would mean something else here"
         )
     if top is None:
-        chosen = [(p.trial, earlier.trials[p.trial].params) for p in frontier(earlier)]
+        chosen = [(p.trial, earlier.trials[p.trial].params) for p in search_frontier(run)]
     else:
-        search = [
-            t
-            for t in earlier.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if phase_of(t) == Phase.SEARCH and "duplicate_of" not in t.user_attrs
-        ]
+        search = [t for t in run.trials(Phase.SEARCH, states=(TrialState.COMPLETE,)) if trained(t)]
         best = sorted(search, key=lambda t: -t.values[0])[:top]
         chosen = [(t.number, t.params) for t in best]
     unique, seen = [], set()
@@ -62,11 +61,11 @@ def warm_points(url: str, name: str, space_name: str, top: int | None = None) ->
         raise StudyError(
             f"--warm-start {name}: the study has no complete search trial to start from"
         )
-    return WarmStart(f"{name}@{url}", tuple(unique))
+    return WarmStart(f"{name}@{shown(url)}", tuple(unique))
 
 
 def enqueue(study: optuna.Study, warm: WarmStart) -> int:
     """Enqueues the points as the study's first trials; returns how many."""
     for number, params in warm.points:
-        study.enqueue_trial(params, user_attrs={WARM_START_FROM: f"{warm.source}#{number}"})
+        TrialRecord(warm_start_from=f"{warm.source}#{number}").enqueue(study, params)
     return len(warm.points)

@@ -21,8 +21,15 @@ DATASETS = (
 
 
 # Added after 0.1, with what 0.1 did: trained at the member's own size, in fp32 on CPUs and
-# bf16 autocast on CUDA (which "auto" keeps, on a CPU without fast bf16).
-LATER_FIELDS = {"resolution_scale": 1.0, "precision": "auto"}
+# bf16 autocast on CUDA (which "auto" keeps, on a CPU without fast bf16); validated on images
+# drawn with the training seed, with the last weights, without a mirrored view.
+LATER_FIELDS = {
+    "resolution_scale": 1.0,
+    "precision": "auto",
+    "val_seed": None,
+    "ema_horizon": 0.0,
+    "tta_flip": False,
+}
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,13 @@ class ProxyConfig:
         resolution_scale: train and validate each member at this share of its input size
             (rounded to a size the network takes): a cheaper proxy for large inputs; costs
             are still counted at the member's own size.
+        val_seed: draws the validation images for every seed alike (None: each seed draws
+            its own, as 0.2 did), so that seeds differ by their training alone and every
+            architecture is ranked on the same images.
+        ema_horizon: validate an exponential moving average of the weights over this share
+            of the run's steps (0: the last weights); weight averaging steadies short runs.
+        tta_flip: validate on each image and its mirror, averaging the two predictions (only
+            where mirroring keeps the label).
     """
 
     dataset: str = "mnist"
@@ -68,6 +82,9 @@ class ProxyConfig:
     eval_batch_size: int = 256
     resolution_scale: float = 1.0
     precision: str = "auto"
+    val_seed: int | None = None
+    ema_horizon: float = 0.0
+    tta_flip: bool = False
 
     def key_json(self) -> str:
         """The settings as canonical JSON for training keys (seed excluded): fields added
@@ -112,6 +129,10 @@ class ProxyConfig:
             raise ConfigError(
                 f"resolution_scale must be in (0, 1], but got {self.resolution_scale}"
             )
+        if not 0 <= self.ema_horizon < 1:
+            raise ConfigError(f"ema_horizon must be in [0, 1), but got {self.ema_horizon}")
+        if self.val_seed is not None and self.val_seed < 0:
+            raise ConfigError(f"val_seed must be >= 0, but got {self.val_seed}")
         if self.val_images is not None and self.val_images < 1:
             raise ConfigError(f"val_images must be >= 1, but got {self.val_images}")
         if self.max_train_images is not None and self.max_train_images < 1:

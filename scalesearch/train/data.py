@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import pickle
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,84 +20,7 @@ from torch import Tensor
 from scalesearch.errors import DatasetError
 from scalesearch.train.config import DATASETS
 from scalesearch.train.idx import FASHION_MNIST_DIR, load_idx_dir
-
-
-@dataclass(frozen=True)
-class Split:
-    images: Tensor  # uint8 (N, C, H, W)
-    labels: Tensor  # int64 (N,)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-
-@dataclass(frozen=True)
-class Dataset:
-    name: str
-    train: Split
-    val: Split
-    test: Split
-    num_classes: int
-    flip: bool  # whether horizontal flips keep the label (not for digits)
-
-    @property
-    def channels(self) -> int:
-        return self.train.images.shape[1]
-
-    @property
-    def native_resolution(self) -> int:
-        return self.train.images.shape[-1]
-
-
-def stratified_split(
-    labels: np.ndarray, fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (kept, carved): `fraction` of each class carved out, the same for a seed.
-
-    Every class with two or more images gives at least one, so small datasets still have a
-    validation image of every class.
-    """
-    rng = np.random.default_rng(seed)
-    kept, carved = [], []
-    for label in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == label))
-        n = max(1, int(round(len(idx) * fraction))) if len(idx) > 1 else 0
-        carved.append(idx[:n])
-        kept.append(idx[n:])
-    return np.sort(np.concatenate(kept)), np.sort(np.concatenate(carved))
-
-
-def _split(images: np.ndarray, labels: np.ndarray, index: np.ndarray) -> Split:
-    return Split(
-        torch.from_numpy(np.ascontiguousarray(images[index])),
-        torch.from_numpy(labels[index].astype(np.int64)),
-    )
-
-
-def _from_arrays(
-    name: str,
-    images: np.ndarray,
-    labels: np.ndarray,
-    test: tuple[np.ndarray, np.ndarray] | None,
-    val_fraction: float,
-    seed: int,
-    flip: bool,
-) -> Dataset:
-    """Builds the three splits; without a given test set, one is carved first (20%)."""
-    if test is None:
-        keep, held = stratified_split(labels, 0.2, seed + 1)
-        test = (images[held], labels[held])
-        images, labels = images[keep], labels[keep]
-    train_idx, val_idx = stratified_split(labels, val_fraction, seed)
-    all_test = np.arange(len(test[1]))
-    return Dataset(
-        name,
-        _split(images, labels, train_idx),
-        _split(images, labels, val_idx),
-        _split(test[0], test[1], all_test),
-        num_classes=int(max(labels.max(), test[1].max())) + 1,
-        flip=flip,
-    )
+from scalesearch.train.splits import Dataset, from_arrays
 
 
 def _mnist() -> tuple[np.ndarray, np.ndarray]:
@@ -207,21 +129,21 @@ def load_dataset(
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")
     if name == "mnist":
-        return _from_arrays(name, *_mnist(), None, val_fraction, seed, flip=False)
+        return from_arrays(name, *_mnist(), None, val_fraction, seed, flip=False)
     if name == "digits":
-        return _from_arrays(name, *_digits(), None, val_fraction, seed, flip=False)
+        return from_arrays(name, *_digits(), None, val_fraction, seed, flip=False)
     if name == "synthetic":
-        return _from_arrays(name, *_synthetic(resolution), None, val_fraction, seed, flip=False)
+        return from_arrays(name, *_synthetic(resolution), None, val_fraction, seed, flip=False)
     if name == "fashion-mnist" and data_dir is None:
         data_dir = _debian_fashion_mnist()
     root = _require_dir(name, data_dir)
     if name in ("fashion-mnist", "idx"):
         images, labels, test = load_idx_dir(root)
         flip = name == "fashion-mnist"  # a mirrored shoe is a shoe; a mirrored digit is not
-        return _from_arrays(name, images, labels, test, val_fraction, seed, flip=flip)
+        return from_arrays(name, images, labels, test, val_fraction, seed, flip=flip)
     if name in ("cifar10", "cifar100"):
         images, labels, test = _cifar(root, 10 if name == "cifar10" else 100)
-        return _from_arrays(name, images, labels, test, val_fraction, seed, flip=True)
+        return from_arrays(name, images, labels, test, val_fraction, seed, flip=True)
     from scalesearch.train.folders import load_image_folder, stream_image_folder
 
     if stream:

@@ -1,6 +1,6 @@
 """DeepSpeed configuration: the built-in one, a user's file checked for typos, "auto" filled.
 
-Plain JSON work, kept apart from `scalesearch.train.final` (the only DeepSpeed import) so the
+Plain JSON work, kept apart from `scalesearch.train.deepspeed_trainer` (the only DeepSpeed import) so the
 CLI can check a config before anything heavy is imported.
 """
 
@@ -79,9 +79,17 @@ def load_deepspeed_config(path: str | Path | None) -> dict:
             f"--deepspeed-config {path}: no such file (examples: launch/deepspeed/)"
         )
     try:
-        config = json.loads(path.read_text())
+        config = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise TrainConfigError(f"--deepspeed-config {path}: not valid JSON ({err})") from None
+    except UnicodeDecodeError:
+        raise TrainConfigError(
+            f"--deepspeed-config {path}: not UTF-8 text; a DeepSpeed config is a JSON file"
+        ) from None
+    except OSError as err:
+        raise TrainConfigError(
+            f"--deepspeed-config {path}: cannot be read ({err.strerror})"
+        ) from None
     if not isinstance(config, dict):
         raise TrainConfigError(f"--deepspeed-config {path}: must hold a JSON object")
     for key in config:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from scalesearch.errors import DatasetError
-from scalesearch.train.data import Dataset, _from_arrays, stratified_split
+from scalesearch.train.splits import Dataset, from_arrays, stratified_split
 from scalesearch.train.stream import FileSplit, list_class_folder
 
 
@@ -59,9 +59,9 @@ def load_image_folder(
             if test_classes != classes:
                 raise DatasetError(f"{root / 'val'}: class folders differ from {root / 'train'}")
             test = (test_images, test_labels)
-        return _from_arrays("imagefolder", images, labels, test, val_fraction, seed, flip=True)
+        return from_arrays("imagefolder", images, labels, test, val_fraction, seed, flip=True)
     images, labels, _ = decode_folder(root, resolution, max_images, seed)
-    return _from_arrays("imagefolder", images, labels, None, val_fraction, seed, flip=True)
+    return from_arrays("imagefolder", images, labels, None, val_fraction, seed, flip=True)
 
 
 def stream_image_folder(root: Path, resolution: int, val_fraction: float, seed: int) -> Dataset:

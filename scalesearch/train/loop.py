@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from scalesearch.train.data import Split, prepare_batch
+from scalesearch.train.data import prepare_batch
+from scalesearch.train.splits import Split
 from scalesearch.train.stream import FileSplit, file_batches
 
 
@@ -31,7 +32,8 @@ class Stepper(Protocol):
 
 
 class PlainStepper:
-    """A module with its optimizer and per-step scheduler: backward, clip, step."""
+    """A module with its optimizer and per-step scheduler: backward, clip, step (and update a
+    moving average of the weights, where one is kept)."""
 
     def __init__(
         self,
@@ -39,9 +41,10 @@ class PlainStepper:
         optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.LRScheduler,
         grad_clip: float,
+        averaged: torch.optim.swa_utils.AveragedModel | None = None,
     ) -> None:
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
-        self.grad_clip = grad_clip
+        self.grad_clip, self.averaged = grad_clip, averaged
 
     def __call__(self, x: Tensor) -> Tensor:
         return self.model(x)
@@ -52,6 +55,8 @@ class PlainStepper:
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
+        if self.averaged is not None:
+            self.averaged.update_parameters(self.model)
 
 
 class Augment(Protocol):
@@ -161,8 +166,11 @@ def evaluate(
     batching: Batching,
     batch_size: int = 256,
     autocast: contextlib.AbstractContextManager | None = None,
+    tta_flip: bool = False,
 ) -> tuple[float, float]:
-    """Top-1 accuracy and mean cross-entropy of `model` on `split` (eval mode, no augmentation)."""
+    """Top-1 accuracy and mean cross-entropy of `model` on `split` (eval mode, no
+    augmentation; with `tta_flip`, the mean of the log-probabilities of each image and its
+    mirror)."""
     model.eval()
     correct, loss_sum, seen = 0, 0.0, 0
     for raw, labels in batches(split, torch.arange(len(split)), batch_size):
@@ -170,6 +178,9 @@ def evaluate(
         y = labels.to(batching.device)
         with autocast or contextlib.nullcontext():
             logits = model(x).float()
+            if tta_flip:
+                mirrored = model(x.flip(-1)).float()
+                logits = (logits.log_softmax(1) + mirrored.log_softmax(1)) / 2
         loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
         correct += (logits.argmax(1) == y).sum().item()
         seen += len(labels)

@@ -20,7 +20,6 @@ from scalesearch.arch.scaling import resolution_multiple, round_resolution
 from scalesearch.arch.spec import ArchSpec
 from scalesearch.stats import binomial_se
 from scalesearch.train.config import ProxyConfig
-from scalesearch.train.data import Dataset, Split
 from scalesearch.train.loop import (
     Batching,
     PlainStepper,
@@ -29,7 +28,9 @@ from scalesearch.train.loop import (
     param_groups,
     train_epoch,
 )
-from scalesearch.train.precision import resolve_precision
+from scalesearch.train.precision import Precision, resolve_precision
+from scalesearch.train.proxy_data import SeedParts, proxy_splits
+from scalesearch.train.splits import Dataset, Split
 
 Status = Literal["completed", "stopped", "diverged"]
 
@@ -104,37 +105,6 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def proxy_splits(data: Dataset, config: ProxyConfig) -> tuple[Split, Split]:
-    """(train, validation) of a proxy trial, seeded.
-
-    Training: the share of the training split given by `subset` and `max_train_images`.
-    Validation: the dataset's validation split, or with `val_images` that many images drawn
-    from it and from the training images the proxy does not train on, so that a proxy on
-    1,200 images is ranked on thousands (its binomial standard error shrinks as 1/√n), or
-    on all of them where fewer are left.
-    """
-    n = len(data.train)
-    keep = max(1, int(round(n * config.subset)))
-    if config.max_train_images is not None:
-        keep = min(keep, config.max_train_images)
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed + 7))
-    train = _take(data.train, order[:keep].sort().values) if keep < n else data.train
-    if config.val_images is None:
-        return train, data.val
-    unused = _take(data.train, order[keep:].sort().values)
-    pool = Split(
-        torch.cat([data.val.images, unused.images]), torch.cat([data.val.labels, unused.labels])
-    )
-    # A dataset smaller than the space was sized for (e.g. --dataset digits) validates on all
-    # it has; the result records how many, and its standard error follows.
-    pick = torch.randperm(len(pool), generator=torch.Generator().manual_seed(config.seed + 11))
-    return train, _take(pool, pick[: config.val_images].sort().values)
-
-
-def _take(split: Split, index: torch.Tensor) -> Split:
-    return Split(split.images[index], split.labels[index])
-
-
 def warmup_cosine(step: int, warmup: int, total: int) -> float:
     """LR multiplier: linear warm-up to 1 over `warmup` steps, then cosine to 0 at `total`."""
     if step < warmup:
@@ -152,6 +122,7 @@ def train_proxy(
     macs: int | None = None,
     latency_batch: int | None = None,
     on_latency: Callable[[Latency], None] | None = None,
+    seeds: SeedParts | None = None,
 ) -> ProxyResult:
     """Trains `spec` (its class count set to the data's) and validates after every epoch.
 
@@ -166,82 +137,130 @@ def train_proxy(
         latency_batch: measure inference latency at batch 1 and this batch before training
             (on the trial's device and threads; about half a second), and pass it to
             `on_latency` before the first epoch.
+        seeds: the seed's parts, where they differ (`SeedParts.of(config)` by default).
 
     A non-finite loss ends the trial with status "diverged" and the reason, not an error.
     """
     device = device or pick_device()
-    torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
+    seeds = seeds or SeedParts.of(config)
     spec = spec.replace(num_classes=data.num_classes)
     macs = count_cost(spec).macs if macs is None else macs
-    model = HybridNet(spec).to(device)
-    cuda = device.type == "cuda"
-    if cuda:
-        model = model.to(memory_format=torch.channels_last)
+    run = _ProxyRun.start(spec, data, config, device, seeds)
     latency = None
     if latency_batch is not None:
-        latency = measure_latency(model, spec.resolution, latency_batch, device, 0.1)
+        latency = measure_latency(run.model, spec.resolution, latency_batch, device, 0.1)
         if on_latency is not None:
             on_latency(latency)
-    precision = resolve_precision(config.precision, device)
-    train, val = proxy_splits(data, config)
-    steps_per_epoch = math.ceil(len(train) / config.batch_size)
-    optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.lr)
-    warmup = max(1, int(config.warmup_epochs * steps_per_epoch))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: warmup_cosine(s, warmup, steps_per_epoch * config.epochs)
-    )
-    stepper = PlainStepper(model, optimizer, scheduler, config.grad_clip)
-    batching = Batching(train_resolution(spec, config), data.flip, device, channels_last=cuda)
-    generator = torch.Generator().manual_seed(config.seed)
-
-    start = time.perf_counter()
-    epochs: list[EpochResult] = []
-    status: Status = "completed"
-    reason = None
-    loss_sum, images, train_seconds = 0.0, 0, 0.0
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        order = torch.randperm(len(train), generator=generator)
-        stats = train_epoch(
-            stepper,
-            batches(train, order, config.batch_size),
-            batching,
-            generator,
-            config.label_smoothing,
-            precision.autocast(device),
-        )
-        images, train_seconds = images + stats.images, train_seconds + stats.seconds
-        if stats.diverged:
-            status = "diverged"
-            reason = f"non-finite training loss at epoch {epoch}, step {len(stats.losses)}"
-            break
-        loss_sum += sum(stats.losses)
-        val_accuracy, val_loss = evaluate(
-            model, val, batching, config.eval_batch_size, precision.autocast(device)
-        )
-        epochs.append(
-            EpochResult(epoch, val_accuracy, val_loss, stats.mean_loss, time.perf_counter() - start)
-        )
-        if on_epoch is not None and on_epoch(epochs[-1]) is False:
-            if epoch < config.epochs:
-                status, reason = "stopped", f"stopped after epoch {epoch} by the caller"
-            break
+    epochs, status, reason = run.train(on_epoch)
     return ProxyResult(
         status=status,
         reason=reason,
-        train_loss_sum=loss_sum,
-        params=count_params(model),
+        train_loss_sum=run.loss_sum,
+        params=count_params(run.model),
         macs=macs,
         resolution=spec.resolution,
-        images_per_second=images / train_seconds if train_seconds else 0.0,
-        seconds=time.perf_counter() - start,
+        images_per_second=run.images / run.train_seconds if run.train_seconds else 0.0,
+        seconds=run.seconds(),
         device=str(device),
-        val_images=len(val),
+        val_images=len(run.val),
         epochs=epochs,
         latency=latency,
-        precision=precision.name,
+        precision=run.precision.name,
     )
+
+
+@dataclass
+class _ProxyRun:
+    """One proxy training under way: its model, optimiser, splits and what it counted."""
+
+    config: ProxyConfig
+    device: torch.device
+    model: HybridNet
+    stepper: PlainStepper
+    batching: Batching
+    generator: torch.Generator
+    train_split: Split
+    val: Split
+    precision: Precision
+    evaluated: torch.nn.Module  # the model, or its moving average
+    started: float = field(default_factory=time.perf_counter)
+    loss_sum: float = 0.0
+    images: int = 0
+    train_seconds: float = 0.0
+
+    @classmethod
+    def start(cls, spec, data, config, device, seeds: SeedParts) -> _ProxyRun:
+        torch.set_num_threads(config.threads)
+        torch.manual_seed(seeds.init)
+        model = HybridNet(spec).to(device)
+        if seeds.order != seeds.init:  # dropout then follows the data order's seed
+            torch.manual_seed(seeds.order + 1)
+        cuda = device.type == "cuda"
+        if cuda:
+            model = model.to(memory_format=torch.channels_last)
+        train, val = proxy_splits(data, config, seeds)
+        steps = math.ceil(len(train) / config.batch_size)
+        optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.lr)
+        warmup = max(1, int(config.warmup_epochs * steps))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: warmup_cosine(s, warmup, steps * config.epochs)
+        )
+        averaged = _moving_average(model, config.ema_horizon, steps * config.epochs)
+        stepper = PlainStepper(model, optimizer, scheduler, config.grad_clip, averaged)
+        flip = data.flip
+        batching = Batching(train_resolution(spec, config), flip, device, channels_last=cuda)
+        generator = torch.Generator().manual_seed(seeds.order)
+        precision = resolve_precision(config.precision, device)
+        evaluated = model if averaged is None else averaged.module
+        return cls(
+            config, device, model, stepper, batching, generator, train, val, precision, evaluated
+        )
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started
+
+    def train(self, on_epoch: EpochCallback | None) -> tuple[list[EpochResult], Status, str | None]:
+        config, epochs = self.config, []
+        autocast = self.precision.autocast(self.device)
+        for epoch in range(1, config.epochs + 1):
+            self.model.train()
+            order = torch.randperm(len(self.train_split), generator=self.generator)
+            data = batches(self.train_split, order, config.batch_size)
+            stats = train_epoch(
+                self.stepper, data, self.batching, self.generator, config.label_smoothing, autocast
+            )
+            self.images, self.train_seconds = (
+                self.images + stats.images,
+                self.train_seconds + stats.seconds,
+            )
+            if stats.diverged:
+                return (
+                    epochs,
+                    "diverged",
+                    f"non-finite training loss at epoch {epoch}, step {len(stats.losses)}",
+                )
+            self.loss_sum += sum(stats.losses)
+            accuracy, loss = evaluate(
+                self.evaluated, self.val, self.batching, config.eval_batch_size, autocast,
+                tta_flip=config.tta_flip and self.batching.flip,
+            )  # fmt: skip
+            epochs.append(EpochResult(epoch, accuracy, loss, stats.mean_loss, self.seconds()))
+            if on_epoch is not None and on_epoch(epochs[-1]) is False:
+                if epoch < config.epochs:
+                    return epochs, "stopped", f"stopped after epoch {epoch} by the caller"
+                break
+        return epochs, "completed", None
+
+
+def _moving_average(model: torch.nn.Module, horizon: float, steps: int):
+    """An exponential moving average of the weights (and BatchNorm statistics) over
+    `horizon` of the run's `steps` (decay 1 − 1/(horizon·steps)); None for horizon 0."""
+    if horizon <= 0:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    decay = 1 - 1 / max(1.0, horizon * steps)
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def train_resolution(spec: ArchSpec, config: ProxyConfig) -> int:

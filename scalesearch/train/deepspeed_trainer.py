@@ -31,11 +31,11 @@ from scalesearch.arch.model import HybridNet
 from scalesearch.arch.spec import ArchSpec
 from scalesearch.errors import TrainConfigError, TrainingDiverged
 from scalesearch.train.augment import RecipeAugment
-from scalesearch.train.data import Dataset
 from scalesearch.train.ds_config import fill_auto
 from scalesearch.train.loop import Batching, batches, evaluate, param_groups, train_epoch
 from scalesearch.train.precision import resolve_precision
 from scalesearch.train.recipes import RecipePlan, as_record, plan, recipe_for
+from scalesearch.train.splits import Dataset
 
 
 @dataclass(frozen=True)

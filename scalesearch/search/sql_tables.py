@@ -87,11 +87,17 @@ FINAL_COLUMNS = tuple(c.name for c in final_runs.columns if c.name not in ("id",
 
 @functools.lru_cache(maxsize=8)
 def engine(url: str) -> sa.Engine:
-    """One engine per database URL (a pool, reused), with the tables created."""
-    made = sa.create_engine(url, pool_pre_ping=True)
+    """One engine per database URL (a pool, reused), with the tables created: for writers."""
+    made = _connect(url)
     creating_schema(lambda: metadata.create_all(made, checkfirst=True))
     creating_schema(lambda: _add_missing_columns(made))
     return made
+
+
+@functools.lru_cache(maxsize=8)
+def _connect(url: str) -> sa.Engine:
+    """One engine per database URL, as it is: a reader creates nothing."""
+    return sa.create_engine(url, pool_pre_ping=True)
 
 
 def _add_missing_columns(made: sa.Engine) -> None:
@@ -120,13 +126,6 @@ def claim(url: str, study: str, key: str, owner: str) -> bool:
     return True
 
 
-def claim_owner(url: str, study: str, key: str) -> str | None:
-    with engine(url).connect() as connection:
-        return connection.execute(
-            sa.select(claims.c.owner).where(claims.c.study == study, claims.c.key == key)
-        ).scalar_one_or_none()
-
-
 def save_final_run(url: str, row: dict) -> None:
     """Inserts or updates the run of (study, trial, checkpoint): a resumed run updates its row."""
     row = {**row, "updated_at": dt.datetime.now(dt.UTC)}
@@ -143,9 +142,15 @@ def save_final_run(url: str, row: dict) -> None:
 
 
 def load_final_runs(url: str, study: str) -> list[dict]:
-    """The study's final runs, oldest first."""
-    with engine(url).connect() as connection:
+    """The study's final runs, oldest first (none where no run was ever recorded: reading
+    creates no table)."""
+    if not sa.inspect(_connect(url)).has_table(final_runs.name):
+        return []
+    table = final_runs
+    present = {c["name"] for c in sa.inspect(_connect(url)).get_columns(final_runs.name)}
+    columns = [c for c in table.columns if c.name in present]  # a 0.1 table lacks 0.2's
+    with _connect(url).connect() as connection:
         rows = connection.execute(
-            sa.select(final_runs).where(final_runs.c.study == study).order_by(final_runs.c.id)
+            sa.select(*columns).where(table.c.study == study).order_by(table.c.id)
         )
-        return [dict(r._mapping) for r in rows]
+        return [{c.name: None for c in table.columns} | dict(r._mapping) for r in rows]

@@ -1,0 +1,53 @@
+"""The `scalesearch` command line: parse, call one library function, return an exit code.
+
+The app is `scalesearch.cli.app`; commands live in `model_commands`, `study_commands`,
+`ablation_commands` and `export_commands`; rendering in `views`. This module holds the one
+error contract: a user's mistake is one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from typer.exceptions import TyperException
+
+from scalesearch.cli import (  # noqa: F401 - registers the commands
+    ablation_commands,
+    export_commands,
+    model_commands,
+    study_commands,
+)
+from scalesearch.cli.app import app
+from scalesearch.errors import ScaleSearchError
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the CLI. Usage mistakes (click's) and scalesearch's own errors exit with 2 and
+    one line on stderr, never a traceback."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        result = app(args=args, prog_name="scalesearch", standalone_mode=False)
+    except ScaleSearchError as err:
+        return _fail(str(err))
+    except TyperException as err:  # click's usage errors, as typer vendors them
+        ctx = getattr(err, "ctx", None)
+        where = ctx.command_path.replace("scalesearch", "", 1).strip() if ctx else ""
+        message = err.format_message() if hasattr(err, "format_message") else str(err)
+        return _fail(f"{message} (see scalesearch {where + ' ' if where else ''}--help)")
+    except typer.Exit as exit_:
+        return exit_.exit_code
+    except typer.Abort:
+        return 130
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    return result if isinstance(result, int) else 0
+
+
+def _fail(message: str) -> int:
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

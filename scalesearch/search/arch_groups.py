@@ -1,0 +1,135 @@
+"""Trainings grouped by architecture, and what their seeds measure.
+
+One proxy accuracy mixes the architecture's worth with the seed's luck (the split, the
+initialisation, the data order). `arch_groups` gathers each architecture's trainings (same
+spec and settings, any seed), and `seed_noise` pools their spread; the race
+(`scalesearch.search.race`) compares them, paired.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+from optuna.trial import FrozenTrial, TrialState
+
+from scalesearch.search.schema import Phase, TrialRecord
+from scalesearch.stats import binomial_se, mean_sd
+
+RUNTIME_COUNTS = ("activations", "attention_maps", "layers", "kernels")
+
+
+@dataclass(frozen=True)
+class ArchGroup:
+    """Every complete training of one architecture (same spec and training settings)."""
+
+    study: str  # the study its trials are in
+    trials: tuple[int, ...]  # the first is the one that represents it
+    accuracies: tuple[float, ...]
+    seeds: tuple[int | None, ...]  # of each training, in the same order
+    macs: int
+    params: dict
+    phase: Phase
+    phi: float
+    default: bool  # it trains the space's default coefficients
+    val_images: int | None
+    params_count: int | None = None
+    latency_ms: float | None = None  # median over its trainings (batch 1), where measured
+    counts: dict[str, int | None] | None = None  # runtime counts, where recorded
+
+    def cost(self, name: str) -> float | None:
+        """A cost objective of the architecture: "macs", "params", "latency" or a runtime
+        count ("activations", "layers", ...)."""
+        known = {"macs": self.macs, "params": self.params_count, "latency": self.latency_ms}
+        return known[name] if name in known else (self.counts or {}).get(name)
+
+    @property
+    def mean(self) -> float:
+        return mean_sd(self.accuracies)[0]
+
+    @property
+    def sd(self) -> float:
+        return mean_sd(self.accuracies)[1]
+
+    def se(self, noise: float | None) -> float:
+        """Of the mean. With the study's pooled seed noise measured: noise / √n (two seeds
+        say little about their own spread, and one seed carries the whole seed noise);
+        without it, the binomial error of the validation set, which is a lower bound."""
+        if noise is not None:
+            return noise / math.sqrt(len(self.accuracies))
+        return binomial_se(self.mean, self.val_images)
+
+
+def arch_groups(trials: list[FrozenTrial], study: str) -> list[ArchGroup]:
+    """The complete ones of `trials` (of study `study`) grouped by architecture.
+
+    A trial that took another's result (a duplicate of a twin, a family member copied from
+    its search trial) counts as a training of its group only where that other trial is not
+    among `trials` (it would count twice): a family member that took an ablation member's
+    training is that member's seed; a search duplicate is not a second seed of its twin.
+    """
+    grouped: dict[str, list[FrozenTrial]] = {}
+    # The default coefficients may realise an architecture the search trained already: their
+    # replicate is then a duplicate, and its flag marks the architecture it took.
+    default_keys = set()
+    inside = {(TrialRecord.from_trial(t).phase, t.number) for t in trials}
+    for t in trials:
+        if t.state != TrialState.COMPLETE:
+            continue
+        record = TrialRecord.from_trial(t)
+        if record.default_coefficients and record.arch_key:
+            default_keys.add(record.arch_key)
+        if _counts(record, inside):
+            grouped.setdefault(record.arch_key or f"trial:{t.number}", []).append(t)
+    groups = []
+    for trials in grouped.values():
+        trials.sort(key=lambda t: t.number)
+        first = TrialRecord.from_trial(trials[0])
+        records = [TrialRecord.from_trial(t) for t in trials]
+        groups.append(
+            ArchGroup(
+                study=study,
+                trials=tuple(t.number for t in trials),
+                accuracies=tuple(t.values[0] for t in trials),
+                seeds=tuple(r.seed for r in records),
+                # From the record, not values[1]: a study's second objective may be latency.
+                macs=int(first.macs if first.macs is not None else trials[0].values[1]),
+                params=dict(trials[0].params),
+                phase=first.phase,
+                phi=float(first.phi or 0.0),
+                default=any(r.default_coefficients for r in records)
+                or first.arch_key in default_keys,
+                val_images=first.val_images,
+                params_count=first.params,
+                latency_ms=_median([r.latency_ms for r in records]),
+                counts={k: getattr(first, k) for k in RUNTIME_COUNTS},
+            )
+        )
+    return sorted(groups, key=lambda g: g.trials[0])
+
+
+def _counts(record: TrialRecord, inside: set[tuple[Phase, int]]) -> bool:
+    """Whether a complete trial is a training of its own in a group of `inside` trials."""
+    if record.copied_from is not None:  # a family copy: its source is a search trial
+        return (Phase.SEARCH, record.copied_from) not in inside
+    if record.duplicate_of is not None:
+        numbers = {number for _, number in inside}
+        return record.duplicate_study is not None or record.duplicate_of not in numbers
+    return True
+
+
+def _median(values: list[float | None]) -> float | None:
+    measured = sorted(v for v in values if v is not None)
+    return statistics.median(measured) if measured else None
+
+
+def seed_noise(groups: list[ArchGroup]) -> float | None:
+    """The pooled standard deviation of one proxy accuracy over seeds (None without
+    replicates). Of the proxy trainings only (search and replicates): the family and the
+    ablation may train longer, so their seeds vary by another amount."""
+    groups = [g for g in groups if g.phase in (Phase.SEARCH, Phase.REPLICATE)]
+    dof = sum(len(g.accuracies) - 1 for g in groups)
+    if dof == 0:
+        return None
+    return math.sqrt(sum((len(g.accuracies) - 1) * g.sd**2 for g in groups) / dof)

@@ -1,0 +1,120 @@
+"""When the driver may ask the next trial, and when it should stop asking.
+
+Two small pieces of the driver's state, each with one rule:
+
+- `AskGate`: search trials are asked in fixed batches (the next batch only once every trial
+  of the last is told: the sampler then sees the same history whatever the load, so the same
+  seed gives the same sequence), or freely (as soon as a slot frees). It also says which
+  trials a new one is ranked against at a rung: those of earlier batches.
+- `Health`: the phase ends when the time budget is spent, when trials keep failing (the
+  space or the data is broken), or when asks keep finding architectures already trained.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+MAX_FAILURES_IN_A_ROW = 3
+MAX_DUPLICATES_IN_A_ROW = 25  # asks that only find trained architectures: the space is spent
+
+
+class Ask(Enum):
+    """What `SearchDriver.suggest` answers when it has no trial to give."""
+
+    LATER = "later"  # nothing now: Tune asks again soon
+    DONE = "done"  # this phase has nothing more to run
+
+
+@dataclass
+class AskGate:
+    """Batches of `batch_size` search trials (or free asks) and the rung history they use."""
+
+    batch_size: int
+    free: bool
+    batch_start: int  # trials numbered below it rank a new one (a resumed study's included)
+    asked_in_batch: int = 0
+
+    def is_open(self, live: int, running: int, study_size: Callable[[], int]) -> bool:
+        """Whether a trial may be asked now; `live`: this driver's running trials, `running`:
+        the study's; `study_size` is read when a new batch starts."""
+        if self.free:
+            return live < self.batch_size
+        if self.asked_in_batch < self.batch_size:
+            return True
+        if running:
+            return False
+        self.asked_in_batch = 0
+        self.batch_start = study_size()
+        return True
+
+    def asked(self) -> None:
+        """A trial that trains was asked (a trial told at once fills no slot)."""
+        self.asked_in_batch += 1
+
+    def ranked_after(self, number: int) -> int:
+        """Trials numbered below this rank trial `number` at its rungs: those told before it
+        was asked (free), or those of earlier batches."""
+        return number if self.free else self.batch_start
+
+    def restart(self) -> None:
+        self.asked_in_batch = 0
+
+
+@dataclass
+class Health:
+    """The phase's clock and its two reasons to stop early (failures, spent space)."""
+
+    time_budget_s: float | None
+    log: Callable[[str], None]
+    started: float = field(default_factory=time.monotonic)
+    failures_in_a_row: int = 0
+    duplicates_in_a_row: int = 0
+    last_error: str = ""
+
+    def out_of_time(self) -> bool:
+        budget = self.time_budget_s
+        return budget is not None and self.elapsed() > budget
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def seconds_left(self) -> float | None:
+        if self.time_budget_s is None:
+            return None
+        return max(0.0, self.time_budget_s - self.elapsed())
+
+    def failing(self) -> bool:
+        return self.failures_in_a_row >= MAX_FAILURES_IN_A_ROW
+
+    def healthy(self) -> bool:
+        """Time left and trials not failing: the next phase may start."""
+        return not self.out_of_time() and not self.failing()
+
+    def failed(self, error: str) -> None:
+        self.failures_in_a_row += 1
+        self.last_error = error
+
+    def succeeded(self) -> None:
+        self.failures_in_a_row = 0
+
+    def duplicate(self) -> None:
+        self.duplicates_in_a_row += 1
+
+    def trained(self) -> None:
+        self.duplicates_in_a_row = 0
+
+    def spent(self, phase: str) -> bool:
+        """The last asks all found trained architectures: the space has no more at this φ."""
+        if self.duplicates_in_a_row < MAX_DUPLICATES_IN_A_ROW:
+            return False
+        if self.duplicates_in_a_row == MAX_DUPLICATES_IN_A_ROW:
+            self.duplicates_in_a_row += 1  # say it once
+            self.log(
+                f"[{phase}] the last {MAX_DUPLICATES_IN_A_ROW} asks all found architectures "
+                f"already trained: this space has few distinct members at this φ, so the "
+                f"phase ends here"
+            )
+        return True

@@ -1,0 +1,129 @@
+"""What a trial is and how it ended, written into its study: the driver's bookkeeping.
+
+`prepare` turns an asked trial into what trains (or tells it at once: pruned before training,
+or a duplicate of a trial that trained the same thing), `tell` ends it with its objective
+values, in the trial's own study (the search's, the family's or the ablation's: each has its
+objectives), and logs its progress line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+import optuna
+from optuna.trial import Trial, TrialState
+
+from scalesearch.search import storage
+from scalesearch.search.heartbeat import Heartbeat
+from scalesearch.search.lifecycle import RunConfig
+from scalesearch.search.outcome import Verdict
+from scalesearch.search.progress import Progress
+from scalesearch.search.schema import Phase, TrialRecord, cost_value
+from scalesearch.search.space import SearchSpace
+from scalesearch.search.studies import SEARCH_PHASES, RunStudies
+from scalesearch.search.trainable import TrialConfig
+from scalesearch.search.trial_build import build_trial, find_twin, twin_verdict
+
+
+class Told(Enum):
+    """Why `prepare` gave no config: the trial was told at once."""
+
+    PRUNED = "pruned"  # not trainable (no equal-cost rounding, over the MACs budget)
+    DUPLICATE = "duplicate"  # took the result of a twin that trained the same thing
+
+
+@dataclass
+class Ledger:
+    """Writes a phase's trials into the run's studies (one ledger per driver)."""
+
+    config: RunConfig
+    space: SearchSpace  # the config's, with the dataset's class count
+    run: RunStudies
+    heartbeat: Heartbeat
+    driver: str
+    version: str
+    log: Callable[[str], None]
+    clock: Callable[[], str]  # "12 s elapsed, 30 s left", for progress lines
+    running: Callable[[], int]  # this driver's live trials
+
+    def __post_init__(self) -> None:
+        self.phase = Phase.SEARCH
+        self.progress = Progress(self.phase.value, self.log)
+
+    def start_phase(self, phase: Phase, finished: int, failed: int) -> None:
+        self.phase = phase
+        self.progress = Progress(phase.value, self.log, self.costs_of(phase), finished, failed)
+
+    def costs_of(self, phase: Phase) -> tuple[str, ...]:
+        """The cost objectives of a phase's study: the search's in the search study, MACs in
+        a family or ablation study (in a 0.2 study, every phase's are the search's)."""
+        return self.space.search.costs if self.run.name_for(phase) == self.run.name else ("macs",)
+
+    def prepare(self, trial: Trial) -> TrialConfig | Told:
+        """Writes the trial's record and returns what it trains, or why it was told at once."""
+        self.heartbeat.add(storage.trial_id(trial))
+        built = build_trial(
+            self.space,
+            trial,
+            self.phase,
+            self.config.proxy,
+            self.config.data_dir,
+            self.config.seed,
+            self.version,
+            self.driver,
+        )
+        built.record.write(trial)
+        for name, value in built.constraints.items():
+            trial.set_constraint(name, value)
+        if built.prune_reason:
+            self.tell(trial, Verdict(TrialState.PRUNED, reason=built.prune_reason))
+            return Told.PRUNED
+        twin = find_twin(self._twin_studies(), built.record.train_key, trial, self.phase)
+        if twin is None:
+            return built.config
+        where, found = twin
+        verdict, copied = twin_verdict(found, None if where == trial.study.study_name else where)
+        copied.write(trial)
+        self.tell(trial, verdict)
+        return Told.DUPLICATE
+
+    def _twin_studies(self) -> list[optuna.Study]:
+        """The studies whose trainings this phase's may repeat: its own, and for family and
+        ablation members each other's (they train alike)."""
+        if self.phase in SEARCH_PHASES:
+            return [self.run.search]
+        found = [self.run.study_for(p) for p in (Phase.FAMILY, Phase.ABLATION)]
+        own = self.run.study_for(self.phase)
+        return [own, *(s for s in found if s is not None and s is not own)]
+
+    def tell(self, trial: Trial, verdict: Verdict) -> None:
+        """Ends the trial in its study and logs its line."""
+        if verdict.reason:
+            field_name = "error" if verdict.state == TrialState.FAIL else "stop_reason"
+            TrialRecord(**{field_name: verdict.reason}).write(trial)
+        values = None
+        if verdict.state == TrialState.COMPLETE:
+            values = self._objective_values(trial, verdict.accuracy)
+            if values is None:
+                verdict = Verdict(TrialState.FAIL, reason="no latency was measured", failure=True)
+                TrialRecord(error=verdict.reason).write(trial)
+        trial.study.tell(trial, values=values, state=verdict.state)
+        self.heartbeat.discard(storage.trial_id(trial))
+        record = TrialRecord.from_trial(trial)
+        accuracy = values[0] if values else None
+        self.progress.told(
+            trial.number,
+            verdict.state,
+            record,
+            accuracy,
+            verdict.reason,
+            self.running(),
+            self.clock(),
+        )
+
+    def _objective_values(self, trial: Trial, accuracy: float) -> list[float] | None:
+        """[accuracy, *costs] in the trial's study's objective order; None if one is missing."""
+        values = [cost_value(trial, c) for c in self.costs_of(self.phase)]
+        return None if None in values else [accuracy, *values]

@@ -1,0 +1,120 @@
+"""The studies of one run, one per fidelity: the search's, the family's, the ablation's.
+
+One fidelity per axis: a value on an Optuna objective axis must be comparable with every
+other value on that axis, and optuna-dashboard draws one Pareto front per study. Search trials
+and their replicates train under the proxy; family and ablation members under the family's
+settings (longer); final runs under `train`'s (longer still). So a run keeps them apart, in
+one storage:
+
+- `NAME`: the search and its replicates, accuracy against the search's costs at the search φ
+  (at equal MACs, what still varies: runtime);
+- `NAME.family`: the family, accuracy against MACs across φ: the frontier of the scaled
+  models, each member trained alike;
+- `NAME.ablation`: the ablation's strategies at equal cost (the family's training, but a
+  controlled experiment, not candidates: kept off the family's frontier);
+- final runs: rows of `scalesearch_final_runs`, never an objective.
+
+The search study names its phase studies and each phase study its run (study attributes), so
+the dashboard's user and any script can go from one to the others. A study written by 0.2
+holds every phase in one study; it keeps that layout when resumed (new trials go where its
+old ones are), and readers filter every phase by its trials' phase, so both layouts read alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import optuna
+from optuna.trial import FrozenTrial
+
+from scalesearch.search import storage
+from scalesearch.search.schema import Phase, phase_of
+
+PHASE_SUFFIX = {Phase.FAMILY: ".family", Phase.ABLATION: ".ablation"}
+# Family and ablation members differ in MACs by design: accuracy against MACs is their axis.
+MEMBER_OBJECTIVES = {"accuracy": "maximize", "macs": "minimize"}
+SEARCH_PHASES = (Phase.SEARCH, Phase.REPLICATE)
+
+
+@dataclass
+class RunStudies:
+    """A run's studies in one storage, opened as they are needed."""
+
+    url: str
+    search: optuna.Study
+    _opened: dict[str, optuna.Study] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.search.study_name
+
+    @property
+    def split(self) -> bool:
+        return storage.is_split(self.search)
+
+    def name_for(self, phase: Phase) -> str:
+        """The study a phase's trials live in."""
+        if phase in SEARCH_PHASES or not self.split:
+            return self.name
+        return self.name + PHASE_SUFFIX[phase]
+
+    def study_for(self, phase: Phase, create: bool = False) -> optuna.Study | None:
+        """The phase's study; made (with accuracy and MACs as objectives) when `create`,
+        else None while it does not exist yet."""
+        name = self.name_for(phase)
+        if name == self.name:
+            return self.search
+        if name not in self._opened:
+            if storage.study_exists(self.url, name):
+                self._opened[name] = storage.load_study(self.url, name)
+            elif create:
+                self._opened[name] = self._create(phase, name)
+            else:
+                return None
+        return self._opened[name]
+
+    def _create(self, phase: Phase, name: str) -> optuna.Study:
+        study = storage.create_or_load_study(
+            storage.storage_of(self.search),
+            name,
+            optuna.samplers.RandomSampler(),  # every member is enqueued: nothing is sampled
+            MEMBER_OBJECTIVES,
+        )
+        storage.copy_run_attrs(self.search, study)
+        storage.link_phase_study(self.search, study, phase.value)
+        return study
+
+    def trials(self, phase: Phase, states=None) -> list[FrozenTrial]:
+        """The phase's trials, from its study (only that phase's, in a 0.2 study)."""
+        study = self.study_for(phase)
+        if study is None:
+            return []
+        return [t for t in study.get_trials(deepcopy=False, states=states) if phase_of(t) == phase]
+
+    def search_trials(self, states=None) -> list[FrozenTrial]:
+        """The search's trials and their replicates: one fidelity, the proxy's."""
+        return [*self.trials(Phase.SEARCH, states), *self.trials(Phase.REPLICATE, states)]
+
+    def counts(self) -> dict[str, int]:
+        """Trials by state ("complete", "pruned", ...) over the run's studies."""
+        counts: dict[str, int] = {}
+        for study in self.studies():
+            for state, n in storage.trials_by_state(study).items():
+                counts[state] = counts.get(state, 0) + n
+        return counts
+
+    def studies(self) -> list[optuna.Study]:
+        """Every study of the run that exists."""
+        found = [self.search]
+        for phase in PHASE_SUFFIX:
+            study = self.study_for(phase)
+            if study is not None and study not in found:
+                found.append(study)
+        return found
+
+
+def open_run(url: str, name: str) -> RunStudies:
+    """The run of study `name`: itself, or the run a phase study (NAME.family) belongs to."""
+    study = storage.load_study(url, name)
+    run = storage.run_of(study)
+    return RunStudies(url, study if run is None else storage.load_study(url, run))
