@@ -192,7 +192,7 @@ def test_early_stopping_ranks_against_earlier_batches_only(tmp_path) -> None:
                 acc = 0.5 + 0.1 * (2 * batch + i)
                 assert not driver.should_stop(tune_id, 1, acc)  # too little history yet
                 driver.on_complete(tune_id, _report([acc, acc + 0.05]), crashed=False)
-            driver._waiting_since = -1.0
+            driver.poll.freed()
         _suggest(driver, "low"), _suggest(driver, "high")
         assert driver.on_result("low", {"epoch": 1, "val_accuracy": 0.65})  # below 0.7
         assert not driver.on_result("high", {"epoch": 1, "val_accuracy": 0.75})
@@ -213,7 +213,7 @@ def test_the_next_trial_is_asked_after_its_batch_or_as_soon_as_a_slot_frees(tmp_
         assert isinstance(_suggest(driver, "t1"), TrialConfig)
         assert _suggest(driver, "t2") is Ask.LATER  # two train at once either way
         driver.on_result("t0", _report([0.6, 0.7]))
-        driver._waiting_since = -1.0
+        driver.poll.freed()
         third = _suggest(driver, "t2")
         if asks == "batch":
             assert third is Ask.LATER  # t1 still trains: the batch is not told yet
@@ -237,7 +237,7 @@ def test_a_repeated_architecture_is_not_trained_again(tmp_path) -> None:
         driver.on_complete("t0", _report([0.6, 0.7]), crashed=False)
         driver.on_complete("t1", _report([0.5, 0.6]), crashed=False)
         driver.run.search.enqueue_trial(same, skip_if_exists=False)
-        driver._waiting_since = -1.0
+        driver.poll.freed()
         assert isinstance(_suggest(driver, "t2"), TrialConfig)  # the duplicate, then a new point
         first, fourth = driver.run.search.trials[0], driver.run.search.trials[3]
         assert fourth.state == TrialState.COMPLETE and fourth.user_attrs["duplicate_of"] == 0
@@ -275,7 +275,7 @@ def test_a_space_with_few_distinct_members_ends(tmp_path) -> None:
         driver.on_complete("t0", _report([0.6, 0.7]), crashed=False)
         for _ in range(MAX_DUPLICATES_IN_A_ROW):
             driver.run.search.enqueue_trial({"alpha": 1.25, "beta": 1.3}, skip_if_exists=False)
-        driver._waiting_since = -1.0
+        driver.poll.freed()
         assert _suggest(driver, "t1") is Ask.DONE
         assert len(driver.run.search.trials) == 1 + MAX_DUPLICATES_IN_A_ROW
 
@@ -322,19 +322,19 @@ def test_trials_are_asked_in_fixed_batches_within_the_budget(driver) -> None:
     assert driver.gate.batch_size == 2
     assert isinstance(_suggest(driver, "t0"), TrialConfig)
     assert isinstance(_suggest(driver, "t1"), TrialConfig)
-    driver._waiting_since = -1.0
+    driver.poll.freed()
     assert _suggest(driver, "t2") is Ask.LATER  # the batch is asked: wait until it is told
     driver.on_complete("t0", COMPLETE.to_report(), crashed=False)
-    driver._waiting_since = -1.0
+    driver.poll.freed()
     assert _suggest(driver, "t2") is Ask.LATER  # one of the batch still runs
     driver.on_complete("t1", COMPLETE.to_report(), crashed=False)
-    driver._waiting_since = -1.0
+    driver.poll.freed()
     assert isinstance(_suggest(driver, "t2"), TrialConfig)  # the next batch, within the budget of 3
     assert driver.gate.batch_start == 2
-    driver._waiting_since = -1.0
+    driver.poll.freed()
     assert _suggest(driver, "t3") is Ask.LATER  # budget 3: two done and one running
     driver.on_complete("t2", COMPLETE.to_report(), crashed=False)
-    driver._waiting_since = -1.0
+    driver.poll.freed()
     assert _suggest(driver, "t3") is Ask.DONE
     assert len(driver.run.search.trials) == 3
 
@@ -358,7 +358,7 @@ def test_a_space_whose_rounding_collapses_trains_each_member_once(tmp_path) -> N
     with make_driver(tmp_path, trials=4, replacements=narrow) as driver:
         assert isinstance(_suggest(driver, "t0"), TrialConfig)  # every point rounds to this spec
         driver.on_complete("t0", _report([0.6, 0.7]), crashed=False)
-        driver._waiting_since = -1.0
+        driver.poll.freed()
         assert _suggest(driver, "t1") is Ask.DONE  # 25 duplicates in a row: the space is spent
         trials = driver.run.search.trials
         assert len({t.user_attrs["spec_hash"] for t in trials}) == 1

@@ -211,3 +211,12 @@ def test_validation_with_the_mirror_averages_both_views() -> None:
     expected = torch.nn.functional.cross_entropy(mean, split.labels).item()
     assert loss == pytest.approx(expected, rel=1e-5)
     assert accuracy == pytest.approx((mean.argmax(1) == split.labels).float().mean().item())
+
+
+def test_a_rung_validates_on_a_share_and_the_result_on_all(tiny_member, digits) -> None:
+    config = ProxyConfig(dataset="digits", epochs=2, max_train_images=128, val_images=150)
+    result = train_proxy(tiny_member, digits, dataclasses.replace(config, rung_val_images=20))
+    full = train_proxy(tiny_member, digits, config)
+    assert round(result.val_accuracies[0] * 20, 6).is_integer()  # measured on 20 images
+    assert result.val_accuracies[1] == full.val_accuracies[1]  # the result: all 150, as before
+    assert result.val_images == 150

@@ -61,8 +61,8 @@ def run(
     replicates: Annotated[
         Optional[int],
         typer.Option(
-            help="Seeds in all for the frontier and the default coefficients "
-            "(measures the seed noise; default: the space's)."
+            help="Seeds in all, at least, for each contender of the race "
+            "(default: the space's search.replicates)."
         ),
     ] = None,
     warm_start: Annotated[

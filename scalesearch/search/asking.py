@@ -64,6 +64,32 @@ class AskGate:
 
 
 @dataclass
+class Poll:
+    """When a waiting driver reads the study again (not more than once a `interval_s`), and
+    when it ends the trials of drivers that died (once a heartbeat interval)."""
+
+    interval_s: float
+    stale_every_s: float
+    waiting_since: float = -1.0
+    stale_checked: float = field(default_factory=time.monotonic)
+
+    def too_soon(self) -> bool:
+        return time.monotonic() - self.waiting_since < self.interval_s
+
+    def freed(self) -> None:
+        """A slot freed: the next ask reads the study at once."""
+        self.waiting_since = -1.0
+
+    def waiting(self) -> bool:
+        """Notes that the driver waits; True when it is time to look for stale trials."""
+        now = self.waiting_since = time.monotonic()
+        if now - self.stale_checked <= self.stale_every_s:
+            return False
+        self.stale_checked = now
+        return True
+
+
+@dataclass
 class Health:
     """The phase's clock and its two reasons to stop early (failures, spent space)."""
 

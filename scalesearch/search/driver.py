@@ -20,13 +20,13 @@ from importlib.metadata import version
 from optuna.trial import Trial, TrialState
 
 from scalesearch.search import storage
-from scalesearch.search.asking import Ask, AskGate, Health
+from scalesearch.search.asking import Ask, AskGate, Health, Poll
 from scalesearch.search.early_stopping import rung_decision
 from scalesearch.search.heartbeat import Heartbeat
 from scalesearch.search.ledger import Ledger, Told
 from scalesearch.search.lifecycle import RunConfig
-from scalesearch.search.outcome import ProxyOutcome, Verdict, decide
-from scalesearch.search.schema import Phase, TrialRecord, cost_value, finished
+from scalesearch.search.outcome import Verdict
+from scalesearch.search.schema import Phase, cost_value
 from scalesearch.search.studies import RunStudies
 from scalesearch.search.trainable import TrialConfig
 
@@ -79,8 +79,7 @@ class SearchDriver:
         # A resumed or joining driver's first batch ranks against the trials already there.
         search = config.space.search
         self.gate = AskGate(search.batch_size, search.asks == "free", len(run.search.trials))
-        self._waiting_since = -1.0
-        self._stale_checked = time.monotonic()
+        self.poll = Poll(WAIT_POLL_S, storage.HEARTBEAT_INTERVAL_S)
         self.start_phase(Phase.SEARCH)
 
     def start_phase(self, phase: Phase) -> None:
@@ -92,20 +91,9 @@ class SearchDriver:
         done, _, failed = self.phase_counts()
         self.ledger.start_phase(phase, done, failed)
 
-    def search_budget(self) -> int:
-        """Read each time: a driver that joins the study later adds its budget."""
-        return storage.search_budget(self.run.search) or self.config.trials
-
     def phase_counts(self) -> tuple[int, int, int]:
-        """(finished, running, failed) trials of this phase in the study, whichever driver
-        ran them; a duplicate (it took a twin's result) is no architecture trained."""
-        done = running = failed = 0
-        for t in self.run.trials(self.phase):
-            if TrialRecord.from_trial(t).duplicate_of is None:
-                done += finished(t)
-                running += t.state == TrialState.RUNNING
-                failed += t.state == TrialState.FAIL
-        return done, running, failed
+        """(finished, running, failed) trials of this phase, whichever driver ran them."""
+        return self.run.phase_counts(self.phase)
 
     # -- what Tune calls ------------------------------------------------------------------
     def suggest(self, tune_id: str, next_trial: TrialSource) -> TrialConfig | Ask:
@@ -136,10 +124,10 @@ class SearchDriver:
 
     def _search_waits(self) -> Ask | None:
         """Why no search trial may be asked now (the budget, the batch), or None."""
-        if time.monotonic() - self._waiting_since < WAIT_POLL_S:
+        if self.poll.too_soon():
             return Ask.LATER  # Tune asks again soon; spare the database
         done, running, _ = self.phase_counts()
-        budget = self.search_budget()
+        budget = self.run.search_budget(self.config.trials)
         if done >= budget:
             return self._finish()
         size = lambda: len(self.run.search.trials)  # noqa: E731 - read only when a batch starts
@@ -187,27 +175,8 @@ class SearchDriver:
         live = self.live.pop(tune_id, None)
         if live is None:
             return
-        self._waiting_since = -1.0  # a slot is free: read the study at the next ask
-        outcome = ProxyOutcome.from_report(result or {})
-        accuracies = outcome.val_accuracies if outcome else live.accuracies
-        if not accuracies and result and "val_accuracy" in result:
-            accuracies = [result["val_accuracy"]]  # stopped at its first report
-        verdict = decide(
-            outcome,
-            len(accuracies),
-            crashed=crashed,
-            early_stopped=live.stopped_early,
-            out_of_time=self.health.out_of_time(),
-        )
-        record = TrialRecord(
-            seconds=time.monotonic() - live.started,
-            val_accuracies=accuracies,
-            node_id=(outcome.node_id if outcome else None) or (result or {}).get("node_id"),
-            latency_ms=live.latency_ms,  # a stopped trial's too: later rungs rank against it
-        )
-        if verdict.state != TrialState.FAIL:  # a stopped trial measured its epochs too
-            record = record.with_measured(outcome)
-        record.write(live.trial)
+        self.poll.freed()
+        verdict = self.ledger.ended(live, result, crashed, self.health.out_of_time())
         if verdict.failure:
             self.health.failed(verdict.reason or "")
         elif verdict.state != TrialState.FAIL:
@@ -230,9 +199,7 @@ class SearchDriver:
 
     def _wait(self) -> None:
         """Notes that this driver waits; ends trials whose driver died now and then."""
-        now = self._waiting_since = time.monotonic()
-        if now - self._stale_checked > storage.HEARTBEAT_INTERVAL_S:
-            self._stale_checked = now
+        if self.poll.waiting():
             stale = sum(storage.fail_stale_trials(s) for s in self.run.studies())
             if stale:
                 self.log(f"marked {stale} trial(s) of a stopped driver as failed")

@@ -8,6 +8,7 @@ objectives), and logs its progress line.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -18,7 +19,7 @@ from optuna.trial import Trial, TrialState
 from scalesearch.search import storage
 from scalesearch.search.heartbeat import Heartbeat
 from scalesearch.search.lifecycle import RunConfig
-from scalesearch.search.outcome import Verdict
+from scalesearch.search.outcome import ProxyOutcome, Verdict, decide
 from scalesearch.search.progress import Progress
 from scalesearch.search.schema import Phase, TrialRecord, cost_value
 from scalesearch.search.space import SearchSpace
@@ -122,6 +123,31 @@ class Ledger:
             self.running(),
             self.clock(),
         )
+
+    def ended(self, live, result: dict | None, crashed: bool, out_of_time: bool) -> Verdict:
+        """Writes what a trial that Tune reports ended measured and returns how it ends
+        (`outcome.decide`); `live` is the driver's `LiveTrial`."""
+        outcome = ProxyOutcome.from_report(result or {})
+        accuracies = outcome.val_accuracies if outcome else live.accuracies
+        if not accuracies and result and "val_accuracy" in result:
+            accuracies = [result["val_accuracy"]]  # stopped at its first report
+        verdict = decide(
+            outcome,
+            len(accuracies),
+            crashed=crashed,
+            early_stopped=live.stopped_early,
+            out_of_time=out_of_time,
+        )
+        record = TrialRecord(
+            seconds=time.monotonic() - live.started,
+            val_accuracies=accuracies,
+            node_id=(outcome.node_id if outcome else None) or (result or {}).get("node_id"),
+            latency_ms=live.latency_ms,  # a stopped trial's too: later rungs rank against it
+        )
+        if verdict.state != TrialState.FAIL:  # a stopped trial measured its epochs too
+            record = record.with_measured(outcome)
+        record.write(live.trial)
+        return verdict
 
     def _objective_values(self, trial: Trial, accuracy: float) -> list[float] | None:
         """[accuracy, *costs] in the trial's study's objective order; None if one is missing."""

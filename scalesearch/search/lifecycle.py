@@ -45,7 +45,7 @@ class RunConfig:
     seed: int = 0
     family_from: int | None = None
     family: bool = True
-    replicates: int = 1  # seeds in all for the frontier and the default coefficients
+    replicates: int = 1  # seeds in all, at least, for each contender of the race
     resume: bool = False  # continue to the study's budget instead of adding `trials` to it
     join: bool = False  # share the study with other drivers running at the same time
     warm_start: str | None = None  # an earlier study of the space whose best points go first

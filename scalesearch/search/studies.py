@@ -25,10 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import optuna
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from scalesearch.search import storage
-from scalesearch.search.schema import Phase, phase_of
+from scalesearch.search.schema import Phase, TrialRecord, finished, phase_of
 
 PHASE_SUFFIX = {Phase.FAMILY: ".family", Phase.ABLATION: ".ablation"}
 # Family and ablation members differ in MACs by design: accuracy against MACs is their axis.
@@ -94,6 +94,21 @@ class RunStudies:
     def search_trials(self, states=None) -> list[FrozenTrial]:
         """The search's trials and their replicates: one fidelity, the proxy's."""
         return [*self.trials(Phase.SEARCH, states), *self.trials(Phase.REPLICATE, states)]
+
+    def phase_counts(self, phase: Phase) -> tuple[int, int, int]:
+        """(finished, running, failed) trials of a phase, whichever driver ran them; a
+        duplicate (it took a twin's result) is no architecture trained."""
+        done = running = failed = 0
+        for t in self.trials(phase):
+            if TrialRecord.from_trial(t).duplicate_of is None:
+                done += finished(t)
+                running += t.state == TrialState.RUNNING
+                failed += t.state == TrialState.FAIL
+        return done, running, failed
+
+    def search_budget(self, default: int) -> int:
+        """The search's budget, read each time: a driver that joins later adds its own."""
+        return storage.search_budget(self.search) or default
 
     def counts(self) -> dict[str, int]:
         """Trials by state ("complete", "pruned", ...) over the run's studies."""

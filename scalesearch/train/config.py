@@ -29,6 +29,7 @@ LATER_FIELDS = {
     "val_seed": None,
     "ema_horizon": 0.0,
     "tta_flip": False,
+    "rung_val_images": None,
 }
 
 
@@ -64,6 +65,10 @@ class ProxyConfig:
             of the run's steps (0: the last weights); weight averaging steadies short runs.
         tta_flip: validate on each image and its mirror, averaging the two predictions (only
             where mirroring keeps the label).
+        rung_val_images: validate the epochs before the last on the first this many of the
+            validation images (the same ones for every trial: a rung compares them), the
+            last on all of them (None: every epoch on all); a rung's decision needs less
+            precision than the result.
     """
 
     dataset: str = "mnist"
@@ -85,6 +90,7 @@ class ProxyConfig:
     val_seed: int | None = None
     ema_horizon: float = 0.0
     tta_flip: bool = False
+    rung_val_images: int | None = None
 
     def key_json(self) -> str:
         """The settings as canonical JSON for training keys (seed excluded): fields added
@@ -133,6 +139,8 @@ class ProxyConfig:
             raise ConfigError(f"ema_horizon must be in [0, 1), but got {self.ema_horizon}")
         if self.val_seed is not None and self.val_seed < 0:
             raise ConfigError(f"val_seed must be >= 0, but got {self.val_seed}")
+        if self.rung_val_images is not None and self.rung_val_images < 1:
+            raise ConfigError(f"rung_val_images must be >= 1, but got {self.rung_val_images}")
         if self.val_images is not None and self.val_images < 1:
             raise ConfigError(f"val_images must be >= 1, but got {self.val_images}")
         if self.max_train_images is not None and self.max_train_images < 1:

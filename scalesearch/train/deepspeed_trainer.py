@@ -29,10 +29,11 @@ from scalesearch.arch.checkpoints import (
 )
 from scalesearch.arch.model import HybridNet
 from scalesearch.arch.spec import ArchSpec
-from scalesearch.errors import TrainConfigError, TrainingDiverged
+from scalesearch.errors import TrainConfigError
 from scalesearch.train.augment import RecipeAugment
 from scalesearch.train.ds_config import fill_auto
-from scalesearch.train.loop import Batching, batches, evaluate, param_groups, train_epoch
+from scalesearch.train.engine_run import EngineStepper, Epochs, Steps, resumed_epoch
+from scalesearch.train.loop import Batching, evaluate, param_groups
 from scalesearch.train.precision import resolve_precision
 from scalesearch.train.recipes import RecipePlan, as_record, plan, recipe_for
 from scalesearch.train.splits import Dataset
@@ -122,33 +123,12 @@ def train_final(
     rank, world = dist.get_rank(), dist.get_world_size()
     torch.manual_seed(seed)
     model, notes = _start(spec, init_from)
-    micro = int(ds_config.get("train_micro_batch_size_per_gpu", 0)) or _micro_from_total(
-        ds_config, world
-    )
-    accumulation = int(ds_config.get("gradient_accumulation_steps", 1))
-    micro_steps = len(data.train) // (world * micro)
-    if micro_steps < accumulation:
-        raise TrainConfigError(
-            f"{len(data.train)} training images are too few for {world} rank(s) × micro batch "
-            f"{micro} × {accumulation} accumulation steps"
-        )
-    steps_per_epoch = micro_steps // accumulation
-    micro_steps = steps_per_epoch * accumulation  # whole optimizer steps only
+    steps = Steps.of(ds_config, world, len(data.train))
     found = recipe_for(recipe, spec.name)
-    fitted = (
-        None
-        if found is None
-        else plan(found, micro * world * accumulation, steps_per_epoch * epochs)
-    )
-    engine = _engine(model, fill_auto(ds_config, steps_per_epoch, epochs), fitted)
+    fitted = None if found is None else plan(found, steps.total_batch, steps.per_epoch * epochs)
+    engine = _engine(model, fill_auto(ds_config, steps.per_epoch, epochs), fitted)
     ema = _ema(engine.module, fitted)
-    start_epoch = 0
-    if resume and (checkpoint_dir / "latest").is_file():
-        _, client = engine.load_checkpoint(str(checkpoint_dir))
-        start_epoch = int(client["epoch"])
-        if ema is not None:
-            ema.load_state_dict(client["ema"])
-    stepper = EngineStepper(engine, ema)
+    start_epoch = resumed_epoch(engine, ema, checkpoint_dir) if resume else 0
     chosen = resolve_precision(precision, engine.device)
     augment = (
         None
@@ -159,32 +139,10 @@ def train_final(
         spec.resolution, data.flip, engine.device, next(engine.module.parameters()).dtype,
         augment=augment,
     )  # fmt: skip
-    losses: list[float] = []
-    images, started = 0, time.perf_counter()
-    for epoch in range(start_epoch, epochs):
-        engine.train()
-        epoch_seed = seed * 100_003 + epoch
-        order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(epoch_seed))
-        shard = order[rank::world][: micro_steps * micro]
-        generator = torch.Generator().manual_seed(epoch_seed * 1_009 + rank)
-        stats = train_epoch(
-            stepper, batches(data.train, shard, micro), batching, generator, label_smoothing,
-            chosen.autocast(engine.device), augment_seed=epoch_seed * 1_000_003,
-        )  # fmt: skip
-        if stats.diverged:
-            raise TrainingDiverged(
-                f"training diverged: non-finite loss at epoch {epoch + 1}, step "
-                f"{len(stats.losses)}; lower the learning rate in the DeepSpeed config"
-            )
-        images += stats.images * world
-        losses.append(stats.mean_loss)
-        if on_epoch is not None:
-            on_epoch(epoch + 1, losses[-1])
-        if (epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs:
-            client = {"epoch": epoch + 1, **({} if ema is None else {"ema": ema.state_dict()})}
-            engine.save_checkpoint(
-                str(checkpoint_dir), tag=f"epoch{epoch + 1}", client_state=client
-            )
+    run = Epochs(engine, ema, EngineStepper(engine, ema), batching, chosen, steps, rank, world)
+    started = time.perf_counter()
+    losses, images = run.train(data, range(start_epoch, epochs), seed, label_smoothing,
+                               checkpoint_dir, checkpoint_every, on_epoch)  # fmt: skip
     seconds = time.perf_counter() - started
     _check_replicas_agree(engine.module, dist)
     final = engine.module if ema is None else ema.module
@@ -271,33 +229,6 @@ def _save_weights(model: torch.nn.Module, path: Path) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(path))
-
-
-class EngineStepper:
-    """A DeepSpeed engine behind the training loop's `Stepper`: it owns backward, gradient
-    clipping, the optimizer and the scheduler (all from the DeepSpeed config)."""
-
-    def __init__(self, engine, ema=None) -> None:
-        self.engine, self.ema = engine, ema
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.engine(x)
-
-    def step(self, loss: torch.Tensor) -> None:
-        self.engine.backward(loss)
-        self.engine.step()
-        if self.ema is not None:
-            self.ema.update_parameters(self.engine.module)
-
-
-def _micro_from_total(config: dict, world: int) -> int:
-    total = int(config.get("train_batch_size", 0))
-    accumulation = int(config.get("gradient_accumulation_steps", 1))
-    if not total:
-        raise TrainConfigError(
-            "the DeepSpeed config needs train_micro_batch_size_per_gpu or train_batch_size"
-        )
-    return max(1, total // (world * accumulation))
 
 
 def _check_replicas_agree(model: torch.nn.Module, dist) -> None:

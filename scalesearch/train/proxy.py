@@ -219,6 +219,13 @@ class _ProxyRun:
     def seconds(self) -> float:
         return time.perf_counter() - self.started
 
+    def _validation(self, epoch: int) -> Split:
+        """All validation images at the last epoch; before it, the first `rung_val_images`."""
+        rung = self.config.rung_val_images
+        if epoch == self.config.epochs or rung is None or rung >= len(self.val):
+            return self.val
+        return Split(self.val.images[:rung], self.val.labels[:rung])
+
     def train(self, on_epoch: EpochCallback | None) -> tuple[list[EpochResult], Status, str | None]:
         config, epochs = self.config, []
         autocast = self.precision.autocast(self.device)
@@ -241,8 +248,8 @@ class _ProxyRun:
                 )
             self.loss_sum += sum(stats.losses)
             accuracy, loss = evaluate(
-                self.evaluated, self.val, self.batching, config.eval_batch_size, autocast,
-                tta_flip=config.tta_flip and self.batching.flip,
+                self.evaluated, self._validation(epoch), self.batching, config.eval_batch_size,
+                autocast, tta_flip=config.tta_flip and self.batching.flip,
             )  # fmt: skip
             epochs.append(EpochResult(epoch, accuracy, loss, stats.mean_loss, self.seconds()))
             if on_epoch is not None and on_epoch(epochs[-1]) is False:
