@@ -109,8 +109,11 @@ def table(images: int, dataset: str) -> dict[tuple[float, float], dict]:
 
 
 def _hypervolume(points: list[tuple[float, int]], max_macs: float) -> float:
-    front = [FrontierPoint(0, acc, 0.0, 1, macs, 0, "search", 1.0, {}, {}) for acc, macs in points]
-    return hypervolume(front, max_macs)
+    front = [
+        FrontierPoint("", 0, acc, 0.0, 1, macs, 0, "search", 1.0, {}, {}, costs={"macs": macs})
+        for acc, macs in points
+    ]
+    return hypervolume(front, {"macs": max_macs})
 
 
 def search(

@@ -21,6 +21,7 @@ Target: outside training ≤ 5% of slot time at 12 s trials (`--images 1024`).
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import tempfile
 import time
@@ -28,8 +29,8 @@ from pathlib import Path
 
 from scalesearch.search import storage as st
 from scalesearch.search.lifecycle import config_from_flags
+from scalesearch.search.pipeline import run_search
 from scalesearch.search.space import load_space, spaces_dir
-from scalesearch.search.tune import run_search
 
 
 def _space(folder: Path, trials: int, images: int, epochs: int, asks: str) -> Path:
@@ -40,9 +41,9 @@ def _space(folder: Path, trials: int, images: int, epochs: int, asks: str) -> Pa
         f"  max_train_images: {images}\n"
     )
     text = text[:start] + proxy + text[end:]
-    text = text.replace("name: cmt_compound", "name: overhead").replace(
-        "trials: 16", f"trials: {trials}"
-    )
+    text = text.replace("name: cmt_compound", "name: overhead")
+    text = re.sub(r"(?m)^  trials: \d+$", f"  trials: {trials}", text)
+    text = re.sub(r"(?m)^  race: \{.*\}$", "  race: {trainings: 0}", text)  # the search alone
     text = text.replace("  batch_size: 2 ", f"  asks: {asks}\n  batch_size: 2 ")
     path = folder / "overhead.yaml"
     path.write_text(text)
@@ -82,7 +83,6 @@ def main() -> None:
             trials=args.trials,
             family=False,
             max_concurrent=args.slots,
-            replicates=1,  # one phase: the search itself
         )
         began = time.time()
         run_search(config, log=lambda line: None)

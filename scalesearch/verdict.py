@@ -60,6 +60,12 @@ def scaling_verdict(members: Sequence[Member], next_macs: float | None = None) -
     predicted when the verdict is "gains"."""
     family = sorted(members, key=lambda m: m.macs)
     n = len(family)
+    if n == 0:
+        return ScalingVerdict(
+            "inconclusive",
+            "No family trained yet, so nothing says whether scaling up pays: run the search "
+            "without --no-family, or scalesearch run --resume.",
+        )
     if n < 3:
         return ScalingVerdict(
             "inconclusive",

@@ -76,6 +76,16 @@ BAD_INPUT = [
 ]
 
 
+def _fails_in_one_line(args: list[str], message: str, capsys) -> None:
+    """The command exits with 2 and says `message` in one line on stderr, no traceback."""
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert err.startswith("error: ") and err.count("\n") == 0, err
+    assert message in err, err
+    assert "Traceback" not in captured.out + captured.err
+
+
 @pytest.fixture
 def files(tmp_path: Path) -> dict[str, str]:
     binary = tmp_path / "binary.yaml"
@@ -93,12 +103,7 @@ def test_bad_input_is_one_line_and_exit_2(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # runs/ of the default run folder lands here
     args = [files.get(a, a).replace("{tmp}", str(tmp_path)) for a in args]
-    assert main(args) == 2
-    captured = capsys.readouterr()
-    err = captured.err.strip()
-    assert err.startswith("error: ") and err.count("\n") == 0, err
-    assert message in err, err
-    assert "Traceback" not in captured.out + captured.err
+    _fails_in_one_line(args, message, capsys)
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").rglob("study.db"))
 
 
@@ -226,11 +231,6 @@ def test_bad_input_on_a_run_is_one_line_and_changes_nothing(
     db = Path(made_run["{db}"])
     before = hashlib.sha256(db.read_bytes()).hexdigest()
     runs = sorted(p.name for p in Path(made_run["{runs}"]).iterdir())
-    assert main(args) == 2
-    captured = capsys.readouterr()
-    err = captured.err.strip()
-    assert err.startswith("error: ") and err.count("\n") == 0, err
-    assert message in err, err
-    assert "Traceback" not in captured.out + captured.err
+    _fails_in_one_line(args, message, capsys)
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before  # the run is unchanged
     assert sorted(p.name for p in Path(made_run["{runs}"]).iterdir()) == runs  # none created

@@ -87,7 +87,7 @@ def test_better_is_said_only_beyond_the_noise_paired(study, default_accuracies, 
     assert result.leader.trials == (0, 1)
     assert result.versus_defaults.paired == 2  # seeds 0 and 1 of both: a paired difference
     words = race_words(result)
-    assert verdict in words and "paired over 2 seed(s)" in words
+    assert verdict in words and "paired over 2 seeds" in words
     gain = dict(at_a_glance(build_report(storage, "rep")))["gain over the defaults"]
     assert ("beyond the seed noise: better" in gain) == verdict.endswith("better")
     assert "paired over 2 seeds" in gain

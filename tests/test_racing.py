@@ -9,6 +9,7 @@ import pytest
 
 from scalesearch.search.racing import (
     FIRST_ROUND,
+    PRIOR_DOF,
     Candidate,
     Noise,
     difference,
@@ -25,11 +26,21 @@ def _c(key: str, *accuracies: float, costs=(), default=False) -> Candidate:
 
 
 def test_the_noise_is_pooled_over_replicated_candidates_and_their_shared_seeds() -> None:
-    # Both candidates move together from seed to seed: the data's share of the noise.
+    # Both candidates move together from seed to seed: the data's share of the noise. Two
+    # degrees of freedom of perfectly paired differences against the prior's six of none:
+    # s_d² = (0 + 6·2σ²)/(2 + 6), so ρ = 1 − 6/8.
     a, b = _c("a", 0.80, 0.84, 0.82), _c("b", 0.70, 0.74, 0.72)
     noise = estimate_noise([a, b, _c("c", 0.9)], prior_sd=0.05)
     assert noise.measured and noise.sd == pytest.approx(0.02)
-    assert noise.rho == pytest.approx(0.95)  # perfectly correlated, clipped
+    assert noise.rho == pytest.approx(1 - PRIOR_DOF / (2 + PRIOR_DOF))
+    # Ten pairs of four shared seeds moving together: 30 degrees of freedom outweigh six.
+    many = [_c(f"m{i}", *(0.7 + i / 100 + d for d in (0.0, 0.04, 0.02, 0.03))) for i in range(5)]
+    assert estimate_noise(many, prior_sd=0.05).rho == pytest.approx(
+        1 - PRIOR_DOF / (30 + PRIOR_DOF)
+    )
+    # Independent seeds (shuffled deviations): no pairing gain.
+    loose = [_c("p", 0.80, 0.84, 0.82, 0.80), _c("q", 0.74, 0.70, 0.72, 0.74)]
+    assert estimate_noise(loose, prior_sd=0.05).rho == 0.0
     assert estimate_noise([_c("x", 0.8)], prior_sd=0.05) == Noise(0.05, 0.0, False)
 
 

@@ -63,3 +63,8 @@ def test_gains_the_law_does_not_predict_are_inconclusive() -> None:
 def test_too_few_members_are_inconclusive() -> None:
     verdict = scaling_verdict(_family([0.8, 0.9]))
     assert verdict.kind == "inconclusive" and "needs three" in verdict.words
+
+
+def test_no_family_says_how_to_train_one() -> None:
+    verdict = scaling_verdict([])
+    assert verdict.kind == "inconclusive" and verdict.words.startswith("No family trained yet")

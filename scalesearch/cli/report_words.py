@@ -81,7 +81,7 @@ def _gain(data: ReportData) -> str:
         if high < 0
         else "within the seed noise: tied, no claim of better is warranted"
     )
-    how = f"paired over {d.paired} seeds" if d.paired else "unpaired"
+    how = f"paired over {d.paired} seed{'s' if d.paired > 1 else ''}" if d.paired else "unpaired"
     return f"{100 * d.mean:+.2f} points over the default coefficients (95% {100 * low:+.2f} to {100 * high:+.2f}, {how}): {verdict}"
 
 

@@ -113,7 +113,9 @@ def race_words(result: RaceResult | None) -> str:
             if low > 0
             else ("beyond the noise: worse" if high < 0 else "within the noise: tied")
         )
-        how = f"paired over {d.paired} seed(s)" if d.paired else "unpaired"
+        how = (
+            f"paired over {d.paired} seed{'s' if d.paired > 1 else ''}" if d.paired else "unpaired"
+        )
         words += (f"; leader − default coefficients = {100 * d.mean:+.2f} points "
                   f"(95% {100 * low:+.2f} to {100 * high:+.2f}, {how}): {verdict}")  # fmt: skip
     elif state.leader.default:

@@ -9,8 +9,11 @@ data's share of the noise.
 
 The noise model: one accuracy varies by σ between seeds, and two architectures' accuracies at
 one seed correlate by ρ (they saw the same data). σ is pooled over every architecture with two
-or more seeds, ρ over pairs sharing two or more seeds; the mean paired difference over k
-shared seeds then has variance 2σ²(1 − ρ)/k, and a mean over n₁ and n₂ unshared seeds
+or more seeds. ρ comes from the spread of paired differences, pooled over pairs that share two
+or more seeds, and is shrunk toward 0 (no pairing gain) by a prior worth `PRIOR_DOF` degrees
+of freedom: two architectures that share two seeds always look perfectly correlated, and
+believing that would make every difference look significant. The mean paired difference over
+k shared seeds then has variance 2σ²(1 − ρ)/k, and a mean over n₁ and n₂ unshared seeds
 σ²(1/n₁ + 1/n₂). Before any second seed σ is the prior (the space's `race.prior_sd`).
 
 - A beats B *beyond the noise* when their difference is over `z` standard errors.
@@ -84,38 +87,39 @@ class RaceState:
     noise: Noise
 
 
+PRIOR_DOF = 6.0  # the weight, in degrees of freedom, of "pairing gains nothing" (ρ = 0)
+
+
 def estimate_noise(candidates: Sequence[Candidate], prior_sd: float) -> Noise:
-    """σ pooled over replicated candidates (the prior without any), ρ over pairs that share
-    two or more seeds (0 without any: unpaired is the safe side), clipped to [0, 0.95]."""
+    """σ pooled over replicated candidates (the prior without any); ρ from the pooled
+    variance of paired differences, shrunk toward 0, clipped to [0, 0.95]."""
     replicated = [c for c in candidates if c.seeds > 1]
     dof = sum(c.seeds - 1 for c in replicated)
     if not dof:
         return Noise(prior_sd, 0.0, False)
     squares = sum(sum((x - c.mean) ** 2 for x in c.accuracies.values()) for c in replicated)
     sd = math.sqrt(squares / dof)
-    return Noise(sd, _correlation(replicated), True)
+    return Noise(sd, _correlation(replicated, sd), True)
 
 
-def _correlation(replicated: Sequence[Candidate]) -> float:
-    """The pooled correlation of deviations from each candidate's mean at shared seeds."""
-    products = squares_a = squares_b = 0.0
+def _correlation(replicated: Sequence[Candidate], sd: float) -> float:
+    """ρ = 1 − s_d²/(2σ²), where s_d² is the pooled variance of paired differences at shared
+    seeds, shrunk toward 2σ² (ρ = 0) by `PRIOR_DOF` degrees of freedom."""
+    squares, dof = 0.0, 0
     for i, a in enumerate(replicated):
         for b in replicated[i + 1 :]:
             shared = sorted(set(a.accuracies) & set(b.accuracies))
             if len(shared) < 2:
                 continue
-            ma = statistics.fmean(a.accuracies[s] for s in shared)
-            mb = statistics.fmean(b.accuracies[s] for s in shared)
-            for s in shared:
-                da, db = a.accuracies[s] - ma, b.accuracies[s] - mb
-                products, squares_a, squares_b = (
-                    products + da * db,
-                    squares_a + da**2,
-                    squares_b + db**2,
-                )
-    if squares_a == 0 or squares_b == 0:
+            diffs = [a.accuracies[s] - b.accuracies[s] for s in shared]
+            mean = statistics.fmean(diffs)
+            squares += sum((d - mean) ** 2 for d in diffs)
+            dof += len(shared) - 1
+    unpaired = 2 * sd**2
+    if unpaired == 0:
         return 0.0
-    return min(0.95, max(0.0, products / math.sqrt(squares_a * squares_b)))
+    paired = (squares + PRIOR_DOF * unpaired) / (dof + PRIOR_DOF)
+    return min(0.95, max(0.0, 1 - paired / unpaired))
 
 
 def difference(a: Candidate, b: Candidate, noise: Noise) -> Difference:
