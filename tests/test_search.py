@@ -71,7 +71,7 @@ def _check_study(storage: str, name: str, trials: int) -> optuna.Study:
         assert t.state != TrialState.RUNNING
         if t.state == TrialState.COMPLETE:
             assert set(t.user_attrs) >= RECORDED, RECORDED - set(t.user_attrs)
-            assert t.values[1] == t.user_attrs["macs"]
+            assert t.values[1] == t.user_attrs["layers"]  # the laptop spaces' runtime cost
             assert len(t.user_attrs["val_accuracies"]) == 2
             spec = json.loads(t.user_attrs["spec"])
             assert spec["num_classes"] == 10
@@ -101,7 +101,8 @@ def test_search_and_family_on_sqlite(tiny_space, tmp_path, local_ray, capsys) ->
     (copy,) = [t for t in family if t.user_attrs.get("copied_from") is not None]
     assert (copy.user_attrs["phi"], copy.user_attrs["seed"]) == (1.0, 0)  # the search φ, seed 0
     source = study.trials[copy.user_attrs["copied_from"]]
-    assert copy.values == source.values and copy.params == source.params
+    assert copy.params == source.params and copy.values[0] == source.values[0]
+    assert copy.values[1] == source.user_attrs["macs"]  # its study's cost, not the search's
     assert len({t.params["alpha"] for t in family}) == 1
     assert result.search_frontier and 0 < result.search_hypervolume < 1
     assert {p.phi for p in result.family_frontier} <= {-2.0, -1.0, 1.0}
@@ -159,7 +160,10 @@ def test_a_trial_below_the_earlier_rung_stops_after_its_first_epoch(tmp_path, lo
     """ASHA on a real Ray: the driver's stop reaches the running trial, which ends itself
     after epoch 1 (PRUNED with the rule's name); the first batch, with nothing earlier to
     rank against, trained to the end."""
-    space = write_space(tmp_path, "rungs", {}, trials=2)
+    # ASHA by name: `auto` takes MOASHA for a runtime cost, under which a trial with fewer
+    # layers than the four below is on the first front and never stopped.
+    asha = {"  batch_size: 2 ": "  early_stopping: asha\n  batch_size: 2 "}
+    space = write_space(tmp_path, "rungs", asha, trials=2)
     _, storage = _run(space, tmp_path, family=False)
     study = st.load_study(storage, "rungs")
     real = study.trials[0]

@@ -149,6 +149,10 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
                 warnings.simplefilter("ignore")
                 state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
+        with path.open("rb") as head:
+            is_pickle = head.read(1) == b"\x80"  # a pickle of protocol 2 and later opens so
+        if not is_pickle:
+            raise CheckpointError(f"{path}: not a readable weights file (not a pickle)") from None
         raise CheckpointError(
             f"{path}: not a weights file: a pickle holding more than tensors, which torch "
             f"refuses to load as weights"

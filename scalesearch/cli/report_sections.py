@@ -114,7 +114,7 @@ def law_html(check: LawCheck | None) -> str:
 
 def reproduce_html(data: ReportData, frontier_size: int) -> str:
     s = data.summary
-    name, flag = html.escape(s.study), html.escape(s.storage_flag)
+    name, flag = html.escape(s.study), html.escape(s.storage_flag, quote=False)  # in text
     secret = (
         f"<p>SCALESEARCH_STORAGE holds the storage URL ({html.escape(s.storage)}): it has a "
         f"password, which this page does not show.</p>"

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from scalesearch.errors import StudyError
-from scalesearch.search import sql_tables
+from scalesearch.search import sql_tables, storage
 from scalesearch.search.arch_groups import arch_groups
 from scalesearch.search.lifecycle import RunConfig
 from scalesearch.search.schema import Phase, TrialRecord, copied_trial, taken
@@ -25,7 +25,8 @@ def family_source(run: RunStudies, number: int | None) -> FrozenTrial:
     of the searched architecture with the best mean accuracy over its seeds (the cheaper one
     on a tie): the race's leader. Where the race gave seeds, only architectures with two or
     more compete: a single seed's luck would otherwise beat a mean of several (the winner's
-    curse)."""
+    curse). A family already begun keeps its coefficients: a resume never orphans the
+    members it trained (a 0.2 family, chosen by another rule, included)."""
     complete = run.trials(Phase.SEARCH, states=(TrialState.COMPLETE,))
     if number is not None:
         match = [t for t in complete if t.number == number]
@@ -35,6 +36,10 @@ def family_source(run: RunStudies, number: int | None) -> FrozenTrial:
                 f"`scalesearch frontier` lists the search's trials"
             )
         return match[0]
+    begun = [t.params for t in run.trials(Phase.FAMILY)]
+    kept = [t for t in complete if begun and t.params == begun[0]]
+    if kept:  # a resumed family keeps the coefficients its trained members have
+        return kept[0]
     searched = [g for g in arch_groups(run.search_trials(), run.name) if g.phase == Phase.SEARCH]
     if not searched:
         raise StudyError("no search trial completed, so there are no coefficients to scale")
@@ -90,7 +95,10 @@ class FamilyMembers:
                 if not self._claim(phi, seed, mine):
                     continue
                 if self._is_source(phi, seed):
-                    study.add_trial(copied_trial(self.source, self._copy_record()))
+                    copy = copied_trial(
+                        self.source, self._copy_record(), storage.study_costs(study)
+                    )
+                    study.add_trial(copy)
                     continue
                 TrialRecord(phase=Phase.FAMILY, phi=phi, seed=seed).enqueue(study, self.params)
                 # ask() takes the oldest enqueued member: maybe another driver's, which is as

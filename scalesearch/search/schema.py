@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -221,13 +222,15 @@ MEASURED = tuple(
 )
 
 
-def copied_trial(source: FrozenTrial, record: TrialRecord) -> FrozenTrial:
-    """A finished trial that repeats `source` (its parameters, values and attributes), with
-    `record`'s fields on top: a family member that is its search trial's very training."""
+def copied_trial(source: FrozenTrial, record: TrialRecord, costs: Sequence[str]) -> FrozenTrial:
+    """A finished trial that repeats `source` (its parameters, accuracy and attributes), with
+    `record`'s fields on top: a family member that is its search trial's very training. Its
+    values are the accuracy and `costs`, the objectives of the study it goes into, which need
+    not be the source study's (the search weighs layers, the family MACs)."""
     return optuna.trial.create_trial(
         params=source.params,
         distributions=source.distributions,
-        values=source.values,
+        values=[source.values[0], *(cost_value(source, cost) for cost in costs)],
         user_attrs={**source.user_attrs, **record.to_attrs()},
     )
 

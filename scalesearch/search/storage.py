@@ -171,6 +171,14 @@ _METRIC_NAMES = {
 }
 
 
+def study_costs(study: optuna.Study) -> tuple[str, ...]:
+    """The costs a study's objectives after accuracy measure (MACs for a study made before
+    metric names were recorded): what a trial copied into it must give as values."""
+    names = study.metric_names or ["val_accuracy", "MACs"]
+    by_metric = {metric: cost for cost, metric in _METRIC_NAMES.items()}
+    return tuple(by_metric.get(name, name) for name in names[1:])
+
+
 def stored_space(study: optuna.Study) -> SearchSpace | None:
     """The space the study was run with (None for a study made elsewhere).
 
