@@ -111,9 +111,9 @@ def _all(seed: int) -> dict:
 
 
 def _jobs(
-    seeds: int, variants: list[str], parts: bool, part_seeds: int
+    seeds: int, variants: list[str], members: list[str], parts: bool, part_seeds: int
 ) -> list[tuple[str, str, dict]]:
-    jobs = [(v, m, _all(s)) for v in variants for m in MEMBERS for s in range(seeds)]
+    jobs = [(v, m, _all(s)) for v in variants for m in members for s in range(seeds)]
     if parts:  # on two members: the parts' shares, at a fraction of the variants' cost
         for part, member, s in itertools.product(PARTS, PARTS_MEMBERS, range(1, part_seeds)):
             jobs.append(("shipped", member, {**_all(0), part: s}))
@@ -169,15 +169,15 @@ def parts_table(done: dict, seeds: int) -> None:
     print("(sd in points; share = sd² over the whole seed's sd²; the parts need not add up)")
 
 
-def variants_table(done: dict, seeds: int, variants: list[str]) -> None:
+def variants_table(done: dict, seeds: int, variants: list[str], members: list[str]) -> None:
     print("\nProxies at the same training cost (Fashion-MNIST, phi = 1, "
           f"{seeds} seeds each):")  # fmt: skip
-    head = "".join(f"{m:>13}" for m in MEMBERS)
+    head = "".join(f"{m:>13}" for m in members)
     print(f"{'variant':<24}{head}{'pooled sd':>11}{'mean acc':>10}{'s/trial':>9}{'paired r':>10}")
     for v in variants:
-        series = {m: [done[_key(v, m, _all(s))]["accuracy"] for s in range(seeds)] for m in MEMBERS}
+        series = {m: [done[_key(v, m, _all(s))]["accuracy"] for s in range(seeds)] for m in members}
         seconds = statistics.fmean(
-            done[_key(v, m, _all(s))]["seconds"] for m in MEMBERS for s in range(seeds)
+            done[_key(v, m, _all(s))]["seconds"] for m in members for s in range(seeds)
         )
         mean = statistics.fmean(a for s in series.values() for a in s)
         cells = "".join(f"{100 * _sd(s):>13.2f}" for s in series.values())
@@ -199,11 +199,12 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=default, choices=list(VARIANTS))
     parser.add_argument("--parts", action="store_true", help="also split the seed into parts")
     parser.add_argument("--part-seeds", type=int, default=4, help="seeds per part")
+    parser.add_argument("--members", nargs="+", default=list(MEMBERS), choices=list(MEMBERS))
     args = parser.parse_args()
-    done = run(_jobs(args.seeds, args.variants, args.parts, args.part_seeds))
+    done = run(_jobs(args.seeds, args.variants, args.members, args.parts, args.part_seeds))
     if args.parts:
         parts_table(done, args.part_seeds)
-    variants_table(done, args.seeds, args.variants)
+    variants_table(done, args.seeds, args.variants, args.members)
 
 
 if __name__ == "__main__":

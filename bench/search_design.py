@@ -23,7 +23,8 @@ mean accuracy (the table's best mean minus the pick's), how often the pick's rep
 interval covers its table mean, and how often a "beats the defaults" claim is false by the
 table (the pick's table mean not above the defaults').
 
-    python bench/search_design.py [--seeds 4] [--searches 200] [--search-trials 10]
+    python bench/search_design.py [--seeds 4] [--searches 200] [--gp-searches 50]
+        [--search-trials 10]
 """
 
 from __future__ import annotations
@@ -223,6 +224,9 @@ def main() -> None:
     parser.add_argument(
         "--search-trials", type=int, default=10, help="single-seed trials before the race"
     )
+    parser.add_argument(
+        "--gp-searches", type=int, default=50, help="searches with the GP sampler (slow to ask)"
+    )
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     table = build_table(args.seeds)
@@ -238,9 +242,12 @@ def main() -> None:
     base = [today(table, "tpe", s) for s in range(args.searches)]
     report("today (TPE)", base)
     budget = round(statistics.fmean(o.trainings for o in base))
-    for name, sampler in (("racing", "tpe"), ("racing + GP", "gp")):
+    for name, sampler, searches in (
+        ("racing", "tpe", args.searches),
+        ("racing + GP", "gp", args.gp_searches),
+    ):
         outcomes = [racing(table, sampler, s, args.search_trials, budget, args.seeds)
-                    for s in range(args.searches)]  # fmt: skip
+                    for s in range(searches)]  # fmt: skip
         report(name, outcomes)
     print("regret and coverage against the table's means; 'false' = share of claims of "
           "'beats the defaults' that the table contradicts")  # fmt: skip

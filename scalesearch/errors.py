@@ -8,6 +8,8 @@ builtin that describes them (`ConnectionError`, `RuntimeError`).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class ScaleSearchError(Exception):
     """Base class of user-facing errors (bad input, missing files, unknown names)."""
@@ -73,3 +75,12 @@ class SearchFailed(ScaleSearchError, RuntimeError):
 
 class TrainingDiverged(ScaleSearchError, RuntimeError):
     """A final training whose loss became non-finite: the schedule is too aggressive."""
+
+
+def why_unwritable(path: Path, err: OSError) -> str:
+    """The reason `path` could not be written, in words: a file where a folder must be
+    (which the OS reports as "File exists" or "Not a directory"), else the OS's own."""
+    for parent in path.parents:
+        if parent.exists():
+            return f"{parent} is a file, not a folder" if not parent.is_dir() else err.strerror
+    return err.strerror or str(err)

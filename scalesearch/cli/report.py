@@ -23,7 +23,7 @@ from scalesearch.cli.report_sections import (
     verdict_html,
 )
 from scalesearch.cli.report_words import at_a_glance, verdict_lines
-from scalesearch.errors import ReportError
+from scalesearch.errors import ReportError, why_unwritable
 from scalesearch.formatting import human, milliseconds
 
 ERROR_BARS = dict(type="data", visible=True)
@@ -290,7 +290,7 @@ def render_report(data: ReportData, path: Path) -> Path:
         path.write_text(_page(data, plots))
     except OSError as err:
         raise ReportError(
-            f"-o {path}: cannot write the report there ({err.strerror or err})"
+            f"-o {path}: cannot write the report there ({why_unwritable(path, err)})"
         ) from None
     return path
 

@@ -54,11 +54,14 @@ class ArchGroup:
 
     def se(self, noise: float | None) -> float:
         """Of the mean. With the study's pooled seed noise measured: noise / √n (two seeds
-        say little about their own spread, and one seed carries the whole seed noise);
-        without it, the binomial error of the validation set, which is a lower bound."""
+        say little about their own spread, and one seed carries the whole seed noise), never
+        below the validation set's binomial error over √n (the report's rule, so a member
+        shows one error bar everywhere); without it, the binomial error of the validation
+        set, which is a lower bound."""
+        binomial = binomial_se(self.mean, self.val_images)
         if noise is not None:
-            return noise / math.sqrt(len(self.accuracies))
-        return binomial_se(self.mean, self.val_images)
+            return max(noise, binomial) / math.sqrt(len(self.accuracies))
+        return binomial
 
 
 def arch_groups(trials: list[FrozenTrial], study: str) -> list[ArchGroup]:
@@ -124,11 +127,13 @@ def _median(values: list[float | None]) -> float | None:
     return statistics.median(measured) if measured else None
 
 
-def seed_noise(groups: list[ArchGroup]) -> float | None:
-    """The pooled standard deviation of one proxy accuracy over seeds (None without
-    replicates). Of the proxy trainings only (search and replicates): the family and the
-    ablation may train longer, so their seeds vary by another amount."""
-    groups = [g for g in groups if g.phase in (Phase.SEARCH, Phase.REPLICATE)]
+def seed_noise(
+    groups: list[ArchGroup], phases: tuple[Phase, ...] = (Phase.SEARCH, Phase.REPLICATE)
+) -> float | None:
+    """The pooled standard deviation of one accuracy over seeds (None without replicates),
+    of one training rule: by default the proxy's (search and replicates), since the family
+    and the ablation train longer and their seeds vary by another amount."""
+    groups = [g for g in groups if g.phase in phases]
     dof = sum(len(g.accuracies) - 1 for g in groups)
     if dof == 0:
         return None

@@ -27,7 +27,7 @@ from scalesearch.arch.checkpoints import detect_layout, load_checkpoint, read_st
 from scalesearch.arch.cost import count_cost
 from scalesearch.arch.latency import Latency, measure_latency
 from scalesearch.arch.model import HybridNet
-from scalesearch.errors import ConfigError
+from scalesearch.errors import ConfigError, why_unwritable
 from scalesearch.formatting import human, milliseconds
 from scalesearch.redact import STORAGE_ENV, has_password, shown, storage_flag
 from scalesearch.search import sql_tables
@@ -109,8 +109,8 @@ def _replacing(folder: Path) -> Iterator[Path]:
         partial.mkdir(parents=True)
     except OSError as err:
         raise ConfigError(
-            f"-o {folder.parent}: cannot write there ({err.strerror or err}); give a folder "
-            f"you can write to"
+            f"-o {folder.parent}: cannot write there ({why_unwritable(partial, err)}); "
+            f"give a folder you can write to"
         ) from None
     try:
         yield partial

@@ -68,7 +68,7 @@ def family_frontier(run: RunStudies) -> list[FrontierPoint]:
     if study is None:
         return []
     groups = arch_groups(run.trials(Phase.FAMILY), study.study_name)
-    return _points(run, groups, ("macs",), seed_noise(groups))
+    return _points(run, groups, ("macs",), seed_noise(groups, (Phase.FAMILY,)))
 
 
 def _points(

@@ -89,7 +89,8 @@ def race_words(result: RaceResult | None) -> str:
 
     def shown(c: Candidate) -> str:
         g = result.groups[c.key]
-        return f"trial {g.trials[0]} ({format_accuracy(g.mean, g.se(noise.sd if noise.measured else None))}, {c.seeds} seed{'s' if c.seeds > 1 else ''})"
+        name = f"trial {g.trials[0]}" + (", the default coefficients" if c.default else "")
+        return f"{name} ({format_accuracy(g.mean, g.se(noise.sd if noise.measured else None))}, {c.seeds} seed{'s' if c.seeds > 1 else ''})"
 
     ties = [shown(c) for c in state.contenders[1:]]
     words = f"Race leader: {shown(state.leader)}"
