@@ -64,7 +64,8 @@ def postgres_database() -> Iterator[str]:
 
     try:
         admin = psycopg.connect(
-            "host=127.0.0.1 port=5432 dbname=test user=postgres", autocommit=True
+            "host=127.0.0.1 port=5432 dbname=test user=postgres connect_timeout=10",
+            autocommit=True,
         )
     except psycopg.OperationalError as err:
         pytest.skip(f"no PostgreSQL on 127.0.0.1:5432: {err}")

@@ -94,10 +94,22 @@ def engine(url: str) -> sa.Engine:
     return made
 
 
+CONNECT_TIMEOUT_S = 15
+
+
+def engine_options(url: str) -> dict:
+    """SQLAlchemy engine settings for a storage URL: connections checked before use, and a
+    PostgreSQL server that does not answer is an error after CONNECT_TIMEOUT_S, not a hang."""
+    options: dict = {"pool_pre_ping": True}
+    if sa.engine.make_url(url).get_backend_name() == "postgresql":
+        options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
+    return options
+
+
 @functools.lru_cache(maxsize=8)
 def _connect(url: str) -> sa.Engine:
     """One engine per database URL, as it is: a reader creates nothing."""
-    return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(url, **engine_options(url))
 
 
 def _add_missing_columns(made: sa.Engine) -> None:

@@ -36,7 +36,7 @@ from scalesearch.search.schema import (
     SPLIT,
 )
 from scalesearch.search.space import SearchSpace
-from scalesearch.search.sql_tables import creating_schema
+from scalesearch.search.sql_tables import creating_schema, engine_options
 from scalesearch.train.config import ProxyConfig
 
 # How often a driver marks its running trials alive, and how long after the last beat a
@@ -80,7 +80,7 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
                 url,
                 heartbeat_interval=HEARTBEAT_INTERVAL_S,
                 grace_period=HEARTBEAT_GRACE_S,
-                engine_kwargs={"pool_pre_ping": True},
+                engine_kwargs=engine_options(url),
             )
         )
     except NoSuchModuleError:
