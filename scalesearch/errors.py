@@ -82,5 +82,7 @@ def why_unwritable(path: Path, err: OSError) -> str:
     (which the OS reports as "File exists" or "Not a directory"), else the OS's own."""
     for parent in path.parents:
         if parent.exists():
-            return f"{parent} is a file, not a folder" if not parent.is_dir() else err.strerror
+            if not parent.is_dir():
+                return f"{parent} is a file, not a folder"
+            break
     return err.strerror or str(err)

@@ -32,3 +32,8 @@ def milliseconds(value: float) -> str:
 def trial_counts(counts: dict[str, int]) -> str:
     """{"pruned": 6, "complete": 12} → "12 complete, 6 pruned" (or "no trials")."""
     return ", ".join(f"{n:,} {state}" for state, n in sorted(counts.items()) if n) or "no trials"
+
+
+def seed_count(n: int) -> str:
+    """ "1 seed", "2 seeds": how many seeds a number rests on, in words."""
+    return f"{n} seed{'s' if n != 1 else ''}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from scalesearch.cli.report_data import ReportData
+from scalesearch.formatting import seed_count
 from scalesearch.search.ablation import ablation_verdict
 from scalesearch.search.race import race_words
 from scalesearch.stats import format_accuracy
@@ -31,7 +32,7 @@ def _family(data: ReportData) -> str:
         return "no family trained yet"
     rows = "; ".join(
         f"φ {m.phi:g}: {format_accuracy(m.accuracy, m.se)} at {m.macs / 1e6:.1f} MMACs "
-        f"({m.seeds} seed{'s' if m.seeds > 1 else ''})"
+        f"({seed_count(m.seeds)})"
         for m in data.members
     )
     return f"accuracy against MACs, each member trained alike: {rows}"
@@ -46,7 +47,7 @@ def _best(data: ReportData) -> str:
     seeds = len(leader.accuracies)
     how = (
         f"trial {leader.trials[0]}, {format_accuracy(leader.mean, leader.se(noise.sd if noise.measured else None))} "
-        f"over {seeds} seed{'s' if seeds > 1 else ''}"
+        f"over {seed_count(seeds)}"
     )
     return _coefficients(point, how)
 
@@ -81,7 +82,7 @@ def _gain(data: ReportData) -> str:
         if high < 0
         else "within the seed noise: tied, no claim of better is warranted"
     )
-    how = f"paired over {d.paired} seed{'s' if d.paired > 1 else ''}" if d.paired else "unpaired"
+    how = f"paired over {seed_count(d.paired)}" if d.paired else "unpaired"
     return f"{100 * d.mean:+.2f} points over the default coefficients (95% {100 * low:+.2f} to {100 * high:+.2f}, {how}): {verdict}"
 
 

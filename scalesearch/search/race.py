@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from optuna.trial import FrozenTrial, Trial
 
+from scalesearch.formatting import seed_count
 from scalesearch.search import sql_tables
 from scalesearch.search.arch_groups import ArchGroup, arch_groups
 from scalesearch.search.lifecycle import RunConfig
@@ -90,7 +91,7 @@ def race_words(result: RaceResult | None) -> str:
     def shown(c: Candidate) -> str:
         g = result.groups[c.key]
         name = f"trial {g.trials[0]}" + (", the default coefficients" if c.default else "")
-        return f"{name} ({format_accuracy(g.mean, g.se(noise.sd if noise.measured else None))}, {c.seeds} seed{'s' if c.seeds > 1 else ''})"
+        return f"{name} ({format_accuracy(g.mean, g.se(noise.sd if noise.measured else None))}, {seed_count(c.seeds)})"
 
     ties = [shown(c) for c in state.contenders[1:]]
     words = f"Race leader: {shown(state.leader)}"
@@ -114,9 +115,7 @@ def race_words(result: RaceResult | None) -> str:
             if low > 0
             else ("beyond the noise: worse" if high < 0 else "within the noise: tied")
         )
-        how = (
-            f"paired over {d.paired} seed{'s' if d.paired > 1 else ''}" if d.paired else "unpaired"
-        )
+        how = f"paired over {seed_count(d.paired)}" if d.paired else "unpaired"
         words += (f"; leader − default coefficients = {100 * d.mean:+.2f} points "
                   f"(95% {100 * low:+.2f} to {100 * high:+.2f}, {how}): {verdict}")  # fmt: skip
     elif state.leader.default:
