@@ -9,17 +9,25 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+import optuna
 import pytest
 from optuna.trial import TrialState
 
 from scalesearch.arch.runtime_counts import count_runtime
-from scalesearch.search import storage
+from scalesearch.search import sql_tables, storage
 from scalesearch.search.asking import MAX_DUPLICATES_IN_A_ROW, MAX_FAILURES_IN_A_ROW, Ask
 from scalesearch.search.driver import SearchDriver
 from scalesearch.search.heartbeat import Heartbeat
 from scalesearch.search.lifecycle import config_from_flags, open_study
 from scalesearch.search.outcome import CRASHED_REASON, ProxyOutcome, Verdict, decide
-from scalesearch.search.schema import COST_TARGET, MACS_BUDGET, Phase, TrialRecord
+from scalesearch.search.schema import (
+    COST_TARGET,
+    MACS_BUDGET,
+    Phase,
+    TrialRecord,
+    claim_key,
+    taken,
+)
 from scalesearch.search.space import load_space
 from scalesearch.search.trainable import TrialConfig
 from tests.helpers import LAYERS_OBJECTIVE, write_space
@@ -364,3 +372,20 @@ def test_a_space_whose_rounding_collapses_trains_each_member_once(tmp_path) -> N
         assert len({t.user_attrs["spec_hash"] for t in trials}) == 1
         assert [t.user_attrs.get("duplicate_of") for t in trials[1:]] == [0] * (len(trials) - 1)
         assert driver.phase_counts() == (1, 0, 0)
+
+
+def test_a_unit_another_driver_enqueued_but_not_yet_asked_is_not_claimed_twice(tmp_path) -> None:
+    """The race two `ablate` drivers hit: B reads the study between A's enqueue and A's ask."""
+    url = storage.default_storage(tmp_path)
+    study = optuna.create_study(storage=url, study_name="claims")
+    unit = "ablation:0:depth:1:0"
+
+    def mine() -> list:
+        return [t for t in study.get_trials() if t.user_attrs.get("unit") == unit]
+
+    assert sql_tables.claim(url, "claims", claim_key(unit, mine()), "driver-a")
+    study.enqueue_trial({}, user_attrs={"unit": unit})  # A's, still WAITING
+    assert not taken(mine())
+    assert not sql_tables.claim(url, "claims", claim_key(unit, mine()), "driver-b")
+    study.tell(study.ask(), state=TrialState.FAIL)  # A's try is interrupted: B may retry it
+    assert sql_tables.claim(url, "claims", claim_key(unit, mine()), "driver-b")

@@ -23,7 +23,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from scalesearch.search import sql_tables
 from scalesearch.search.family import family_source
 from scalesearch.search.lifecycle import RunConfig
-from scalesearch.search.schema import Phase, TrialRecord, taken
+from scalesearch.search.schema import Phase, TrialRecord, claim_key, taken
 from scalesearch.search.studies import RunStudies
 from scalesearch.search.trial_build import default_params
 from scalesearch.stats import mean_sd, paired_interval
@@ -77,7 +77,7 @@ class AblationMembers:
             mine = self._mine(trials, strategy, phi, seed)
             if taken(mine):
                 continue
-            key = f"ablation:{self.source.number}:{strategy}:{phi:g}:{seed}:{len(mine)}"
+            key = claim_key(f"ablation:{self.source.number}:{strategy}:{phi:g}:{seed}", mine)
             if not sql_tables.claim(self.config.storage, self.config.study_name, key, self.driver):
                 continue
             record = TrialRecord(

@@ -16,7 +16,7 @@ from scalesearch.errors import StudyError
 from scalesearch.search import sql_tables, storage
 from scalesearch.search.arch_groups import arch_groups
 from scalesearch.search.lifecycle import RunConfig
-from scalesearch.search.schema import Phase, TrialRecord, copied_trial, taken
+from scalesearch.search.schema import Phase, TrialRecord, claim_key, copied_trial, taken
 from scalesearch.search.studies import RunStudies
 
 
@@ -113,7 +113,7 @@ class FamilyMembers:
     def _claim(self, phi: float, seed: int, mine: list[FrozenTrial]) -> bool:
         if taken(mine):
             return False
-        key = f"family:{self.source.number}:{phi:g}:{seed}:{len(mine)}"  # len: failed attempts
+        key = claim_key(f"family:{self.source.number}:{phi:g}:{seed}", mine)
         return sql_tables.claim(self.config.storage, self.config.study_name, key, self.driver)
 
     def _copy_record(self) -> TrialRecord:

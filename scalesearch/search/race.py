@@ -28,7 +28,7 @@ from scalesearch.search.racing import (
     next_round,
     race_state,
 )
-from scalesearch.search.schema import Phase, TrialRecord, taken
+from scalesearch.search.schema import Phase, TrialRecord, claim_key, taken
 from scalesearch.search.space import SearchSpace
 from scalesearch.search.studies import RunStudies
 from scalesearch.search.trial_build import default_params
@@ -169,7 +169,7 @@ class RaceRound:
             mine = _mine(trials, label, seed)
             if taken(mine):
                 continue
-            key = f"replicate:{label}:{seed}:{len(mine)}"
+            key = claim_key(f"replicate:{label}:{seed}", mine)
             if not sql_tables.claim(self.config.storage, self.config.study_name, key, self.driver):
                 continue
             TrialRecord(

@@ -274,6 +274,16 @@ def taken(trials: list[FrozenTrial]) -> bool:
     return any(finished(t) or t.state == TrialState.RUNNING for t in trials)
 
 
+def claim_key(unit: str, trials: list[FrozenTrial]) -> str:
+    """The claim key of a unit's next try: the unit and how many of its tries failed.
+
+    Only failures count: a trial another driver claimed and enqueued but has not yet asked
+    is WAITING, neither taken nor failed, so a driver that reads it then asks for the same
+    key and is refused, instead of claiming a second try of a unit that is about to train.
+    """
+    return f"{unit}:{sum(t.state == TrialState.FAIL for t in trials)}"
+
+
 def finished(trial: FrozenTrial) -> bool:
     """Counts toward the budget: complete, or pruned (early-stopped or over the MACs budget).
     A FAIL does not: an interrupted or crashed trial is retried by a resumed search."""
