@@ -15,8 +15,10 @@ On Fashion-MNIST (Debian's package), for three equal-cost members of `cmt_compou
    architectures' accuracies move together (common random numbers make paired differences
    quieter by that much).
 
-Results are cached in bench/results/proxy_noise.json (resumable: rerun to fill what is
-missing); two trainings run at once, one thread each.
+Results are cached in bench/results/proxy_noise.json, keyed by the precision this machine
+trains in (`precision: auto`: bf16 with AVX-512 BF16, else fp32; rows of the other precision
+are kept but never mixed into a table); resumable: rerun to fill what is missing. Two
+trainings run at once, one thread each.
 
     python bench/proxy_noise.py [--seeds 6] [--parts] [--variants shipped fixed-val ...]
 """
@@ -43,15 +45,17 @@ MEMBERS = {
     "cmt-wide": ("cmt_compound", 1.0, 1.55),
     "cvt-default": ("cvt_compound", 1.2, 1.1),
 }
-# Each variant changes the shipped proxy (2 epochs x 1,200 images, batch 16) at the same
-# number of training images seen.
+# Each variant changes the shipped proxy (2 epochs x 1,200 images, batch 16, peak lr 2e-3
+# after a 0.2-epoch warm-up, label smoothing 0.1) at the same number of training images seen.
 VARIANTS = {
     "shipped": {},
     "fixed-val": {"val_seed": 0},
     "fixed-val+ema": {"val_seed": 0, "ema_horizon": 0.25},
-    "fixed-val+ema, 1,200 val": {"val_seed": 0, "ema_horizon": 0.25, "val_images": 1200},
-    "fixed-val+ema+tta": {"val_seed": 0, "ema_horizon": 0.25, "tta_flip": True},
-    "fixed-val+ema+lr1e-3": {"val_seed": 0, "ema_horizon": 0.25, "lr": 1e-3, "warmup_epochs": 0.5},
+    "fixed-val+tta": {"val_seed": 0, "tta_flip": True},
+    "one epoch of 2,400": {"epochs": 1, "max_train_images": 2400},
+    "lr 1e-3, warm-up 0.5": {"lr": 1e-3, "warmup_epochs": 0.5},
+    "batch 32": {"batch_size": 32},
+    "no label smoothing": {"label_smoothing": 0.0},
 }
 PARTS = ("subset", "validation", "init", "order")
 PARTS_MEMBERS = ("cmt-default", "cmt-wide")
@@ -90,6 +94,7 @@ def _train(job: tuple[str, str, dict]) -> dict:
         "val_images": result.val_images,
         "seconds": time.perf_counter() - start,
         "train_seconds": result.seconds,
+        "precision": result.precision,
     }
 
 
@@ -102,8 +107,21 @@ def _dataset(load_dataset):
     return _DATA["fashion"]
 
 
+def _machine_precision() -> str:
+    """What `precision: auto` trains in on this machine: the cache's key, since a seed sd
+    measured in bf16 is not one measured in fp32."""
+    import torch
+
+    from scalesearch.train.precision import resolve_precision
+
+    return resolve_precision("auto", torch.device("cpu")).name
+
+
+PRECISION = _machine_precision()
+
+
 def _key(variant: str, member: str, parts: dict) -> str:
-    return f"{variant}|{member}|" + ",".join(f"{k}={parts[k]}" for k in PARTS)
+    return f"{PRECISION}|{variant}|{member}|" + ",".join(f"{k}={parts[k]}" for k in PARTS)
 
 
 def _all(seed: int) -> dict:
@@ -122,6 +140,7 @@ def _jobs(
 
 def run(jobs: list[tuple[str, str, dict]]) -> dict[str, dict]:
     done = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    done = {k: v for k, v in done.items() if "precision" in v}  # older rows: not attributable
     todo = [j for j in jobs if _key(*j) not in done]
     print(f"{len(jobs) - len(todo)} trainings cached, {len(todo)} to train", flush=True)
     with ProcessPoolExecutor(max_workers=2) as pool:
@@ -144,7 +163,7 @@ def _pooled(series: list[list[float]]) -> float:
 
 
 def parts_table(done: dict, seeds: int) -> None:
-    print("\nThe parts of the seed (shipped proxy, Fashion-MNIST, cmt_compound phi = 1):")
+    print(f"\nThe parts of the seed (shipped proxy, Fashion-MNIST, phi = 1, {PRECISION}):")
     print(f"{'part varied':<22}" + "".join(f"{m:>14}" for m in PARTS_MEMBERS)
           + f"{'pooled sd':>11}{'share':>8}")  # fmt: skip
     cmt = list(PARTS_MEMBERS)
@@ -171,7 +190,7 @@ def parts_table(done: dict, seeds: int) -> None:
 
 def variants_table(done: dict, seeds: int, variants: list[str], members: list[str]) -> None:
     print("\nProxies at the same training cost (Fashion-MNIST, phi = 1, "
-          f"{seeds} seeds each):")  # fmt: skip
+          f"{seeds} seeds each, {PRECISION}):")  # fmt: skip
     head = "".join(f"{m:>13}" for m in members)
     print(f"{'variant':<24}{head}{'pooled sd':>11}{'mean acc':>10}{'s/trial':>9}{'paired r':>10}")
     for v in variants:
@@ -195,10 +214,10 @@ def _paired_r(series: list[list[float]]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=6)
-    default = ["shipped", "fixed-val+ema", "fixed-val+ema, 1,200 val"]  # others on request
+    default = list(VARIANTS)
     parser.add_argument("--variants", nargs="+", default=default, choices=list(VARIANTS))
     parser.add_argument("--parts", action="store_true", help="also split the seed into parts")
-    parser.add_argument("--part-seeds", type=int, default=4, help="seeds per part")
+    parser.add_argument("--part-seeds", type=int, default=6, help="seeds per part")
     parser.add_argument("--members", nargs="+", default=list(MEMBERS), choices=list(MEMBERS))
     args = parser.parse_args()
     done = run(_jobs(args.seeds, args.variants, args.members, args.parts, args.part_seeds))

@@ -62,7 +62,8 @@ class ProxyConfig:
             its own, as 0.2 did), so that seeds differ by their training alone and every
             architecture is ranked on the same images.
         ema_horizon: validate an exponential moving average of the weights over this share
-            of the run's steps (0: the last weights); weight averaging steadies short runs.
+            of the run's steps (0: the last weights), its BatchNorm statistics recomputed
+            on 256 training images (`loop.refresh_batchnorm`).
         tta_flip: validate on each image and its mirror, averaging the two predictions (only
             where mirroring keeps the label).
         rung_val_images: validate the epochs before the last on the first this many of the

@@ -188,6 +188,40 @@ def evaluate(
     return correct / max(seen, 1), loss_sum / max(seen, 1)
 
 
+@torch.no_grad()
+def refresh_batchnorm(
+    model: nn.Module,
+    split: Split,
+    batching: Batching,
+    images: int = 256,
+    batch_size: int = 64,
+    autocast: contextlib.AbstractContextManager | None = None,
+) -> None:
+    """Recomputes the BatchNorm statistics of `model` on its first `images` training images.
+
+    An average of weights is not trained with the average of their statistics: in a short
+    run the weights still move, and the averaged BatchNorm buffers describe none of them
+    (a 150-step proxy validated its EMA at 19-46% against 61-70% for its last weights).
+    SWA's cure (`torch.optim.swa_utils.update_bn`), on a few batches: a cumulative average
+    of the batch statistics (momentum None), without augmentation, the rest of the model in
+    eval mode as validation runs it (no dropout: the training's random stream is untouched).
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    model.eval()
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None
+        norm.train()
+    for raw, _ in batches(split, torch.arange(min(images, len(split))), batch_size):
+        with autocast or contextlib.nullcontext():
+            model(batching.inputs(raw, train=False, generator=None))
+    for norm, momentum in zip(norms, momenta, strict=True):
+        norm.momentum = momentum
+
+
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """AdamW groups as the official CvT and CMT recipes: no decay on biases, norms (every
     tensor of one dimension), nor on the parameters the model lists in `no_weight_decay()`

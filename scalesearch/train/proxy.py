@@ -26,6 +26,7 @@ from scalesearch.train.loop import (
     batches,
     evaluate,
     param_groups,
+    refresh_batchnorm,
     train_epoch,
 )
 from scalesearch.train.precision import Precision, resolve_precision
@@ -247,6 +248,10 @@ class _ProxyRun:
                     f"non-finite training loss at epoch {epoch}, step {len(stats.losses)}",
                 )
             self.loss_sum += sum(stats.losses)
+            if self.evaluated is not self.model:  # a moving average: its own statistics
+                refresh_batchnorm(
+                    self.evaluated, self.train_split, self.batching, autocast=autocast
+                )
             accuracy, loss = evaluate(
                 self.evaluated, self._validation(epoch), self.batching, config.eval_batch_size,
                 autocast, tta_flip=config.tta_flip and self.batching.flip,
@@ -260,8 +265,9 @@ class _ProxyRun:
 
 
 def _moving_average(model: torch.nn.Module, horizon: float, steps: int):
-    """An exponential moving average of the weights (and BatchNorm statistics) over
-    `horizon` of the run's `steps` (decay 1 − 1/(horizon·steps)); None for horizon 0."""
+    """An exponential moving average of the weights over `horizon` of the run's `steps`
+    (decay 1 − 1/(horizon·steps)); None for horizon 0. Its BatchNorm statistics are
+    recomputed before each validation (`refresh_batchnorm`)."""
     if horizon <= 0:
         return None
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
