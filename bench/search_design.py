@@ -16,7 +16,10 @@ training of point p at seed s is the table's p at s), at equal trainings on aver
 - **racing**: fewer single-seed trials, then the race (`scalesearch.search.racing`) with the
   rest of the trainings; the pick is the leader; "beats the defaults" when the paired
   difference's 95% interval excludes zero.
-- **racing + GP**: the same with Optuna's GP sampler for the search.
+  Two ways to give the race's seeds (`racing.next_round`'s `focus`): **wide**, every
+  contender each round; **pair**, the leader and the defaults alone while their difference
+  is within the noise, then the others.
+- **racing + GP**: the pair race after Optuna's GP sampler.
 
 It prints, per design: the trainings used, the median and mean regret of the pick in table
 mean accuracy (the table's best mean minus the pick's), how often the pick's reported 95%
@@ -177,7 +180,7 @@ def today(table: dict, sampler: str, seed: int, trials: int = 16) -> Outcome:
 
 
 def racing(
-    table: dict, sampler: str, seed: int, trials: int, budget: int, max_seeds: int
+    table: dict, sampler: str, seed: int, trials: int, budget: int, max_seeds: int, focus: str
 ) -> Outcome:
     truth, asked = _truth(table), _search(table, trials, sampler, seed)
     acc = {k: {0: table[k]["acc"][0]} for k in asked}
@@ -188,7 +191,7 @@ def racing(
     while left > 0:
         cands = [Candidate(k, v, (table[k]["layers"],), k == DEFAULTS) for k, v in acc.items()]
         state = race_state(cands, estimate_noise(cands, 0.02))
-        wanted = next_round(state, seeds, 2, max_seeds, left)
+        wanted = next_round(state, seeds, 2, max_seeds, left, focus)
         if not wanted:
             break
         for c, s in wanted:
@@ -219,7 +222,7 @@ def report(name: str, outcomes: list[Outcome]) -> None:
     regrets = [o.regret for o in outcomes]
     claims = [o for o in outcomes if o.claim]
     false = sum(o.false_claim for o in outcomes)
-    print(f"{name:<14}{statistics.fmean(o.trainings for o in outcomes):>10.1f}"
+    print(f"{name:<16}{statistics.fmean(o.trainings for o in outcomes):>10.1f}"
           f"{100 * statistics.median(regrets):>11.2f}{100 * statistics.fmean(regrets):>10.2f}"
           f"{statistics.fmean(o.covered for o in outcomes):>10.0%}{len(claims) / len(outcomes):>9.0%}"
           f"{(false / len(claims)) if claims else 0:>9.0%}")  # fmt: skip
@@ -245,16 +248,17 @@ def main() -> None:
           f"defaults {truth[DEFAULTS]:.2%}; seed sd {100 * sd:.2f} points (table mean se "
           f"{100 * sd / math.sqrt(args.seeds):.2f}); points beyond the defaults by 2 se of "
           f"their difference: {sum(truth[k] - truth[DEFAULTS] > 2 * sd * math.sqrt(2 / args.seeds) for k in truth)}")  # fmt: skip
-    print(f"\n{'design':<14}{'trainings':>10}{'regret med':>11}{'mean':>10}{'coverage':>10}"
+    print(f"\n{'design':<16}{'trainings':>10}{'regret med':>11}{'mean':>10}{'coverage':>10}"
           f"{'claims':>9}{'false':>9}")  # fmt: skip
     base = [today(table, "tpe", s) for s in range(args.searches)]
     report("today (TPE)", base)
     budget = round(statistics.fmean(o.trainings for o in base))
-    for name, sampler, searches in (
-        ("racing", "tpe", args.searches),
-        ("racing + GP", "gp", args.gp_searches),
+    for name, sampler, focus, searches in (
+        ("racing, wide", "tpe", "wide", args.searches),
+        ("racing, pair", "tpe", "pair", args.searches),
+        ("racing+GP, pair", "gp", "pair", args.gp_searches),
     ):
-        outcomes = [racing(table, sampler, s, args.search_trials, budget, args.seeds)
+        outcomes = [racing(table, sampler, s, args.search_trials, budget, args.seeds, focus)
                     for s in range(searches)]  # fmt: skip
         report(name, outcomes)
     print("regret and coverage against the table's means; 'false' = share of claims of "

@@ -106,3 +106,17 @@ def test_until_the_noise_is_measured_a_round_is_small() -> None:
     state = race_state(cands, Noise(0.02, 0.0, False))
     wanted = next_round(state, seeds=[0, 1], min_seeds=2, max_seeds=2, budget=10)
     assert len(wanted) == FIRST_ROUND and [c.key for c, _ in wanted[:2]] == ["l", "d"]
+
+
+def test_the_leader_and_the_defaults_take_the_seeds_until_their_difference_is_decided() -> None:
+    noise = Noise(sd=0.03, rho=0.0, measured=True)
+    leader, default = _c("l", 0.90, 0.88), _c("d", 0.86, 0.87, default=True)
+    near = _c("n", 0.885)
+    state = race_state([near, default, leader], noise)
+    assert not difference(leader, default, noise).beyond()  # +2.5 ± 3.0 points: undecided
+    pair = next_round(state, seeds=[0, 1, 2, 3], min_seeds=2, max_seeds=4, budget=5)
+    assert [(c.key, s) for c, s in pair] == [("l", 2), ("d", 2)]
+    wide = next_round(state, [0, 1, 2, 3], 2, 4, 5, focus="wide")
+    assert [(c.key, s) for c, s in wide] == [("l", 2), ("d", 2), ("n", 1)]
+    decided = race_state([near, _c("d", 0.80, 0.79, default=True), leader], noise)
+    assert [c.key for c, _ in next_round(decided, [0, 1, 2, 3], 2, 4, 5)] == ["l", "n"]

@@ -165,14 +165,23 @@ FIRST_ROUND = 4  # trainings that measure the noise before anything is ruled out
 
 
 def next_round(
-    state: RaceState, seeds: Sequence[int], min_seeds: int, max_seeds: int, budget: int
+    state: RaceState,
+    seeds: Sequence[int],
+    min_seeds: int,
+    max_seeds: int,
+    budget: int,
+    focus: str = "pair",
 ) -> list[tuple[Candidate, int]]:
     """The trainings of the next round, at most `budget`: each contender's next seed (the
     lowest of `seeds` it lacks; the same seed for all, so the round is paired), while the
     race is not separated or a contender has fewer than `min_seeds`, and never past
     `max_seeds` seeds. The defaults and the leader first, then by closeness to the leader.
     Until the noise is measured a round holds at most `FIRST_ROUND` trainings: nothing is
-    ruled out yet, and the budget is better spent once something can be."""
+    ruled out yet, and the budget is better spent once something can be.
+
+    With `focus="pair"`, once the noise is measured and while leader − defaults is within
+    the noise, a round trains those two alone: the run's headline claim gets its seeds before
+    the ties among the others do (`"wide"`: every contender, every round)."""
     wanted = []
     for c in _by_priority(state):
         if c.seeds >= max_seeds or (state.separated and c.seeds >= min_seeds):
@@ -180,7 +189,26 @@ def next_round(
         seed = next((s for s in seeds if s not in c.accuracies), None)
         if seed is not None:
             wanted.append((c, seed))
-    return wanted[: budget if state.noise.measured else min(budget, FIRST_ROUND)]
+    if not state.noise.measured:
+        return wanted[: min(budget, FIRST_ROUND)]
+    pair = _undecided_pair(state, max_seeds) if focus == "pair" else None
+    if pair:
+        wanted = [(c, s) for c, s in wanted if c in pair] or wanted
+    return wanted[:budget]
+
+
+def _undecided_pair(state: RaceState, max_seeds: int) -> tuple[Candidate, Candidate] | None:
+    """The leader and the defaults, while their difference is within the noise and both can
+    still take a seed (None when the defaults lead or are ruled out)."""
+    default = next((c for c in state.contenders if c.default), None)
+    if default is None or default is state.leader:
+        return None
+    gap = difference(state.leader, default, state.noise)
+    if gap.beyond() or (-gap.mean) > BEYOND * gap.se:
+        return None
+    if state.leader.seeds >= max_seeds and default.seeds >= max_seeds:
+        return None
+    return state.leader, default
 
 
 def _by_priority(state: RaceState) -> list[Candidate]:
