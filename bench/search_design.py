@@ -258,6 +258,8 @@ def main() -> None:
         ("racing, pair", "tpe", "pair", args.searches),
         ("racing+GP, pair", "gp", "pair", args.gp_searches),
     ):
+        if not searches:
+            continue
         outcomes = [racing(table, sampler, s, args.search_trials, budget, args.seeds, focus)
                     for s in range(searches)]  # fmt: skip
         report(name, outcomes)

@@ -120,3 +120,6 @@ def test_the_leader_and_the_defaults_take_the_seeds_until_their_difference_is_de
     assert [(c.key, s) for c, s in wide] == [("l", 2), ("d", 2), ("n", 1)]
     decided = race_state([near, _c("d", 0.80, 0.79, default=True), leader], noise)
     assert [c.key for c, _ in next_round(decided, [0, 1, 2, 3], 2, 4, 5)] == ["l", "n"]
+    ahead = race_state([near, default, _c("l", 0.90, 0.88, 0.89)], noise)
+    behind = next_round(ahead, [0, 1, 2, 3], 2, 4, 5)  # only a seed both hold is paired
+    assert [(c.key, s) for c, s in behind] == [("d", 2)]

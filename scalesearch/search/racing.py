@@ -180,8 +180,9 @@ def next_round(
     ruled out yet, and the budget is better spent once something can be.
 
     With `focus="pair"`, once the noise is measured and while leader − defaults is within
-    the noise, a round trains those two alone: the run's headline claim gets its seeds before
-    the ties among the others do (`"wide"`: every contender, every round)."""
+    the noise, a round trains those two alone (the one with fewer seeds alone, until they
+    hold as many): the run's headline claim gets its seeds before the ties among the others
+    do (`"wide"`: every contender, every round)."""
     wanted = []
     for c in _by_priority(state):
         if c.seeds >= max_seeds or (state.separated and c.seeds >= min_seeds):
@@ -194,6 +195,9 @@ def next_round(
     pair = _undecided_pair(state, max_seeds) if focus == "pair" else None
     if pair:
         wanted = [(c, s) for c, s in wanted if c in pair] or wanted
+        if len(wanted) == 2 and wanted[0][0].seeds != wanted[1][0].seeds:
+            # Only seeds both hold pair: the one behind catches up first.
+            wanted = [min(wanted, key=lambda w: w[0].seeds)]
     return wanted[:budget]
 
 
