@@ -199,7 +199,7 @@ def racing(
         left -= len(wanted)
     cands = [Candidate(k, v, (table[k]["layers"],), k == DEFAULTS) for k, v in acc.items()]
     state = race_state(cands, estimate_noise(cands, 0.02))
-    leader = max(state.contenders, key=lambda c: c.mean)
+    leader = state.leader
     noise = state.noise
     se = noise.sd / math.sqrt(leader.seeds)
     claim = False

@@ -123,3 +123,13 @@ def test_the_leader_and_the_defaults_take_the_seeds_until_their_difference_is_de
     ahead = race_state([near, default, _c("l", 0.90, 0.88, 0.89)], noise)
     behind = next_round(ahead, [0, 1, 2, 3], 2, 4, 5)  # only a seed both hold is paired
     assert [(c.key, s) for c, s in behind] == [("d", 2)]
+
+
+def test_one_lucky_seed_does_not_lead_a_mean_of_several() -> None:
+    lucky, steady = _c("lucky", 0.95), _c("steady", 0.91, 0.90, 0.92)
+    noise = Noise(sd=0.03, rho=0.0, measured=True)
+    state = race_state([lucky, steady, _c("d", 0.85, 0.86, default=True)], noise)
+    assert state.leader.key == "steady" and state.contenders[0] is state.leader
+    assert "lucky" in {c.key for c in state.contenders}  # still contends, still raced
+    first = race_state([_c("a", 0.90), _c("b", 0.93)], Noise(0.02, 0.0, False))
+    assert first.leader.key == "b"  # before any second seed: the best single one

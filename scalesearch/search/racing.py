@@ -19,7 +19,8 @@ k shared seeds then has variance 2σ²(1 − ρ)/k, and a mean over n₁ and n�
 - A beats B *beyond the noise* when their difference is over `z` standard errors.
 - A candidate is *ruled out* when another beats it beyond the noise at no greater cost (with
   no cost objective: when the leader beats it); the others are *contenders*.
-- The *leader* is the most accurate contender (by mean over its seeds).
+- The *leader* is the most accurate contender (by mean over its seeds) among those with two
+  or more seeds, once any has them: a single seed's luck does not lead a mean of several.
 - The race is *separated* when every contender that costs no less than another beats it beyond
   the noise: nothing left could change the frontier (with no cost: only the leader is left).
 
@@ -150,7 +151,10 @@ def race_state(candidates: Sequence[Candidate], noise: Noise, z: float = BEYOND)
                 ruled_out[c.key] = other.key
                 break
     contenders = sorted((c for c in candidates if c.key not in ruled_out), key=lambda c: -c.mean)
-    leader = contenders[0]
+    # Once contenders have second seeds, one seed's luck does not lead a mean of several
+    # (the winner's curse): the leader is the best replicated one, as the family's source is.
+    leader = next((c for c in contenders if c.seeds > 1), contenders[0])
+    contenders = [leader, *(c for c in contenders if c is not leader)]
     # Every costlier (or, at equal cost, more accurate) contender must beat every cheaper one.
     separated = noise.measured and all(
         difference(b, a, noise).beyond(z)
