@@ -126,7 +126,7 @@ def _saturated(family: list[Member], k: int) -> ScalingVerdict:
     words = (
         f"Saturated: no member beyond φ = {at.phi:g} ({_acc(at)}, {at.macs / 1e6:.1f} MMACs) "
         f"gains on it beyond the noise ({larger}). At this data and training budget, more "
-        f"MACs buy no measurable accuracy."
+        f"MACs buy no measurable accuracy{_resolution(family, k)}"
     )
     if len(family) >= 4:
         law = fit_law("saturating", [m.macs for m in family], [1 - m.accuracy for m in family])
@@ -139,6 +139,21 @@ def _saturated(family: list[Member], k: int) -> ScalingVerdict:
             "or on harder data."
         )
     return ScalingVerdict("saturated", words, saturated_at=at.phi)
+
+
+def _resolution(family: list[Member], k: int) -> str:
+    """What "measurable" means here: the smallest gain of the largest member over φ = k the
+    noise lets through, and, where every step past k rises, that a slow gain is not ruled out."""
+    at, top = family[k], family[-1]
+    smallest = BEYOND * math.hypot(_finite(at.se), _finite(top.se))
+    words = f": at {at.seeds} seed(s) a gain under {100 * smallest:.1f} points is not told from the noise"
+    steps = list(zip(family[k:], family[k + 1 :]))
+    if all(b.accuracy > a.accuracy for a, b in steps):
+        words += (
+            ". Every step past it rises, so this may be a slow gain rather than a plateau: "
+            "more family seeds (family.seeds) would tell them apart"
+        )
+    return words + "."
 
 
 def _acc(member: Member) -> str:

@@ -26,6 +26,17 @@ def test_a_flat_family_within_the_noise_is_saturated_at_its_smallest() -> None:
     assert verdict.kind == "saturated" and verdict.saturated_at == 0.0
     assert verdict.words.startswith("Saturated: no member beyond φ = 0")
     assert "train the family longer" in verdict.words
+    assert "at 2 seed(s) a gain under 1.3 points is not told from the noise" in verdict.words
+    assert "slow gain" not in verdict.words  # φ 2 fell back: nothing rises throughout
+
+
+def test_steps_that_all_rise_within_the_noise_may_be_a_slow_gain_and_say_so() -> None:
+    """A Fashion-MNIST default run: φ 0/1/2 at 77.10 / 78.23 / 78.83% ± 0.64, 2 seeds each."""
+    verdict = scaling_verdict(_family([0.7710, 0.7823, 0.7883], se=0.0064))
+    assert verdict.kind == "saturated" and verdict.saturated_at == 0.0
+    assert "a gain under 1.8 points is not told from the noise" in verdict.words
+    assert "may be a slow gain rather than a plateau" in verdict.words
+    assert "family.seeds" in verdict.words
 
 
 def test_gains_that_stop_are_saturated_where_they_stop() -> None:
