@@ -65,6 +65,8 @@ def resumed_epoch(engine, ema, checkpoint_dir: Path) -> int:
     _, client = engine.load_checkpoint(str(checkpoint_dir))
     if ema is not None:
         ema.load_state_dict(client["ema"])
+    if "rng" in client:  # dropout and stochastic depth go on from where they stopped
+        torch.set_rng_state(client["rng"])
     return int(client["epoch"])
 
 
@@ -130,6 +132,7 @@ class Epochs:
             if (epoch + 1) % checkpoint_every == 0 or epoch + 1 == last:
                 client = {
                     "epoch": epoch + 1,
+                    "rng": torch.get_rng_state(),
                     **({} if self.ema is None else {"ema": self.ema.state_dict()}),
                 }
                 self.engine.save_checkpoint(
