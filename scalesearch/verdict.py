@@ -23,6 +23,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from scalesearch.formatting import seed_count
 from scalesearch.law import LawCheck, check_law, fit_law
 
 BEYOND = 2.0  # standard errors of a difference that make it real
@@ -146,7 +147,7 @@ def _resolution(family: list[Member], k: int) -> str:
     noise lets through, and, where every step past k rises, that a slow gain is not ruled out."""
     at, top = family[k], family[-1]
     smallest = BEYOND * math.hypot(_finite(at.se), _finite(top.se))
-    words = f": at {at.seeds} seed(s) a gain under {100 * smallest:.1f} points is not told from the noise"
+    words = f": at {seed_count(at.seeds)} a gain under {100 * smallest:.1f} points is not told from the noise"
     steps = list(zip(family[k:], family[k + 1 :]))
     if all(b.accuracy > a.accuracy for a, b in steps):
         words += (

@@ -14,7 +14,7 @@ import pytest
 from optuna.trial import TrialState
 
 from scalesearch.arch.runtime_counts import count_runtime
-from scalesearch.search import sql_tables, storage
+from scalesearch.search import storage
 from scalesearch.search.asking import MAX_DUPLICATES_IN_A_ROW, MAX_FAILURES_IN_A_ROW, Ask
 from scalesearch.search.driver import SearchDriver
 from scalesearch.search.heartbeat import Heartbeat
@@ -25,7 +25,7 @@ from scalesearch.search.schema import (
     MACS_BUDGET,
     Phase,
     TrialRecord,
-    claim_key,
+    claim_next_try,
     taken,
 )
 from scalesearch.search.space import load_space
@@ -383,9 +383,9 @@ def test_a_unit_another_driver_enqueued_but_not_yet_asked_is_not_claimed_twice(t
     def mine() -> list:
         return [t for t in study.get_trials() if t.user_attrs.get("unit") == unit]
 
-    assert sql_tables.claim(url, "claims", claim_key(unit, mine()), "driver-a")
+    assert claim_next_try(url, "claims", unit, mine(), "driver-a")
     study.enqueue_trial({}, user_attrs={"unit": unit})  # A's, still WAITING
     assert not taken(mine())
-    assert not sql_tables.claim(url, "claims", claim_key(unit, mine()), "driver-b")
+    assert not claim_next_try(url, "claims", unit, mine(), "driver-b")
     study.tell(study.ask(), state=TrialState.FAIL)  # A's try is interrupted: B may retry it
-    assert sql_tables.claim(url, "claims", claim_key(unit, mine()), "driver-b")
+    assert claim_next_try(url, "claims", unit, mine(), "driver-b")

@@ -26,7 +26,7 @@ def test_a_flat_family_within_the_noise_is_saturated_at_its_smallest() -> None:
     assert verdict.kind == "saturated" and verdict.saturated_at == 0.0
     assert verdict.words.startswith("Saturated: no member beyond φ = 0")
     assert "train the family longer" in verdict.words
-    assert "at 2 seed(s) a gain under 1.3 points is not told from the noise" in verdict.words
+    assert "at 2 seeds a gain under 1.3 points is not told from the noise" in verdict.words
     assert "slow gain" not in verdict.words  # φ 2 fell back: nothing rises throughout
 
 

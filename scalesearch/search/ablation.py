@@ -20,10 +20,9 @@ from dataclasses import dataclass, replace
 
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from scalesearch.search import sql_tables
 from scalesearch.search.family import family_source
 from scalesearch.search.lifecycle import RunConfig
-from scalesearch.search.schema import Phase, TrialRecord, claim_key, taken
+from scalesearch.search.schema import Phase, TrialRecord, claim_next_try, taken
 from scalesearch.search.studies import RunStudies
 from scalesearch.search.trial_build import default_params
 from scalesearch.stats import mean_sd, paired_interval
@@ -75,10 +74,10 @@ class AblationMembers:
         trials = self.run.trials(Phase.ABLATION)
         for strategy, phi, seed, params in self.plan:
             mine = self._mine(trials, strategy, phi, seed)
-            if taken(mine):
-                continue
-            key = claim_key(f"ablation:{self.source.number}:{strategy}:{phi:g}:{seed}", mine)
-            if not sql_tables.claim(self.config.storage, self.config.study_name, key, self.driver):
+            unit = f"ablation:{self.source.number}:{strategy}:{phi:g}:{seed}"
+            if not claim_next_try(
+                self.config.storage, self.config.study_name, unit, mine, self.driver
+            ):
                 continue
             record = TrialRecord(
                 phase=Phase.ABLATION,

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from scalesearch.errors import StudyError
-from scalesearch.search import sql_tables, storage
+from scalesearch.search import storage
 from scalesearch.search.arch_groups import arch_groups
 from scalesearch.search.lifecycle import RunConfig
-from scalesearch.search.schema import Phase, TrialRecord, claim_key, copied_trial, taken
+from scalesearch.search.schema import Phase, TrialRecord, claim_next_try, copied_trial
 from scalesearch.search.studies import RunStudies
 
 
@@ -92,7 +92,10 @@ class FamilyMembers:
         for phi in sorted(self.config.space.family_phi, reverse=True):
             for seed in self.seeds:
                 mine = [t for t, r in records if r.phi == phi and r.seed == seed]
-                if not self._claim(phi, seed, mine):
+                unit = f"family:{self.source.number}:{phi:g}:{seed}"
+                if not claim_next_try(
+                    self.config.storage, self.config.study_name, unit, mine, self.driver
+                ):
                     continue
                 if self._is_source(phi, seed):
                     copy = copied_trial(
@@ -109,12 +112,6 @@ class FamilyMembers:
     def _is_source(self, phi: float, seed: int) -> bool:
         same_training = self.config.space.family.trains_as_proxy
         return same_training and phi == self.search_phi and seed == self.source_seed
-
-    def _claim(self, phi: float, seed: int, mine: list[FrozenTrial]) -> bool:
-        if taken(mine):
-            return False
-        key = claim_key(f"family:{self.source.number}:{phi:g}:{seed}", mine)
-        return sql_tables.claim(self.config.storage, self.config.study_name, key, self.driver)
 
     def _copy_record(self) -> TrialRecord:
         return TrialRecord(phase=Phase.FAMILY, copied_from=self.source.number, driver=self.driver)

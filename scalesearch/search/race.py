@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from optuna.trial import FrozenTrial, Trial
 
 from scalesearch.formatting import seed_count
-from scalesearch.search import sql_tables
 from scalesearch.search.arch_groups import ArchGroup, arch_groups
 from scalesearch.search.lifecycle import RunConfig
 from scalesearch.search.racing import (
@@ -28,7 +27,7 @@ from scalesearch.search.racing import (
     next_round,
     race_state,
 )
-from scalesearch.search.schema import Phase, TrialRecord, claim_key, taken
+from scalesearch.search.schema import Phase, TrialRecord, claim_next_try, taken
 from scalesearch.search.space import SearchSpace
 from scalesearch.search.studies import RunStudies
 from scalesearch.search.trial_build import default_params
@@ -167,10 +166,10 @@ class RaceRound:
         trials = self.run.trials(Phase.REPLICATE)
         for label, params, seed, source in self.plan:
             mine = _mine(trials, label, seed)
-            if taken(mine):
-                continue
-            key = claim_key(f"replicate:{label}:{seed}", mine)
-            if not sql_tables.claim(self.config.storage, self.config.study_name, key, self.driver):
+            unit = f"replicate:{label}:{seed}"
+            if not claim_next_try(
+                self.config.storage, self.config.study_name, unit, mine, self.driver
+            ):
                 continue
             TrialRecord(
                 phase=Phase.REPLICATE,

@@ -196,27 +196,23 @@ def next_round(
             wanted.append((c, seed))
     if not state.noise.measured:
         return wanted[: min(budget, FIRST_ROUND)]
-    pair = _undecided_pair(state, max_seeds) if focus == "pair" else None
+    pair = _undecided_pair(state) if focus == "pair" else None
     if pair:
-        wanted = [(c, s) for c, s in wanted if c in pair] or wanted
+        wanted = [(c, s) for c, s in wanted if c in pair] or wanted  # or both at max_seeds
         if len(wanted) == 2 and wanted[0][0].seeds != wanted[1][0].seeds:
             # Only seeds both hold pair: the one behind catches up first.
             wanted = [min(wanted, key=lambda w: w[0].seeds)]
     return wanted[:budget]
 
 
-def _undecided_pair(state: RaceState, max_seeds: int) -> tuple[Candidate, Candidate] | None:
-    """The leader and the defaults, while their difference is within the noise and both can
-    still take a seed (None when the defaults lead or are ruled out)."""
+def _undecided_pair(state: RaceState) -> tuple[Candidate, Candidate] | None:
+    """The leader and the defaults, while their difference's 95% interval holds zero (None
+    when the defaults lead or are ruled out)."""
     default = next((c for c in state.contenders if c.default), None)
     if default is None or default is state.leader:
         return None
-    gap = difference(state.leader, default, state.noise)
-    if gap.beyond() or (-gap.mean) > BEYOND * gap.se:
-        return None
-    if state.leader.seeds >= max_seeds and default.seeds >= max_seeds:
-        return None
-    return state.leader, default
+    low, high = difference(state.leader, default, state.noise).interval()
+    return (state.leader, default) if low <= 0 <= high else None
 
 
 def _by_priority(state: RaceState) -> list[Candidate]:

@@ -20,6 +20,7 @@ import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from scalesearch.arch.spec import ArchSpec
+from scalesearch.search import sql_tables
 from scalesearch.search.outcome import ProxyOutcome
 
 # Objectives of a study made before spaces chose theirs: maximize accuracy, minimize MACs.
@@ -282,6 +283,13 @@ def claim_key(unit: str, trials: list[FrozenTrial]) -> str:
     key and is refused, instead of claiming a second try of a unit that is about to train.
     """
     return f"{unit}:{sum(t.state == TrialState.FAIL for t in trials)}"
+
+
+def claim_next_try(url: str, study: str, unit: str, trials: list[FrozenTrial], owner: str) -> bool:
+    """Takes the next try of a unit of work (a replicate, a family or ablation member) for
+    `owner`: False when one of its `trials` finished or runs, or another driver holds the
+    try's claim already (`sql_tables.claim`)."""
+    return not taken(trials) and sql_tables.claim(url, study, claim_key(unit, trials), owner)
 
 
 def finished(trial: FrozenTrial) -> bool:
