@@ -8,13 +8,20 @@ ours, in both precisions. bf16 runs as autocast, as training does. Where this CP
 bf16 (no AVX-512 BF16, no AMX: `scalesearch.train.precision`) the bf16 models are not timed —
 their GEMM rate is printed instead, which says why.
 
-    python bench/throughput.py [--seconds 10] [--precisions fp32 bf16]
+A second table trains the two φ = 1 members as `scalesearch proxy` does (`train_proxy` at the
+space's shipped proxy settings, one thread, `precision: auto`) and prints the achieved rate
+(6 × MACs × training images/s) over the same run's one-thread fp32 GEMM rate (issue 27's
+target: ≥ 0.6), and the share of the trial's seconds outside training (validation and set-up;
+target ≤ 15%).
+
+    python bench/throughput.py [--seconds 10] [--precisions fp32 bf16] [--proxy-only]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import time
 
 import torch
@@ -97,6 +104,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per case")
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
+    parser.add_argument("--proxy-only", action="store_true", help="only the proxy-trial table")
     args = parser.parse_args()
     torch.manual_seed(0)
     auto = resolve_precision("auto", torch.device("cpu"))
@@ -108,6 +116,9 @@ def main() -> None:
     }
     for (p, t), rate in gemm.items():
         print(f"GEMM 2048³ {p}, {t} thread(s): {rate:.1f} GFLOP/s")
+    proxy_trials(gemm[("fp32", 1)] if ("fp32", 1) in gemm else gemm_gflops(torch.float32, 1, 3.0))
+    if args.proxy_only:
+        return
     timed_bf16 = auto.name == "bf16"
     print(f"{'model':18s} {'batch':>5s} {'thr':>3s} {'prec':>5s} {'img/s':>8s} {'GFLOP/s':>8s} "
           f"{'of fp32 GEMM':>12s} {'of bf16 GEMM':>12s}")  # fmt: skip
@@ -133,6 +144,34 @@ def main() -> None:
         if ("cvt-13", p) in rates and ("hf cvt-13", p) in rates:
             print(f"cvt-13 over HF's CvT-13, {p}, same run: "
                   f"{rates[('cvt-13', p)] / rates[('hf cvt-13', p)]:.2f}×")  # fmt: skip
+
+
+def proxy_trials(fp32_gemm_1thread: float, seeds: int = 2) -> None:
+    """The φ = 1 members trained by `train_proxy` at their space's shipped proxy settings."""
+    from scalesearch.arch.cost import count_cost
+    from scalesearch.train.data import load_dataset
+    from scalesearch.train.proxy import train_proxy, train_resolution
+
+    print(f"{'proxy trial (shipped)':22s} {'prec':>5s} {'train s':>8s} {'other s':>8s} "
+          f"{'outside':>8s} {'img/s':>7s} {'6·MACs·img/s':>13s} {'of fp32 GEMM':>12s}")  # fmt: skip
+    for space_name in ("cmt_compound", "cvt_compound"):
+        space = load_space(space_name)
+        proxy = dataclasses.replace(space.proxy, threads=1)
+        spec = space.realize(1).spec
+        data = load_dataset(
+            proxy.dataset, None, train_resolution(spec, proxy), seed=0,
+            max_images=proxy.images_needed,
+        )  # fmt: skip
+        spec = spec.replace(num_classes=data.num_classes)
+        macs = count_cost(spec).macs
+        for seed in range(seeds):
+            result = train_proxy(spec, data, dataclasses.replace(proxy, seed=seed), macs=macs)
+            trained = result.step_seconds
+            other = result.seconds - trained
+            gflops = 6 * macs * result.images_per_second / 1e9
+            print(f"{space_name + f' seed {seed}':22s} {result.precision:>5s} {trained:8.1f} "
+                  f"{other:8.1f} {other / result.seconds:8.0%} {result.images_per_second:7.1f} "
+                  f"{gflops:9.1f} GF/s {gflops / fp32_gemm_1thread:12.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -190,7 +190,10 @@ def test_a_completed_outcome_is_complete_with_its_measurements(driver) -> None:
 
 def test_early_stopping_ranks_against_earlier_batches_only(tmp_path) -> None:
     """ASHA, where every compared cost is level: a space searching on accuracy and MACs."""
-    on_macs = {LAYERS_OBJECTIVE: "  objectives: {accuracy: maximize, macs: minimize}\n"}
+    on_macs = {
+        LAYERS_OBJECTIVE: "  objectives: {accuracy: maximize, macs: minimize}\n",
+        "batch_size: 2": "batch_size: 2\n  asks: batch",
+    }
     with make_driver(tmp_path, trials=8, replacements=on_macs) as driver:
         for batch in range(2):  # four trials in two batches: 0.5, 0.6, 0.7, 0.8 at epoch 1
             ids = [f"b{batch}t{i}" for i in range(2)]
@@ -212,7 +215,7 @@ def test_early_stopping_ranks_against_earlier_batches_only(tmp_path) -> None:
         assert low.user_attrs["val_accuracies"] == [0.65]
 
 
-@pytest.mark.parametrize("asks", ["batch", "free"])
+@pytest.mark.parametrize("asks", ["rolling", "batch", "free"])
 def test_the_next_trial_is_asked_after_its_batch_or_as_soon_as_a_slot_frees(tmp_path, asks) -> None:
     with make_driver(
         tmp_path, trials=4, replacements={"batch_size: 2": f"batch_size: 2\n  asks: {asks}"}
@@ -227,12 +230,84 @@ def test_the_next_trial_is_asked_after_its_batch_or_as_soon_as_a_slot_frees(tmp_
             assert third is Ask.LATER  # t1 still trains: the batch is not told yet
         else:
             assert isinstance(third, TrialConfig)
-            assert driver.live["t2"].batch_start == 2  # ranked against trials 0 and 1
+            # free: ranked against what ended before it was asked; rolling: against the
+            # trials two or more places before it (none yet), whatever ended first
+            assert driver.live["t2"].batch_start == (2 if asks == "free" else 0)
+
+
+def test_a_rolling_ask_waits_for_every_trial_two_places_before_it(tmp_path) -> None:
+    with make_driver(tmp_path, trials=6) as driver:  # rolling asks, two slots: the defaults
+        assert driver.gate.mode == "rolling"
+        for tune_id in ("t0", "t1"):
+            assert isinstance(_suggest(driver, tune_id), TrialConfig)
+        driver.on_complete("t1", _report([0.6, 0.7]), crashed=False)
+        driver.poll.freed()
+        assert isinstance(_suggest(driver, "t2"), TrialConfig)  # trial 0 may still run
+        driver.on_complete("t2", _report([0.6, 0.7]), crashed=False)
+        driver.poll.freed()
+        assert _suggest(driver, "t3") is Ask.LATER  # trial 3 needs trial 0 ended: it runs
+        driver.on_complete("t0", _report([0.6, 0.7]), crashed=False)
+        driver.poll.freed()
+        assert isinstance(_suggest(driver, "t3"), TrialConfig)
+        assert driver.live["t3"].batch_start == 1  # ranked against trial 0 only
+
+
+def test_a_rolling_lag_counts_trained_trials_and_a_twin_within_it_counts_as_training(
+    tmp_path,
+) -> None:
+    same = {"alpha": 1.25, "beta": 1.3}
+    with make_driver(tmp_path, trials=6) as driver:
+        driver.run.search.enqueue_trial(same)
+        _suggest(driver, "t0"), _suggest(driver, "t1")
+        driver.on_complete("t0", _report([0.6, 0.7]), crashed=False)
+        driver.run.search.enqueue_trial(same, skip_if_exists=False)
+        driver.poll.freed()
+        assert isinstance(_suggest(driver, "t3"), TrialConfig)  # trial 2 is told at once
+        duplicate = driver.run.search.trials[2]
+        # Trial 0 has ended, but under another load it might not have: one of the last two
+        # trained trials is not seen, whatever its state, so the sequence stays the same.
+        assert duplicate.state == TrialState.PRUNED
+        assert "still training" in duplicate.user_attrs["stop_reason"]
+        driver.on_complete("t3", _report([0.6, 0.7]), crashed=False)
+        driver.poll.freed()
+        # Trial 4 needs trial 0 ended, not trial 1: the duplicate took no slot.
+        assert isinstance(_suggest(driver, "t4"), TrialConfig)
+        assert driver.live["t4"].trial.number == 4 and driver.live["t4"].batch_start == 1
+
+
+def _rolling_search(tmp_path: Path, last_first: bool) -> list[tuple]:
+    """Twelve trials under rolling asks, each scored by its coefficients; the running trial
+    asked last (or first) ends first. TPE models from the ninth on."""
+    tmp_path.mkdir()
+    with make_driver(tmp_path, trials=12) as driver:
+        live: list[str] = []
+        for n in range(100):
+            config = _suggest(driver, f"t{n}")
+            if config is Ask.DONE:
+                break
+            if isinstance(config, TrialConfig):
+                live.append(f"t{n}")
+                continue
+            ending = live.pop(-1 if last_first else 0)
+            params = driver.live[ending].trial.params
+            score = 0.9 - (params["alpha"] - 1.3) ** 2 - (params["beta"] - 1.2) ** 2
+            driver.on_complete(ending, _report([score - 0.1, score]), crashed=False)
+            driver.poll.freed()
+        trials = driver.run.search.get_trials(deepcopy=False)
+        return [(t.number, t.params, t.state, t.values) for t in trials]
+
+
+def test_rolling_asks_sample_the_same_trials_whichever_trial_ends_first(tmp_path) -> None:
+    in_order = _rolling_search(tmp_path / "a", last_first=False)
+    out_of_order = _rolling_search(tmp_path / "b", last_first=True)
+    assert sum(t[2] == TrialState.COMPLETE for t in in_order) >= 12  # duplicates copy a twin
+    assert in_order == out_of_order  # the model's asks too (from the ninth trained trial on)
 
 
 def test_a_repeated_architecture_is_not_trained_again(tmp_path) -> None:
     same = {"alpha": 1.25, "beta": 1.3}
-    with make_driver(tmp_path, trials=5) as driver:
+    batch = {"batch_size: 2": "batch_size: 2\n  asks: batch"}  # rolling: see the next test
+    with make_driver(tmp_path, trials=5, replacements=batch) as driver:
         driver.run.search.enqueue_trial(same)
         assert isinstance(_suggest(driver, "t0"), TrialConfig)
         driver.run.search.enqueue_trial(same, skip_if_exists=False)
@@ -326,7 +401,14 @@ def test_an_interruption_is_no_failure_and_a_success_resets_the_count(driver) ->
     assert driver.health.failures_in_a_row == 0
 
 
-def test_trials_are_asked_in_fixed_batches_within_the_budget(driver) -> None:
+def test_trials_are_asked_in_fixed_batches_within_the_budget(tmp_path) -> None:
+    with make_driver(
+        tmp_path, replacements={"batch_size: 2": "batch_size: 2\n  asks: batch"}
+    ) as driver:
+        _asked_in_fixed_batches(driver)
+
+
+def _asked_in_fixed_batches(driver: SearchDriver) -> None:
     assert driver.gate.batch_size == 2
     assert isinstance(_suggest(driver, "t0"), TrialConfig)
     assert isinstance(_suggest(driver, "t1"), TrialConfig)

@@ -12,6 +12,7 @@ comes from counts the driver keeps (`progress.Progress`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,9 +21,10 @@ from importlib.metadata import version
 from optuna.trial import Trial, TrialState
 
 from scalesearch.search import storage
-from scalesearch.search.asking import Ask, AskGate, Health, Poll
+from scalesearch.search.asking import Ask, AskGate, Health, Poll, Settled
 from scalesearch.search.early_stopping import rung_decision
 from scalesearch.search.heartbeat import Heartbeat
+from scalesearch.search.lagged_sampler import settled_below
 from scalesearch.search.ledger import Ledger, Told
 from scalesearch.search.lifecycle import RunConfig
 from scalesearch.search.outcome import Verdict
@@ -39,7 +41,7 @@ TrialSource = Callable[[], "Trial | None"]
 class LiveTrial:
     trial: Trial
     started: float
-    batch_start: int  # trials numbered below it rank it: earlier batches (or, free, earlier asks)
+    batch_start: int  # trials numbered below it rank it at its rungs (`AskGate.ranked_after`)
     accuracies: list[float] = field(default_factory=list)
     stopped_early: str | None = None  # the rung rule that stopped it
     latency_ms: float | None = None  # measured before its first epoch
@@ -78,7 +80,7 @@ class SearchDriver:
         self.live: dict[str, LiveTrial] = {}
         # A resumed or joining driver's first batch ranks against the trials already there.
         search = config.space.search
-        self.gate = AskGate(search.batch_size, search.asks == "free", len(run.search.trials))
+        self.gate = AskGate(search.batch_size, search.asks, len(run.search.trials))
         self.poll = Poll(WAIT_POLL_S, storage.HEARTBEAT_INTERVAL_S)
         self.start_phase(Phase.SEARCH)
 
@@ -118,7 +120,8 @@ class SearchDriver:
                 # Only trainings fill a batch: a trial told at once (pruned, a duplicate) is
                 # followed by the next ask at once, which is as deterministic.
                 self.gate.asked()
-                ranked_after = self.gate.ranked_after(trial.number)
+                seen = functools.partial(self._seen_by, trial.number)
+                ranked_after = self.gate.ranked_after(trial.number, seen)
                 self.live[tune_id] = LiveTrial(trial, time.monotonic(), ranked_after)
                 return config
 
@@ -130,11 +133,25 @@ class SearchDriver:
         budget = self.run.search_budget(self.config.trials)
         if done >= budget:
             return self._finish()
-        size = lambda: len(self.run.search.trials)  # noqa: E731 - read only when a batch starts
-        if done + running >= budget or not self.gate.is_open(len(self.live), running, size):
+        gate, live = self.gate, len(self.live)
+        if done + running >= budget or not gate.is_open(live, running, self._settled):
             self._wait()  # running trials (this driver's or another's) may end it
             return Ask.LATER
         return None
+
+    def _settled(self) -> Settled:
+        """Where the search study's asks stand (an enqueued trial keeps the number it got)."""
+        trials = self.run.search.get_trials(deepcopy=False)
+        waiting = [t.number for t in trials if t.state == TrialState.WAITING]
+        next_number = min(waiting, default=len(trials))
+        seen = settled_below(trials, next_number, self.gate.batch_size)
+        ready = not any(t.state == TrialState.RUNNING for t in trials if t.number < seen)
+        return Settled(next_number, ready)
+
+    def _seen_by(self, number: int) -> int:
+        """The trials below this one had ended when trial `number` was asked (rolling)."""
+        trials = self.run.search.get_trials(deepcopy=False)
+        return settled_below(trials, number, self.gate.batch_size)
 
     def should_stop(self, tune_id: str, epoch: int, accuracy: float) -> bool:
         """Early stopping of a search trial at `epoch` (`early_stopping.rung_decision`)."""

@@ -18,6 +18,7 @@ from optuna.trial import Trial, TrialState
 
 from scalesearch.search import storage
 from scalesearch.search.heartbeat import Heartbeat
+from scalesearch.search.lagged_sampler import settled_below
 from scalesearch.search.lifecycle import RunConfig
 from scalesearch.search.outcome import ProxyOutcome, Verdict, decide
 from scalesearch.search.progress import Progress
@@ -83,12 +84,24 @@ class Ledger:
             return Told.PRUNED
         twin = find_twin(self._twin_studies(), built.record.train_key, trial, self.phase)
         if twin is None:
+            TrialRecord(took_slot=True).write(trial)
             return built.config
         where, found = twin
-        verdict, copied = twin_verdict(found, None if where == trial.study.study_name else where)
+        other = None if where == trial.study.study_name else where
+        verdict, copied = twin_verdict(found, other, self._unseen(trial, found, other))
         copied.write(trial)
         self.tell(trial, verdict)
         return Told.DUPLICATE
+
+    def _unseen(self, trial: Trial, twin: optuna.trial.FrozenTrial, other: str | None) -> bool:
+        """Under rolling asks a search trial does not see the last `batch_size` trained trials
+        before it (they may or may not have ended, by the load): a twin among them counts as
+        still training."""
+        search = self.space.search
+        if search.asks != "rolling" or self.phase != Phase.SEARCH or other is not None:
+            return False
+        trials = trial.study.get_trials(deepcopy=False)
+        return twin.number >= settled_below(trials, trial.number, search.batch_size)
 
     def _twin_studies(self) -> list[optuna.Study]:
         """The studies whose trainings this phase's may repeat: its own, and for family and

@@ -21,6 +21,7 @@ import optuna
 from scalesearch.errors import ClusterError, ConfigError, StudyError
 from scalesearch.redact import shown
 from scalesearch.search import storage
+from scalesearch.search.lagged_sampler import LaggedSampler
 from scalesearch.search.space import SearchSpace
 from scalesearch.search.studies import RunStudies
 from scalesearch.search.warm_start import WarmStart, enqueue, warm_points
@@ -162,11 +163,10 @@ def open_study(config: RunConfig, driver: str, warm: WarmStart | None = None) ->
     fidelity in a study of its own), adds this driver's budget, enqueues the warm start and
     seeds the sampler. Call after `check_run`."""
     config.run_dir.mkdir(parents=True, exist_ok=True)
-    sampler_name = config.space.search.sampler
     study = storage.create_or_load_study(
         storage.open_storage(config.storage),
         config.study_name,
-        storage.make_sampler(sampler_name, config.seed),
+        search_sampler(config.space, config.seed),
         config.space.search.objectives,
     )
     if storage.space_name(study) is None:
@@ -175,10 +175,19 @@ def open_study(config: RunConfig, driver: str, warm: WarmStart | None = None) ->
         storage.mark_split(study)
         if warm is not None:
             enqueue(study, warm)
-    study.sampler = storage.make_sampler(sampler_name, sampler_seed(config, study, driver))
+    study.sampler = search_sampler(config.space, sampler_seed(config, study, driver))
     if not config.resume:
         storage.add_budget(study, driver, config.trials)
     return RunStudies(config.storage, study)
+
+
+def search_sampler(space: SearchSpace, seed: int | None) -> optuna.samplers.BaseSampler:
+    """The space's sampler; under rolling asks it sees, for trial n, the trials below
+    n - batch_size only (`LaggedSampler`): the history the driver's gate guarantees."""
+    sampler = storage.make_sampler(space.search.sampler, seed)
+    if space.search.asks == "rolling":
+        return LaggedSampler(sampler, space.search.batch_size)
+    return sampler
 
 
 def sampler_seed(config: RunConfig, study: optuna.Study, driver: str) -> int:

@@ -114,6 +114,9 @@ class TrialRecord:
         ablation_source: the search trial whose coefficients an ablation member scales.
         duplicate_study: the study of `duplicate_of` where it is not this one (an ablation
             member that took a family member's result).
+        took_slot: it was given a slot to train in (written when asked); a trial told at
+            once (a duplicate, pruned before training) was not. Rolling asks count their
+            lag in such trials (`lagged_sampler.settled_below`).
     """
 
     phase: Phase | None = None
@@ -162,6 +165,7 @@ class TrialRecord:
     warm_start_from: str | None = None
     ablation_source: int | None = None
     duplicate_study: str | None = None
+    took_slot: bool | None = None
 
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any]) -> TrialRecord:

@@ -49,11 +49,12 @@ class SearchSettings:
     """Budgets and the sampler of the search.
 
     At most `batch_size` search trials train at once (more slots than that stay idle).
-    `asks: batch` asks them a batch at a time, the next batch only once the last is told:
-    the same seed then gives the same trials whatever the machine's load, at the price of
-    slots that wait for their batch's slowest trial. `asks: free` asks the next trial as soon
-    as one is told: no slot waits, but which results the sampler has seen depends on which
-    trial ended first, so a seed no longer fixes the sequence. After the search, `race`
+    `asks: rolling` asks trial n as soon as a slot frees and every trial below n - batch_size
+    has ended, and samples and ranks it on exactly those: the same seed gives the same
+    trials whatever the machine's load, and no slot waits for a batch's slowest trial.
+    `asks: batch` asks a batch at a time, the next only once the last is told (the same
+    trials too; slots wait). `asks: free` asks as soon as a slot frees, on whatever has
+    ended: no slot waits, but a seed no longer fixes the sequence. After the search, `race`
     gives further paired seeds to the contenders only (the search frontier's and the
     default coefficients'), each at least `replicates` seeds in all, until the answer is
     separated beyond the measured noise or the race's budget is spent."""
@@ -62,7 +63,7 @@ class SearchSettings:
     max_macs: float = 1e9
     sampler: Literal["tpe", "gp", "nsga2", "random"] = "tpe"
     batch_size: int = 2
-    asks: Literal["batch", "free"] = "batch"
+    asks: Literal["rolling", "batch", "free"] = "rolling"
     replicates: int = 1
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0

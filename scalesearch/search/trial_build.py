@@ -182,14 +182,17 @@ def _cut_short(trial: FrozenTrial) -> bool:
 LATENCY_FIELDS = ("latency_ms", "latency_batch_ms", "latency_batch", "latency_device")
 
 
-def twin_verdict(twin: FrozenTrial, study: str | None = None) -> tuple[Verdict, TrialRecord]:
+def twin_verdict(
+    twin: FrozenTrial, study: str | None = None, in_flight: bool = False
+) -> tuple[Verdict, TrialRecord]:
     """How a duplicate ends, and what it copies from its twin (of `study` where that is
     another study): a complete twin's result; a pruned twin's reason; a twin still training
-    makes it pruned (it took no slot)."""
+    makes it pruned (it took no slot). `in_flight`: count the twin as still training whatever
+    its state (under rolling asks, one of the trials a new one may not see yet)."""
     copied = TrialRecord(duplicate_of=twin.number, duplicate_study=study)
     source = TrialRecord.from_trial(twin)
     where = f"trial {twin.number}" + (f" of {study}" if study else "")
-    if twin.state == TrialState.COMPLETE:
+    if twin.state == TrialState.COMPLETE and not in_flight:
         copied = dataclasses.replace(
             copied,
             val_accuracies=source.val_accuracies,
@@ -197,7 +200,7 @@ def twin_verdict(twin: FrozenTrial, study: str | None = None) -> tuple[Verdict, 
             **{k: getattr(source, k) for k in LATENCY_FIELDS},
         )
         return Verdict(TrialState.COMPLETE, accuracy=twin.values[0]), copied
-    if twin.state == TrialState.PRUNED:
+    if twin.state == TrialState.PRUNED and not in_flight:
         why = source.stop_reason or "pruned"
         return Verdict(TrialState.PRUNED, reason=f"duplicate of {where}: {why}"), copied
     reason = f"duplicate of {where}, which is still training"

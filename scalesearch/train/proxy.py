@@ -62,6 +62,7 @@ class ProxyResult:
     epochs: list[EpochResult] = field(default_factory=list)
     latency: Latency | None = None  # inference latency, measured before training
     precision: str = "fp32"  # what it trained in ("auto" resolved)
+    step_seconds: float = 0.0  # in training steps: `seconds` less validation and set-up
 
     @property
     def val_accuracy_se(self) -> float:
@@ -167,6 +168,7 @@ def train_proxy(
         epochs=epochs,
         latency=latency,
         precision=run.precision.name,
+        step_seconds=run.train_seconds,
     )
 
 
