@@ -85,6 +85,12 @@ def test_training_keys_stay_those_of_0_1_at_the_old_settings() -> None:
     assert "precision" not in old and "resolution_scale" not in old and old["seed"] == 0
     new = json.loads(dataclasses.replace(ProxyConfig(), precision="bf16").key_json())
     assert new["precision"] == "bf16"
+    # The validation batch changes no accuracy: keyed at 0.1's 256 whatever it is.
+    assert old["eval_batch_size"] == 256 and ProxyConfig().eval_batch_size == 128
+    for size in (64, 256, 512):
+        assert dataclasses.replace(ProxyConfig(), eval_batch_size=size).key_json() == (
+            ProxyConfig().key_json()
+        )
 
 
 @pytest.mark.parametrize("space", ["cvt_compound", "cmt_compound"])
