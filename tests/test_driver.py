@@ -7,6 +7,7 @@ results a trainable would report, so every state mapping is checked on its own.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from pathlib import Path
 
 import optuna
@@ -349,6 +350,31 @@ def test_a_replicate_trains_in_full_what_the_search_stopped_early(tmp_path) -> N
         assert (
             replicate.user_attrs["train_key"] == driver.run.search.trials[0].user_attrs["train_key"]
         )
+
+
+def test_an_architecture_trained_again_is_not_timed_again(tmp_path) -> None:
+    """Latency belongs to the network: a second seed takes the first one's, not a slot's
+    half second to measure it again (and, noisily, beside another training)."""
+    same = {"alpha": 1.25, "beta": 1.3}
+    with make_driver(tmp_path, trials=5) as driver:
+        driver.run.search.enqueue_trial(same)
+        first = _suggest(driver, "t0")
+        assert first.latency_batch == 8  # never measured: the trial times it
+        timed = dataclasses.replace(
+            COMPLETE, latency_ms=4.5, latency_batch_ms=20.0, latency_batch=8, latency_device="cpu"
+        )
+        driver.on_complete("t0", timed.to_report(), crashed=False)
+        driver.start_phase(Phase.REPLICATE)
+        driver.run.search.enqueue_trial(same, user_attrs={"phase": "replicate", "seed": 1})
+        again = driver.suggest("r1", driver.run.search.ask)
+        assert isinstance(again, TrialConfig) and again.latency_batch is None
+        record = TrialRecord.from_trial(driver.run.search.trials[1])
+        assert (record.latency_ms, record.latency_batch_ms, record.latency_device) == (
+            4.5,
+            20.0,
+            "cpu",
+        )
+        assert driver.live["r1"].latency_ms == 4.5  # what a latency rung would rank on
 
 
 def test_a_space_with_few_distinct_members_ends(tmp_path) -> None:

@@ -28,7 +28,7 @@ from scalesearch.search.lagged_sampler import settled_below
 from scalesearch.search.ledger import Ledger, Told
 from scalesearch.search.lifecycle import RunConfig
 from scalesearch.search.outcome import Verdict
-from scalesearch.search.schema import Phase, cost_value
+from scalesearch.search.schema import Phase, TrialRecord, cost_value
 from scalesearch.search.studies import RunStudies
 from scalesearch.search.trainable import TrialConfig
 
@@ -122,7 +122,9 @@ class SearchDriver:
                 self.gate.asked()
                 seen = functools.partial(self._seen_by, trial.number)
                 ranked_after = self.gate.ranked_after(trial.number, seen)
-                self.live[tune_id] = LiveTrial(trial, time.monotonic(), ranked_after)
+                live = LiveTrial(trial, time.monotonic(), ranked_after)
+                live.latency_ms = TrialRecord.from_trial(trial).latency_ms  # timed before
+                self.live[tune_id] = live
                 return config
 
     def _search_waits(self) -> Ask | None:

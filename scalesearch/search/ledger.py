@@ -8,6 +8,7 @@ objectives), and logs its progress line.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +27,12 @@ from scalesearch.search.schema import Phase, TrialRecord, cost_value
 from scalesearch.search.space import SearchSpace
 from scalesearch.search.studies import SEARCH_PHASES, RunStudies
 from scalesearch.search.trainable import TrialConfig
-from scalesearch.search.trial_build import build_trial, find_twin, twin_verdict
+from scalesearch.search.trial_build import (
+    build_trial,
+    find_twin,
+    measured_latency,
+    twin_verdict,
+)
 
 
 class Told(Enum):
@@ -85,7 +91,11 @@ class Ledger:
         twin = find_twin(self._twin_studies(), built.record.train_key, trial, self.phase)
         if twin is None:
             TrialRecord(took_slot=True).write(trial)
-            return built.config
+            timed = measured_latency(self.run.studies(), built.record.spec_hash)
+            if timed is None:
+                return built.config
+            timed.write(trial)
+            return dataclasses.replace(built.config, latency_batch=None)
         where, found = twin
         other = None if where == trial.study.study_name else where
         verdict, copied = twin_verdict(found, other, self._unseen(trial, found, other))

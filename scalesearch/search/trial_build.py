@@ -182,6 +182,20 @@ def _cut_short(trial: FrozenTrial) -> bool:
 LATENCY_FIELDS = ("latency_ms", "latency_batch_ms", "latency_batch", "latency_device")
 
 
+def measured_latency(studies: list[optuna.Study], spec_hash: str | None) -> TrialRecord | None:
+    """The latency fields of the earliest trial (of `studies`) that measured this spec's:
+    a latency belongs to the network, not to its training, so an architecture trained again
+    (another seed, a family copy, another phase) is not timed again inside its slot."""
+    if spec_hash is None:
+        return None
+    for study in studies:
+        for t in study.get_trials(deepcopy=False):
+            record = TrialRecord.from_trial(t)
+            if record.spec_hash == spec_hash and record.latency_ms is not None:
+                return TrialRecord(**{k: getattr(record, k) for k in LATENCY_FIELDS})
+    return None
+
+
 def twin_verdict(
     twin: FrozenTrial, study: str | None = None, in_flight: bool = False
 ) -> tuple[Verdict, TrialRecord]:
