@@ -21,6 +21,7 @@ from scalesearch.search.driver import SearchDriver
 from scalesearch.search.heartbeat import Heartbeat
 from scalesearch.search.lifecycle import config_from_flags, open_study
 from scalesearch.search.outcome import CRASHED_REASON, ProxyOutcome, Verdict, decide
+from scalesearch.search.race import RaceRounds
 from scalesearch.search.schema import (
     COST_TARGET,
     MACS_BUDGET,
@@ -31,7 +32,7 @@ from scalesearch.search.schema import (
 )
 from scalesearch.search.space import load_space
 from scalesearch.search.trainable import TrialConfig
-from tests.helpers import LAYERS_OBJECTIVE, write_space
+from tests.helpers import LAYERS_OBJECTIVE, NO_RACE, write_space
 
 COMPLETE = ProxyOutcome(
     status="completed",
@@ -375,6 +376,35 @@ def test_an_architecture_trained_again_is_not_timed_again(tmp_path) -> None:
             "cpu",
         )
         assert driver.live["r1"].latency_ms == 4.5  # what a latency rung would rank on
+
+
+def test_the_race_plays_its_rounds_in_one_executor_run(tmp_path) -> None:
+    """One Tune run for the whole race: a round's trainings, nothing more while they train,
+    then the next round planned on their results, until the budget is spent."""
+    race = {NO_RACE: "race: {trainings: 6, max_seeds: 3, prior_sd: 0.02}"}
+    with make_driver(tmp_path, trials=3, replacements=race) as driver:
+        for n, accuracy in enumerate((0.80, 0.70, 0.60)):
+            assert isinstance(_suggest(driver, f"s{n}"), TrialConfig)
+            driver.on_complete(f"s{n}", _report([accuracy - 0.1, accuracy]), crashed=False)
+            driver.poll.freed()
+        driver.start_phase(Phase.REPLICATE)
+        lines: list[str] = []
+        rounds = RaceRounds(driver.run, driver.config, "host:1", lines.append)
+        asked, played = 0, []
+        for step in range(40):
+            config = driver.suggest(f"r{step}", rounds)
+            if config is Ask.DONE:
+                break
+            if isinstance(config, TrialConfig):
+                asked += 1
+                continue
+            planned = sum(line.startswith("[race] this round") for line in lines)
+            played.append(planned)
+            for tune_id in list(driver.live):  # the round's trainings end, then the next
+                driver.on_complete(tune_id, _report([0.6, 0.65 + 0.01 * asked]), crashed=False)
+        assert config is Ask.DONE and 5 <= asked <= 6  # within the race's budget
+        assert played == sorted(set(played)) and len(played) >= 2  # one round at a time
+        assert sum(line.startswith("[race] this round") for line in lines) == len(played) + 1
 
 
 def test_a_space_with_few_distinct_members_ends(tmp_path) -> None:

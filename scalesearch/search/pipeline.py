@@ -28,7 +28,7 @@ from scalesearch.search.frontier import (
 )
 from scalesearch.search.heartbeat import Heartbeat
 from scalesearch.search.lifecycle import Preflight, RunConfig
-from scalesearch.search.race import RaceRound, race_result, race_words
+from scalesearch.search.race import RaceRounds, race_result, race_words
 from scalesearch.search.schema import Phase
 from scalesearch.search.studies import RunStudies
 
@@ -124,11 +124,7 @@ def _search_phases(
     race = config.space.search.race
     if race.trainings > 0 and driver.health.healthy():
         driver.start_phase(Phase.REPLICATE)
-        for _ in range(race.trainings + 2):  # each round trains, or ends the race
-            round_ = RaceRound(run, config, driver.ledger.driver, log)
-            if not round_.remaining() or not driver.health.healthy():
-                break
-            executor.run_phase(driver, round_, False, data)
+        executor.run_phase(driver, RaceRounds(run, config, driver.ledger.driver, log), False, data)
         _record_noise(run, config, log)
     if config.family and driver.health.healthy():
         driver.start_phase(Phase.FAMILY)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from optuna.trial import FrozenTrial, Trial
+from optuna.trial import FrozenTrial, Trial, TrialState
 
 from scalesearch.formatting import seed_count
 from scalesearch.search.arch_groups import ArchGroup, arch_groups
@@ -180,6 +180,41 @@ class RaceRound:
             ).enqueue(self.run.search, params)
             return self.run.search.ask()
         return None
+
+
+class RaceRounds:
+    """Serves the whole race to one executor run, round after round: a round's trainings,
+    then nothing while any of them (this driver's or another's) still trains, then the next
+    round, planned on every result; None for good once a round plans nothing or `rounds`
+    were played. One Tune run for the race keeps its workers: a run per round restarted
+    them (actor, imports) every round, ten seconds a slot on a 2-core machine."""
+
+    def __init__(
+        self, run: RunStudies, config: RunConfig, driver: str, log: Callable[[str], None]
+    ) -> None:
+        self.run, self.config, self.driver, self.log = run, config, driver, log
+        self.rounds_left = config.space.search.race.trainings + 2  # each trains, or ends it
+        self.round: RaceRound | None = None
+        self.over = False
+
+    def __call__(self) -> Trial | None:
+        while not self.over:
+            if self.round is not None:
+                trial = self.round()
+                if trial is not None or self._training():
+                    return trial  # None: this round's last trainings still run
+            if self.rounds_left == 0:
+                self.over = True
+                break
+            self.rounds_left -= 1
+            self.round = RaceRound(self.run, self.config, self.driver, self.log)
+            self.over = not self.round.remaining()
+        return None
+
+    def _training(self) -> bool:
+        """A race training is under way or claimed and queued (by any driver)."""
+        live = (TrialState.RUNNING, TrialState.WAITING)
+        return any(t.state in live for t in self.run.trials(Phase.REPLICATE))
 
 
 def _mine(trials: list[FrozenTrial], label: str, seed: int) -> list[FrozenTrial]:
