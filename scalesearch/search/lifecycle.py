@@ -182,8 +182,9 @@ def open_study(config: RunConfig, driver: str, warm: WarmStart | None = None) ->
 
 
 def search_sampler(space: SearchSpace, seed: int | None) -> optuna.samplers.BaseSampler:
-    """The space's sampler; under rolling asks it sees, for trial n, the trials below
-    n - batch_size only (`LaggedSampler`): the history the driver's gate guarantees."""
+    """The space's sampler; under rolling asks it sees, for trial n, only the trials before
+    the last `batch_size` trained ones (`LaggedSampler`): the history the driver's gate
+    guarantees."""
     sampler = storage.make_sampler(space.search.sampler, seed)
     if space.search.asks == "rolling":
         return LaggedSampler(sampler, space.search.batch_size)

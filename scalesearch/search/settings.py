@@ -49,9 +49,10 @@ class SearchSettings:
     """Budgets and the sampler of the search.
 
     At most `batch_size` search trials train at once (more slots than that stay idle).
-    `asks: rolling` asks trial n as soon as a slot frees and every trial below n - batch_size
-    has ended, and samples and ranks it on exactly those: the same seed gives the same
-    trials whatever the machine's load, and no slot waits for a batch's slowest trial.
+    `asks: rolling` asks trial n as soon as a slot frees and every trial before the last
+    `batch_size` trained ones has ended (a duplicate takes no place in that lag), and samples
+    and ranks it on exactly those: the same seed gives the same trials whatever the
+    machine's load, and no slot waits for a batch's slowest trial.
     `asks: batch` asks a batch at a time, the next only once the last is told (the same
     trials too; slots wait). `asks: free` asks as soon as a slot frees, on whatever has
     ended: no slot waits, but a seed no longer fixes the sequence. After the search, `race`
