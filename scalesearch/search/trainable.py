@@ -55,7 +55,7 @@ def _cached_dataset(
 
 # Datasets whose tensors do not depend on the member's input size: the driver loads them once
 # and shares them with every worker (image folders and the synthetic set are decoded at it).
-SHAREABLE = ("mnist", "digits", "fashion-mnist", "idx", "cifar10", "cifar100")
+SHAREABLE = ("fashion-mnist-12k", "mnist", "digits", "fashion-mnist", "idx", "cifar10", "cifar100")
 
 
 def run_trial(

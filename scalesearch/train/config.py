@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from scalesearch.errors import ConfigError
 
 DATASETS = (
+    "fashion-mnist-12k",
     "mnist",
     "digits",
     "fashion-mnist",

