@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-PREFIXES = (("T", 1e12), ("G", 1e9), ("M", 1e6))
+PREFIXES = (("E", 1e18), ("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6))
 
 
 def human(value: float, unit: str = "") -> str:
@@ -37,3 +37,13 @@ def trial_counts(counts: dict[str, int]) -> str:
 def seed_count(n: int) -> str:
     """ "1 seed", "2 seeds": how many seeds a number rests on, in words."""
     return f"{n} seed{'s' if n != 1 else ''}"
+
+
+def percent_band(band: tuple[float, float]) -> str:
+    """A 95% band of accuracies: "83.10–85.02%"."""
+    return f"{100 * band[0]:.2f}–{100 * band[1]:.2f}%"
+
+
+def points_band(band: tuple[float, float]) -> str:
+    """A 95% band of differences, in points: "+0.31 to +2.09"."""
+    return f"{100 * band[0]:+.2f} to {100 * band[1]:+.2f}"

@@ -41,6 +41,11 @@ def hidden_in(text: str) -> str:
 
 
 def storage_flag(url: str) -> str:
-    """`--storage ...` for a command to run again: the URL itself, or the environment
-    variable that holds it where it has a password."""
-    return f'--storage "${STORAGE_ENV}"' if has_password(url) else f"--storage '{url}'"
+    """`--storage ...` for a command to run again: the URL itself (one shell word, quoted),
+    or the environment variable that holds it where it has a password."""
+    return f'--storage "${STORAGE_ENV}"' if has_password(url) else f"--storage {single_quoted(url)}"
+
+
+def single_quoted(text: str) -> str:
+    """`text` as one shell word in single quotes (a quote inside closed and reopened)."""
+    return "'" + text.replace("'", "'\"'\"'") + "'"

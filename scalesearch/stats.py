@@ -43,3 +43,19 @@ def paired_interval(differences: Sequence[float], level: float = 0.95) -> tuple[
     if n < 2:
         return mean, float("nan")
     return mean, float(t.ppf((1 + level) / 2, n - 1)) * sd / math.sqrt(n)
+
+
+MOST_SEEDS = 32  # past this, a difference is too small to chase with seeds
+
+
+def seeds_to_settle(
+    mean: float, se: float, seeds: int, z: float = 2.0, most: int = MOST_SEEDS
+) -> int | None:
+    """Seeds in all at which a measured difference (`mean`, with standard error `se` over
+    `seeds` seeds) would lie `z` standard errors from zero, were it the truth: the standard
+    error shrinks as 1/√seeds. None where that takes more than `most` seeds (the difference
+    is too small to matter at this noise) or the difference is exactly zero."""
+    if mean == 0 or not math.isfinite(se):
+        return None
+    needed = max(seeds + 1, math.ceil(seeds * (z * se / abs(mean)) ** 2))
+    return needed if needed <= most else None

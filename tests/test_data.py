@@ -121,7 +121,9 @@ def test_missing_directory_and_unknown_name(tmp_path: Path) -> None:
         load_dataset("cifar10", tmp_path / "nowhere")
     with pytest.raises(DatasetError, match=r"give its folder with --data-dir"):
         load_dataset("cifar100")
-    with pytest.raises(DatasetError, match=r"unknown dataset 'imagenet'; known datasets: fashion-mnist-12k, mnist"):
+    with pytest.raises(
+        DatasetError, match=r"unknown dataset 'imagenet'; known datasets: fashion-mnist-12k, mnist"
+    ):
         load_dataset("imagenet")
 
 

@@ -89,7 +89,9 @@ def test_warmup_then_cosine() -> None:
 
 
 def test_proxy_config_rejects_bad_values() -> None:
-    with pytest.raises(ValueError, match=r"dataset must be one of fashion-mnist-12k, mnist, .*but got 'imagenet'"):
+    with pytest.raises(
+        ValueError, match=r"dataset must be one of fashion-mnist-12k, mnist, .*but got 'imagenet'"
+    ):
         ProxyConfig(dataset="imagenet")
     with pytest.raises(ValueError, match=r"subset must be in \(0, 1\], but got subset=0"):
         ProxyConfig(subset=0)

@@ -10,8 +10,8 @@ import pytest
 
 from scalesearch.cli.browser import find_chromium, run_chromium
 from scalesearch.cli.main import main
-from scalesearch.cli.report import render_report
 from scalesearch.cli.report_data import build_report, family_members
+from scalesearch.cli.report_page import render_report
 from scalesearch.cli.report_words import at_a_glance, verdict_lines
 from scalesearch.search import sql_tables
 from scalesearch.search import storage as st
@@ -205,8 +205,13 @@ def test_the_page_reads_at_a_glance(fixture_study, tmp_path) -> None:
     assert glance["scaling"].startswith("Gains:")
     assert glance["family frontier"].startswith("accuracy against MACs, each member trained")
     assert glance["best coefficients"].startswith("alpha 1.100, beta 1.400")  # trial 1, 93%
-    assert glance["gain over the defaults"].startswith("not measured: no architecture has two")
-    assert glance["proxy fidelity"].startswith("not measured: 0 search model(s) trained")
+    assert glance["gain over the defaults (proxy)"].startswith(
+        "not measured: no architecture has two"
+    )
+    # No check and no budget in this study: each says what is missing, not a number.
+    assert glance["at the family's training"].startswith("not checked: ")
+    assert glance["next compute"].startswith("not measured: no budget study trained")
+    assert "proxy fidelity" not in glance  # said only once final runs measure it
     text = render_report(data, tmp_path / "r.html").read_text()
     summary = text[text.index('id="summary"') : text.index('id="verdict"')]
     assert "trials: 13 complete, 1 fail; search budget not recorded" in summary

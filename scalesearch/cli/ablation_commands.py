@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import math
 import sys
@@ -61,9 +60,9 @@ def ablate(
     """Train the searched coefficients against the defaults and depth-, width- and
     resolution-only scaling at equal cost, as trials of the study (resumable)."""
     from scalesearch.cli.locate import locate_run
-    from scalesearch.search import storage as st
+    from scalesearch.cli.refresh import publish_answer
     from scalesearch.search.ablation import ablation_verdict
-    from scalesearch.search.lifecycle import RunConfig
+    from scalesearch.search.lifecycle import resume_config
     from scalesearch.search.pipeline import run_ablation
 
     check_positive(seeds=seeds)
@@ -71,26 +70,16 @@ def ablate(
     if not phis:
         raise ConfigError("give the φ values to compare at, e.g. --phi 1 2")
     run, _ = locate_run(storage, study, run_dir)
-    url, name, loaded = run.url, run.name, run.search
-    space = st.stored_space(loaded)
-    if space is None:
-        raise ConfigError(f"study {name!r} holds no search space: was it made by scalesearch run?")
-    proxy = st.stored_run_proxy(loaded) or space.proxy
-    proxy = dataclasses.replace(proxy, seed=seed, dataset=dataset or proxy.dataset)
-    config = RunConfig(
-        space=space,
-        storage=url,
-        study_name=name,
-        run_dir=run_dir / name,
-        trials=1,  # the search budget is not touched: --resume adds none
-        proxy=proxy,
+    config = resume_config(
+        run,
+        run_dir,
+        seed,
+        dataset,
         data_dir=None if data_dir is None else str(data_dir),
         time_budget_s=time_budget,
         address=address,
         max_concurrent=max_concurrent,
-        seed=seed,
         family_from=source,
-        resume=True,
     )
     # With --json, stdout carries the JSON alone: progress (Tune's included) goes to stderr.
     log = log_line if not as_json else _to_stderr
@@ -107,18 +96,7 @@ def ablate(
         render_ablation(table, console)
         for line in ablation_verdict(table):
             console.print(line)
-    _refresh_board(run, run_dir / run.name / "report.html", artifacts, log)
-
-
-def _refresh_board(run, page: Path, artifacts: str | None, log) -> None:
-    """The report and the dashboard's notes and figures, with the ablation in them."""
-    from scalesearch.cli.board import publish_run
-    from scalesearch.cli.report import render_report
-    from scalesearch.cli.report_data import build_report
-
-    data = build_report(run.url, run.name)
-    log(f"report: {render_report(data, page)}")
-    log(publish_run(run, data, page, artifacts))
+    publish_answer(run, run_dir / run.name / "report.html", artifacts, log)
 
 
 def _to_stderr(message: str) -> None:

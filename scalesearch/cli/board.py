@@ -25,14 +25,20 @@ from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 
 from scalesearch.arch.spec import ArchSpec
-from scalesearch.cli.report import ablation_figure, family_figure, law_figure, search_figure
+from scalesearch.cli.report import (
+    ablation_figure,
+    compute_figure,
+    family_figure,
+    law_figure,
+    search_figure,
+)
 from scalesearch.cli.report_data import ReportData
 from scalesearch.cli.report_words import at_a_glance, verdict_lines
 from scalesearch.formatting import human, milliseconds
 from scalesearch.search import storage as st
 from scalesearch.search.arch_groups import arch_groups, seed_noise
 from scalesearch.search.schema import Phase, TrialRecord
-from scalesearch.search.studies import RunStudies
+from scalesearch.search.studies import BUDGET_KEY, RunStudies
 from scalesearch.stats import binomial_se, format_accuracy
 
 ARTIFACTS_ENV = "SCALESEARCH_ARTIFACTS"
@@ -42,6 +48,7 @@ FIGURES = {
     "search-frontier": search_figure,
     "ablation": ablation_figure,
     "scaling-law": law_figure,
+    "training-compute": compute_figure,
 }
 
 
@@ -78,17 +85,22 @@ def publish(run: RunStudies, data: ReportData) -> int:
     many trial notes were written."""
     home = _study_note(data)
     optuna_dashboard.save_note(run.search, home)
-    for phase in (Phase.FAMILY, Phase.ABLATION):
-        study = run.study_for(phase)
-        if study is not None and study is not run.search:
-            optuna_dashboard.save_note(study, f"Part of run **{run.name}**.\n\n{home}")
+    phase_studies = [s for s in run.studies() if s is not run.search]
+    for study in phase_studies:
+        optuna_dashboard.save_note(study, f"Part of run **{run.name}**.\n\n{home}")
     for graph_id, make in FIGURES.items():
         figure = make(data)
         if figure is not None:
             optuna_dashboard.save_plotly_graph_object(run.search, figure, graph_object_id=graph_id)
-    family = run.study_for(Phase.FAMILY)
-    if family is not None and family is not run.search and (figure := family_figure(data)):
-        optuna_dashboard.save_plotly_graph_object(family, figure, graph_object_id="family-frontier")
+    # Each phase study shows the figure its trials answer: the family's frontier beside the
+    # family, accuracy against training compute beside each budget.
+    keys = {name: key for key, name in st.phase_studies(run.search).items()}
+    for study in phase_studies:
+        key = keys.get(study.study_name, "")
+        graph_id = "training-compute" if key.startswith(BUDGET_KEY) else None
+        graph_id = "family-frontier" if key == Phase.FAMILY.value else graph_id
+        if graph_id is not None and (figure := FIGURES[graph_id](data)) is not None:
+            optuna_dashboard.save_plotly_graph_object(study, figure, graph_object_id=graph_id)
     return sum(_trial_notes(run, study, data.summary.storage_flag) for study in run.studies())
 
 
@@ -175,7 +187,7 @@ def _trial_notes(run: RunStudies, study: optuna.Study, flag: str) -> int:
         if record.spec is None:
             continue
         group = next((g for g in groups if trial.number in g.trials), None)
-        training = trainings[record.phase in (Phase.FAMILY, Phase.ABLATION)]
+        training = trainings[record.phase.trains_like_family]
         note = trial_note(
             trial, record, group, noise.get(record.phase), training, study.study_name, flag
         )

@@ -9,12 +9,13 @@ says what to give.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from scalesearch.errors import StudyError
 from scalesearch.redact import STORAGE_ENV
 from scalesearch.search import storage as st
-from scalesearch.search.studies import PHASE_SUFFIX, RunStudies, open_run
+from scalesearch.search.studies import BUDGET_KEY, PHASE_SUFFIX, RunStudies, open_run
 
 
 def given_storage(storage: str | None) -> str | None:
@@ -51,11 +52,13 @@ def locate(storage: str | None, study: str | None, runs_root: Path) -> tuple[str
 
 
 def run_folder(study: str) -> str:
-    """The run folder of a study: its own name, a phase study's run (NAME.family → NAME)."""
+    """The run folder of a study: its own name, a phase study's run (NAME.family, NAME.budget3x
+    → NAME)."""
     for suffix in PHASE_SUFFIX.values():
         if study.endswith(suffix):
             return study[: -len(suffix)]
-    return study
+    budget = re.fullmatch(rf"(.+)\.{BUDGET_KEY}[0-9.e+-]+x", study)
+    return budget.group(1) if budget else study
 
 
 def locate_run(storage: str | None, study: str | None, runs_root: Path) -> tuple[RunStudies, str]:

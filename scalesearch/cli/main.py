@@ -1,7 +1,7 @@
 """The `scalesearch` command line: parse, call one library function, return an exit code.
 
 The app is `scalesearch.cli.app`; commands live in `model_commands`, `study_commands`,
-`ablation_commands` and `export_commands`; rendering in `views`. This module holds the one
+`ablation_commands`, `decision_commands` and `export_commands`; rendering in `views`. This module holds the one
 error contract: a user's mistake is one line on stderr and exit code 2.
 """
 
@@ -14,6 +14,7 @@ from typer.exceptions import TyperException
 
 from scalesearch.cli import (  # noqa: F401 - registers the commands
     ablation_commands,
+    decision_commands,
     export_commands,
     model_commands,
     study_commands,

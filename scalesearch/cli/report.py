@@ -1,29 +1,16 @@
-"""The report: one self-contained HTML page of what a run found.
+"""The report's figures: the only module that imports plotly.
 
-The only module that imports plotly. Its data is `scalesearch.cli.report_data`'s typed
-records; each figure is one small function (None where its data is missing), and
-`render_report` writes one file that opens offline (plotly.js inside). The first figure is
-the family frontier, accuracy against MACs across φ: the run's answer.
+Its data is `scalesearch.cli.report_data`'s typed records; each figure is one small function
+(None where its data is missing); `scalesearch.cli.report_page` places them on one page. The
+first figure is the family frontier, accuracy against MACs across φ: the run's answer.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from scalesearch.cli.report_data import ReportData, TrialPoint
-from scalesearch.cli.report_sections import (
-    STRATEGY_LABELS,
-    ablation_html,
-    frontier_html,
-    law_html,
-    reproduce_html,
-    summary_html,
-    verdict_html,
-)
-from scalesearch.cli.report_words import at_a_glance, verdict_lines
-from scalesearch.errors import ReportError, why_unwritable
+from scalesearch.cli.report_sections import STRATEGY_LABELS
 from scalesearch.formatting import human, milliseconds
 
 ERROR_BARS = dict(type="data", visible=True)
@@ -40,6 +27,7 @@ def figures(data: ReportData) -> list:
         fidelity_figure,
         ablation_figure,
         law_figure,
+        compute_figure,
     )
     return [fig for fig in (make(data) for make in makers) if fig is not None]
 
@@ -257,6 +245,61 @@ def law_figure(data: ReportData):
     )
 
 
+def compute_figure(data: ReportData):
+    """Accuracy against training compute, one line per φ across the budgets, the envelope
+    of the best measured at each compute, and the next doubling's two options with bands."""
+    import plotly.graph_objects as go
+
+    cells = data.budget.cells
+    if not any(c.factor != 1.0 for c in cells):
+        return None
+    fig = go.Figure()
+    for phi in sorted({c.phi for c in cells}):
+        line = sorted((c for c in cells if c.phi == phi), key=lambda c: c.compute)
+        fig.add_scatter(
+            x=[c.compute for c in line],
+            y=[1 - c.error for c in line],
+            error_y=dict(array=[_finite(c.se) for c in line], **ERROR_BARS),
+            mode="lines+markers",
+            name=f"φ = {phi:g} (mean ± se)",
+            text=[f"{c.factor:g}× images seen: {c.images:,.0f}, {c.seeds} seed(s)" for c in line],
+        )
+    envelope, best = [], -1.0
+    for c in sorted(cells, key=lambda c: c.compute):
+        best = max(best, 1 - c.error)
+        envelope.append((c.compute, best))
+    fig.add_scatter(
+        x=[x for x, _ in envelope],
+        y=[y for _, y in envelope],
+        mode="lines",
+        line=dict(shape="hv", dash="dot", color="gray"),
+        name="compute-optimal envelope (best measured)",
+    )
+    d = data.budget.decision
+    if d is not None:
+        for option, symbol in ((d.size, "diamond"), (d.training, "star")):
+            value, band = option.accuracy, option.accuracy_band
+            fig.add_scatter(
+                x=[6 * option.macs * option.images],
+                y=[value],
+                error_y=dict(
+                    type="data",
+                    symmetric=False,
+                    array=[band[1] - value],
+                    arrayminus=[value - band[0]],
+                ),  # fmt: skip
+                mode="markers",
+                marker=dict(symbol=symbol, size=12),
+                name=f"predicted: {'a larger φ' if option.name == 'size' else 'longer training'}",
+            )
+    return fig.update_layout(
+        title="Accuracy against training compute (6 · MACs · images seen), one line per φ",
+        xaxis_type="log",
+        xaxis_title="training compute (FLOPs)",
+        yaxis_title="validation accuracy",
+    )
+
+
 def _banded(fig, macs: float, value: float, band, symbol: str, name: str) -> None:
     """A predicted error with its asymmetric 95% band."""
     fig.add_scatter(
@@ -277,70 +320,3 @@ def _finite(value: float | None) -> float:
 
 def _f(value) -> str:
     return "-" if value is None else f"{value:.3f}"
-
-
-def render_report(data: ReportData, path: Path) -> Path:
-    """Writes the page: summary, verdict, frontiers, then every figure (plotly.js once)."""
-    plots = [
-        fig.to_html(full_html=False, include_plotlyjs=(i == 0), default_height="480px")
-        for i, fig in enumerate(figures(data))
-    ]
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(_page(data, plots))
-    except OSError as err:
-        raise ReportError(
-            f"-o {path}: cannot write the report there ({why_unwritable(path, err)})"
-        ) from None
-    return path
-
-
-def _page(data: ReportData, plots: list[str]) -> str:
-    name = data.summary.study
-    family_note = (
-        "Each member trained alike (the family's training), mean ± se over its seeds; "
-        "accuracy against MACs across φ."
-    )
-    search_note = "The search's architectures at its φ (proxy training), mean ± se over seeds."
-    return f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>scalesearch report: {name}</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse}}
-td,th{{padding:2px 10px;text-align:right;border-bottom:1px solid #ddd}}code{{background:#f4f4f4}}
-#summary{{border:2px solid #345;border-radius:6px;padding:0.5em 1em;background:#f6f8fb}}
-#summary th,#summary td{{text-align:left;vertical-align:top;border:none}}</style>
-</head><body>
-<h1>scalesearch report: {name}</h1>
-{summary_html(data, at_a_glance(data))}
-{verdict_html(verdict_lines(data))}
-{frontier_html("Family frontier", data.family_frontier, family_note)}
-{frontier_html("Search frontier", data.search_frontier, search_note)}
-{ablation_html(data.ablation)}
-{law_html(data.scaling.law)}
-{reproduce_html(data, len(data.family_frontier) or len(data.search_frontier))}
-<h2>Figures</h2>
-{"".join(f'<div class="plot">{p}</div>' for p in plots)}
-</body></html>
-"""
-
-
-def export_png(data: ReportData, folder: Path) -> list[Path]:
-    """Static images of every figure (kaleido, which needs a Chrome/Chromium)."""
-    try:
-        import kaleido  # noqa: F401
-    except ImportError:
-        raise ReportError(
-            "--png needs kaleido and a Chrome/Chromium: pip install kaleido "
-            "(and e.g. apt install chromium)"
-        ) from None
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, fig in enumerate(figures(data)):
-        path = folder / f"figure{i + 1}.png"
-        try:
-            fig.write_image(path)
-        except Exception as err:  # noqa: BLE001 - kaleido reports a missing browser many ways
-            raise ReportError(
-                f"--png: could not render with kaleido ({err}); is Chrome/Chromium installed?"
-            ) from None
-        paths.append(path)
-    return paths

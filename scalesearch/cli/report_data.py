@@ -22,7 +22,10 @@ from scalesearch.search import sql_tables
 from scalesearch.search import storage as st
 from scalesearch.search.ablation import AblationCell, ablation_table
 from scalesearch.search.arch_groups import arch_groups
+from scalesearch.search.budget import BudgetAnswer, budget_answer
+from scalesearch.search.defaults_check import DefaultsCheck, defaults_check, why_unchecked
 from scalesearch.search.frontier import FrontierPoint, family_frontier, search_frontier
+from scalesearch.search.noise import family_seed_noise
 from scalesearch.search.race import RaceResult, race_result
 from scalesearch.search.schema import Phase, TrialRecord, cost_value, trained
 from scalesearch.search.space import Coefficients
@@ -88,6 +91,9 @@ class ReportData:
     finals: list[dict]
     fidelity: Fidelity | None
     importances: dict[str, float]
+    check: DefaultsCheck | None  # the search's pick against the defaults, family's training
+    unchecked: str | None  # why there is no check, where there is none
+    budget: BudgetAnswer  # where the next compute goes (the family at its budgets)
 
 
 def trial_points(trials, study: str, costs: tuple[str, ...], front: set[int]) -> list[TrialPoint]:
@@ -141,25 +147,6 @@ def family_members(run: RunStudies, ablation: list[AblationCell]) -> list[Member
             Member(phi, macs, accuracy, spread / math.sqrt(n) if spread else math.nan, n)
         )
     return members
-
-
-def _pooled_sd(samples: list[tuple[float, ...]]) -> float:
-    """The pooled sd of one accuracy over seeds (NaN with no sample of two or more)."""
-    replicated = [s for s in samples if len(s) > 1]
-    dof = sum(len(s) - 1 for s in replicated)
-    if not dof:
-        return math.nan
-    squares = sum(sum((x - sum(s) / len(s)) ** 2 for x in s) for s in replicated)
-    return math.sqrt(squares / dof)
-
-
-def family_seed_noise(run: RunStudies, ablation: list[AblationCell]) -> float:
-    """The pooled sd of one accuracy over seeds under the family's training (NaN without a
-    replicated member or ablation cell)."""
-    groups = arch_groups(run.trials(Phase.FAMILY), run.name_for(Phase.FAMILY))
-    return _pooled_sd(
-        [g.accuracies for g in groups] + [tuple(c.accuracies.values()) for c in ablation]
-    )
 
 
 def _zero_nan(value: float) -> float:
@@ -262,6 +249,9 @@ def build_report(storage: str, name: str) -> ReportData:
     members = family_members(run, ablation)
     nxt = next_member(run, members)
     finals = [r for s in run.studies() for r in sql_tables.load_final_runs(storage, s.study_name)]
+    noise = family_seed_noise(run, ablation)
+    check = defaults_check(run)
+    unchecked = None if check is not None else why_unchecked(run)
     return ReportData(
         summary=summary(run),
         search_points=search_points,
@@ -269,7 +259,7 @@ def build_report(storage: str, name: str) -> ReportData:
         search_frontier=search_front,
         family_frontier=family_front,
         members=members,
-        family_noise=family_seed_noise(run, ablation),
+        family_noise=noise,
         scaling=scaling_verdict(members, nxt["macs"] if nxt else None),
         next=nxt,
         ablation=ablation,
@@ -277,4 +267,7 @@ def build_report(storage: str, name: str) -> ReportData:
         finals=finals,
         fidelity=fidelity(search_points, finals, run.name),
         importances=importances(run),
+        check=check,
+        unchecked=unchecked,
+        budget=budget_answer(run, noise),
     )

@@ -13,6 +13,7 @@ from scalesearch.cli.report_data import ReportData
 from scalesearch.formatting import human, milliseconds, trial_counts
 from scalesearch.law import LawCheck
 from scalesearch.search.ablation import AblationCell
+from scalesearch.search.budget import BudgetAnswer
 from scalesearch.search.frontier import FrontierPoint
 from scalesearch.stats import format_accuracy
 
@@ -127,3 +128,29 @@ scalesearch frontier {flag} --study {name}
 scalesearch train {flag} --study {name} --family
 scalesearch export {flag} --study {name} --pareto {max(1, frontier_size)} -o {name}-frontier
 scalesearch dashboard {flag}</code></pre>"""
+
+
+def budget_html(budget: BudgetAnswer) -> str:
+    """The cells of the joint law (every member at every budget) and the law's check."""
+    if not any(c.factor != 1.0 for c in budget.cells):
+        return ""
+    rows = "".join(
+        f"<tr><td>{c.phi:g}</td><td>{c.factor:g}×</td><td>{c.images:,.0f}</td>"
+        f"<td>{human(c.macs)}</td><td>{human(c.compute)}</td>"
+        f"<td>{format_accuracy(1 - c.error, c.se)}</td><td>{c.seeds}</td></tr>"
+        for c in sorted(budget.cells, key=lambda c: (c.factor, c.phi))
+    )
+    law = ""
+    if budget.check is not None:
+        law = (
+            f"<p>The joint law ({html.escape(budget.check.form)} form): "
+            f"{html.escape(budget.check.law.formula())}; error = 1 − accuracy, images = "
+            f"images seen in training.</p>"
+        )
+    return (
+        "<h2>Budgets: accuracy against MACs and images seen</h2><p>Each member at each "
+        "training budget (images seen = epochs × training images; training compute = 6 · "
+        "MACs · images seen, in FLOPs), mean ± se over its seeds.</p><table><tr><th>φ</th>"
+        "<th>budget</th><th>images seen</th><th>MACs</th><th>compute (FLOPs)</th>"
+        f"<th>accuracy ± se (points)</th><th>seeds</th></tr>{rows}</table>{law}"
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from scalesearch.cli.decision_words import budget_words, check_words
 from scalesearch.cli.report_data import ReportData
 from scalesearch.formatting import seed_count
 from scalesearch.search.ablation import ablation_verdict
@@ -18,13 +19,18 @@ from scalesearch.stats import format_accuracy
 
 def at_a_glance(data: ReportData) -> list[tuple[str, str]]:
     """The summary box: the answer in words, one (label, sentence) per question."""
-    return [
+    flag = data.summary.storage_flag
+    rows = [
         ("scaling", data.scaling.words),
         ("family frontier", _family(data)),
         ("best coefficients", _best(data)),
-        ("gain over the defaults", _gain(data)),
-        ("proxy fidelity", _fidelity(data)),
+        ("gain over the defaults (proxy)", _gain(data)),
+        ("at the family's training", check_words(data.check, data.unchecked, flag)),
+        ("next compute", budget_words(data.budget, flag)),
     ]
+    if data.fidelity is not None and len(data.fidelity.pairs) >= 3:
+        rows.append(("proxy fidelity", _fidelity(data)))
+    return rows
 
 
 def _family(data: ReportData) -> str:
@@ -87,12 +93,8 @@ def _gain(data: ReportData) -> str:
 
 
 def _fidelity(data: ReportData) -> str:
-    pairs = 0 if data.fidelity is None else len(data.fidelity.pairs)
-    if pairs < 3:
-        return (
-            f"not measured: {pairs} search model(s) trained for real, 3 or more needed "
-            f"(scalesearch train --trial N for three search trials)"
-        )
+    assert data.fidelity is not None
+    pairs = len(data.fidelity.pairs)
     return f"Kendall τ {data.fidelity.tau:.2f} between proxy and final accuracy over {pairs} models"
 
 

@@ -123,8 +123,8 @@ def _after_run(result, url: str, study_name: str, folder: Path, artifacts: str |
     )
     if result.search_frontier or result.family_frontier:
         from scalesearch.cli.board import publish_run
-        from scalesearch.cli.report import render_report
         from scalesearch.cli.report_data import build_report
+        from scalesearch.cli.report_page import render_report
         from scalesearch.cli.report_words import at_a_glance
         from scalesearch.search.studies import open_run
 
@@ -145,8 +145,11 @@ def frontier(
 ) -> None:
     """The run's two frontiers: the family's (accuracy against MACs across φ) and the
     search's (accuracy against its costs at the search φ), each with its hypervolume."""
+    from scalesearch.cli.decision_words import check_words
     from scalesearch.cli.locate import locate_run
     from scalesearch.cli.views import render_frontiers
+    from scalesearch.redact import storage_flag
+    from scalesearch.search.defaults_check import defaults_check, why_unchecked
     from scalesearch.search.frontier import (
         family_frontier,
         frontier_hypervolume,
@@ -155,16 +158,17 @@ def frontier(
 
     run, _ = locate_run(storage, study, run_dir)
     family, search = family_frontier(run), search_frontier(run)
+    check = defaults_check(run)
     if as_json:
-        print(
-            json.dumps(
-                {"family": [p.to_dict() for p in family], "search": [p.to_dict() for p in search]},
-                indent=2,
-            )
-        )
+        front = {"family": [p.to_dict() for p in family], "search": [p.to_dict() for p in search]}
+        print(json.dumps({**front, "check": None if check is None else check.to_dict()}, indent=2))
         return
     volumes = (frontier_hypervolume(run, family), frontier_hypervolume(run, search))
     render_frontiers(family, search, console, volumes)
+    if family:
+        unchecked = None if check is not None else why_unchecked(run)
+        words = check_words(check, unchecked, storage_flag(run.url))
+        console.print(f"[bold]at the family's training[/]: {words}", highlight=False)
 
 
 @app.command()
@@ -307,8 +311,8 @@ def report(
     """Write one self-contained HTML page: frontier, family, coefficients, fidelity, scaling law."""
     from scalesearch.cli.board import publish_run
     from scalesearch.cli.locate import locate, run_folder
-    from scalesearch.cli.report import export_png, render_report
     from scalesearch.cli.report_data import build_report
+    from scalesearch.cli.report_page import export_png, render_report
     from scalesearch.search.studies import open_run
 
     url, name = locate(storage, study, run_dir)

@@ -209,3 +209,37 @@ def epoch_progress(epochs: int, name: str, console: Console) -> Iterator[Callabl
             )
 
         yield on_epoch
+
+
+def render_plan(decision, console: Console) -> None:
+    """The two ways to spend a compute, predicted by the joint law with their 95% bands."""
+    from scalesearch.formatting import percent_band, points_band
+    from scalesearch.joint_law import FLOPS_PER_MAC_IMAGE
+
+    at = decision.at
+    out = Table(
+        title=f"{decision.multiple:.3g}× the training compute of φ {at.phi:g} "
+        f"({human(at.compute, 'FLOPs')})",
+        caption="Training compute = 6 · MACs · images seen (FLOPs); 95% bands of the joint law.",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for column in ("spend on", "MACs", "images seen", "compute", "accuracy", "95% band", "gain"):
+        out.add_column(column, justify="right")
+    out.add_row(
+        "now", human(at.macs), f"{at.images:,.0f}", human(at.compute),
+        format_accuracy(1 - at.error, at.se), "", "",
+    )  # fmt: skip
+    for option in (decision.size, decision.training):
+        compute = FLOPS_PER_MAC_IMAGE * option.macs * option.images
+        out.add_row(
+            "a larger φ" if option.name == "size" else "longer training",
+            human(option.macs),
+            f"{option.images:,.0f}",
+            human(compute),
+            f"{option.accuracy:.2%}",
+            percent_band(option.accuracy_band),
+            f"{100 * option.gain:+.2f} ({points_band(option.gain_band)})",
+        )
+    console.print(out)

@@ -18,13 +18,15 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from optuna.trial import FrozenTrial, Trial, TrialState
+from optuna.trial import Trial, TrialState
 
+from scalesearch.formatting import seed_count
 from scalesearch.search.family import family_source
 from scalesearch.search.lifecycle import RunConfig
-from scalesearch.search.schema import Phase, TrialRecord, claim_next_try, taken
+from scalesearch.search.schema import Phase, TrialRecord
 from scalesearch.search.studies import RunStudies
 from scalesearch.search.trial_build import default_params
+from scalesearch.search.units import PlannedUnits, Unit
 from scalesearch.stats import mean_sd, paired_interval
 
 STRATEGIES = ("searched", "default", "depth", "width", "resolution")
@@ -42,53 +44,42 @@ class AblationMembers:
         seeds: int,
         log: Callable[[str], None] = print,
     ) -> None:
-        self.run, self.config, self.driver = run, config, driver
         self.source = family_source(run, config.family_from)
         searched = dict(self.source.params)
         defaults = default_params(config.space)
         for phi in phis:  # a φ no strategy can realise is refused before anything is written
             config.space.realize(phi, _coefficients(config.space, searched))
             config.space.realize(phi)
-        self.plan = [
-            (strategy, phi, config.seed + k, defaults if strategy == "default" else searched)
+        number = self.source.number
+        units = [
+            ablation_unit(
+                number, strategy, defaults if strategy == "default" else searched, phi, seed
+            )
             for phi in phis
-            for k in range(seeds)
+            for seed in range(config.seed, config.seed + seeds)
             for strategy in STRATEGIES
         ]
         log(
-            f"[ablation] coefficients of trial {self.source.number} against the defaults and "
+            f"[ablation] coefficients of trial {number} against the defaults and "
             f"single-dimension scaling: {len(STRATEGIES)} strategies × φ "
-            f"{', '.join(f'{p:g}' for p in phis)} × {seeds} seed(s) = {len(self.plan)} members"
+            f"{', '.join(f'{p:g}' for p in phis)} × {seed_count(seeds)} = {len(units)} members"
         )
+        self.units = PlannedUnits(run, config.storage, driver, units)
 
     def remaining(self) -> int:
         """Members not yet finished or running (in this run, by any driver)."""
-        trials = self.run.trials(Phase.ABLATION)
-        return sum(not taken(self._mine(trials, *cell[:3])) for cell in self.plan)
-
-    def _mine(self, trials: list[FrozenTrial], strategy: str, phi: float, seed: int) -> list:
-        return [t for t in trials if _cell(t) == (self.source.number, strategy, phi, seed)]
+        return self.units.remaining()
 
     def __call__(self) -> Trial | None:
-        study = self.run.study_for(Phase.ABLATION, create=True)
-        trials = self.run.trials(Phase.ABLATION)
-        for strategy, phi, seed, params in self.plan:
-            mine = self._mine(trials, strategy, phi, seed)
-            unit = f"ablation:{self.source.number}:{strategy}:{phi:g}:{seed}"
-            if not claim_next_try(
-                self.config.storage, self.config.study_name, unit, mine, self.driver
-            ):
-                continue
-            record = TrialRecord(
-                phase=Phase.ABLATION,
-                phi=phi,
-                seed=seed,
-                strategy=strategy,
-                ablation_source=self.source.number,
-            )
-            record.enqueue(study, params)
-            return study.ask()
-        return None
+        return self.units()
+
+
+def ablation_unit(source: int, strategy: str, params: dict, phi: float, seed: int) -> Unit:
+    """One strategy at `phi` and `seed`, ablating search trial `source`'s coefficients."""
+    record = TrialRecord(
+        phase=Phase.ABLATION, phi=phi, seed=seed, strategy=strategy, ablation_source=source
+    )
+    return Unit(f"ablation:{source}:{strategy}:{phi:g}:{seed}", params, record)
 
 
 def _coefficients(space, params: dict):
@@ -96,11 +87,6 @@ def _coefficients(space, params: dict):
 
     alpha, beta = params["alpha"], params["beta"]
     return Coefficients(alpha, beta, space.scaling.constraint.solve_gamma(alpha, beta))
-
-
-def _cell(trial: FrozenTrial) -> tuple:
-    r = TrialRecord.from_trial(trial)
-    return (r.ablation_source, r.strategy, r.phi, r.seed)
 
 
 @dataclass(frozen=True)

@@ -133,8 +133,16 @@ def seed_noise(
     """The pooled standard deviation of one accuracy over seeds (None without replicates),
     of one training rule: by default the proxy's (search and replicates), since the family
     and the ablation train longer and their seeds vary by another amount."""
-    groups = [g for g in groups if g.phase in phases]
-    dof = sum(len(g.accuracies) - 1 for g in groups)
-    if dof == 0:
-        return None
-    return math.sqrt(sum((len(g.accuracies) - 1) * g.sd**2 for g in groups) / dof)
+    sd = pooled_sd([g.accuracies for g in groups if g.phase in phases])
+    return None if math.isnan(sd) else sd
+
+
+def pooled_sd(samples: list[tuple[float, ...]]) -> float:
+    """The pooled sd of one accuracy over seeds, from each architecture's accuracies (NaN
+    without one of two or more)."""
+    replicated = [s for s in samples if len(s) > 1]
+    dof = sum(len(s) - 1 for s in replicated)
+    if not dof:
+        return math.nan
+    squares = sum(sum((x - sum(s) / len(s)) ** 2 for x in s) for s in replicated)
+    return math.sqrt(squares / dof)

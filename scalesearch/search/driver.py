@@ -87,7 +87,8 @@ class SearchDriver:
     def start_phase(self, phase: Phase) -> None:
         """The next phase, in its study; what counted toward ending the last one restarts."""
         self.phase = phase
-        self.run.study_for(phase, create=True)
+        if phase != Phase.BUDGET:  # a budget's study is made with its first unit
+            self.run.study_for(phase, create=True)
         self.gate.restart()
         self.health.duplicates_in_a_row = 0
         done, _, failed = self.phase_counts()

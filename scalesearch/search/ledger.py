@@ -23,7 +23,7 @@ from scalesearch.search.lagged_sampler import settled_below
 from scalesearch.search.lifecycle import RunConfig
 from scalesearch.search.outcome import ProxyOutcome, Verdict, decide
 from scalesearch.search.progress import Progress
-from scalesearch.search.schema import Phase, TrialRecord, cost_value
+from scalesearch.search.schema import Phase, TrialRecord, cost_value, enqueued_phase
 from scalesearch.search.space import SearchSpace
 from scalesearch.search.studies import SEARCH_PHASES, RunStudies
 from scalesearch.search.trainable import TrialConfig
@@ -62,20 +62,23 @@ class Ledger:
 
     def start_phase(self, phase: Phase, finished: int, failed: int) -> None:
         self.phase = phase
-        self.progress = Progress(phase.value, self.log, self.costs_of(phase), finished, failed)
+        costs = self.costs_of(self.run.name_for(phase))
+        self.progress = Progress(phase.value, self.log, costs, finished, failed)
 
-    def costs_of(self, phase: Phase) -> tuple[str, ...]:
-        """The cost objectives of a phase's study: the search's in the search study, MACs in
-        a family or ablation study (in a 0.2 study, every phase's are the search's)."""
-        return self.space.search.costs if self.run.name_for(phase) == self.run.name else ("macs",)
+    def costs_of(self, study_name: str) -> tuple[str, ...]:
+        """The cost objectives of one of the run's studies: the search's in the search study,
+        MACs in a family, ablation or budget study (in a 0.2 study, every phase's are the
+        search's)."""
+        return self.space.search.costs if study_name == self.run.name else ("macs",)
 
     def prepare(self, trial: Trial) -> TrialConfig | Told:
         """Writes the trial's record and returns what it trains, or why it was told at once."""
         self.heartbeat.add(storage.trial_id(trial))
+        phase = enqueued_phase(trial) or self.phase
         built = build_trial(
             self.space,
             trial,
-            self.phase,
+            phase,
             self.config.proxy,
             self.config.data_dir,
             self.config.seed,
@@ -88,7 +91,7 @@ class Ledger:
         if built.prune_reason:
             self.tell(trial, Verdict(TrialState.PRUNED, reason=built.prune_reason))
             return Told.PRUNED
-        twin = find_twin(self._twin_studies(), built.record.train_key, trial, self.phase)
+        twin = find_twin(self._twin_studies(trial, phase), built.record.train_key, trial, phase)
         if twin is None:
             TrialRecord(took_slot=True).write(trial)
             timed = measured_latency(self.run.studies(), built.record.spec_hash)
@@ -98,28 +101,30 @@ class Ledger:
             return dataclasses.replace(built.config, latency_batch=None)
         where, found = twin
         other = None if where == trial.study.study_name else where
-        verdict, copied = twin_verdict(found, other, self._unseen(trial, found, other))
+        verdict, copied = twin_verdict(found, other, self._unseen(trial, phase, found, other))
         copied.write(trial)
         self.tell(trial, verdict)
         return Told.DUPLICATE
 
-    def _unseen(self, trial: Trial, twin: optuna.trial.FrozenTrial, other: str | None) -> bool:
+    def _unseen(
+        self, trial: Trial, phase: Phase, twin: optuna.trial.FrozenTrial, other: str | None
+    ) -> bool:
         """Under rolling asks a search trial does not see the last `batch_size` trained trials
         before it (they may or may not have ended, by the load): a twin among them counts as
         still training."""
         search = self.space.search
-        if search.asks != "rolling" or self.phase != Phase.SEARCH or other is not None:
+        if search.asks != "rolling" or phase != Phase.SEARCH or other is not None:
             return False
         trials = trial.study.get_trials(deepcopy=False)
         return twin.number >= settled_below(trials, trial.number, search.batch_size)
 
-    def _twin_studies(self) -> list[optuna.Study]:
-        """The studies whose trainings this phase's may repeat: its own, and for family and
-        ablation members each other's (they train alike)."""
-        if self.phase in SEARCH_PHASES:
-            return [self.run.search]
+    def _twin_studies(self, trial: Trial, phase: Phase) -> list[optuna.Study]:
+        """The studies whose trainings a trial of `phase` may repeat: its own, and for
+        family, check and ablation members each other's (they train alike)."""
+        if phase in SEARCH_PHASES or phase == Phase.BUDGET:
+            return [trial.study]
         found = [self.run.study_for(p) for p in (Phase.FAMILY, Phase.ABLATION)]
-        own = self.run.study_for(self.phase)
+        own = self.run.study_for(phase)
         return [own, *(s for s in found if s is not None and s is not own)]
 
     def tell(self, trial: Trial, verdict: Verdict) -> None:
@@ -145,6 +150,7 @@ class Ledger:
             verdict.reason,
             self.running(),
             self.clock(),
+            _label(record),
         )
 
     def ended(self, live, result: dict | None, crashed: bool, out_of_time: bool) -> Verdict:
@@ -174,5 +180,13 @@ class Ledger:
 
     def _objective_values(self, trial: Trial, accuracy: float) -> list[float] | None:
         """[accuracy, *costs] in the trial's study's objective order; None if one is missing."""
-        values = [cost_value(trial, c) for c in self.costs_of(self.phase)]
+        values = [cost_value(trial, c) for c in self.costs_of(trial.study.study_name)]
         return None if None in values else [accuracy, *values]
+
+
+def _label(record: TrialRecord) -> str:
+    """What a progress line calls a trial's phase: a budget's with its factor."""
+    assert record.phase is not None
+    if record.phase == Phase.BUDGET:
+        return f"budget {record.budget_factor:g}x"
+    return record.phase.value

@@ -104,6 +104,41 @@ def config_from_flags(space: SearchSpace, run_dir: Path, **flags: Any) -> RunCon
     return RunConfig(space=space, run_dir=run_dir, proxy=proxy, **flags)
 
 
+def resume_config(
+    run: RunStudies,
+    run_dir: Path,
+    seed: int | None = None,
+    dataset: str | None = None,
+    **flags: Any,
+) -> RunConfig:
+    """How phases added to an existing run train (`ablate`, `retrain`): with the space the
+    run stored and its proxy settings (its dataset above all); `seed` the first of their
+    seeds (the run's own by default). The search budget is not touched (--resume adds none).
+
+    Raises:
+        ConfigError: the study holds no space (it was not made by `scalesearch run`).
+    """
+    space = storage.stored_space(run.search)
+    if space is None:
+        raise ConfigError(
+            f"study {run.name!r} holds no search space: was it made by scalesearch run?"
+        )
+    proxy = storage.stored_run_proxy(run.search) or space.proxy
+    seed = proxy.seed if seed is None else seed
+    proxy = dataclasses.replace(proxy, seed=seed, dataset=dataset or proxy.dataset)
+    return RunConfig(
+        space=space,
+        storage=run.url,
+        study_name=run.name,
+        run_dir=run_dir / run.name,
+        trials=1,
+        proxy=proxy,
+        seed=seed,
+        resume=True,
+        **flags,
+    )
+
+
 @dataclass(frozen=True)
 class Preflight:
     """What `check_run` read, for the run to use rather than read again: the dataset (loaded

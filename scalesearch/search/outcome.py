@@ -48,6 +48,7 @@ class ProxyOutcome:
     latency_batch: int | None = None
     latency_device: str | None = None
     precision: str | None = None  # what it trained in
+    images_seen: int | None = None  # training images stepped through, repeats included
 
     def to_report(self) -> dict[str, Any]:
         """The dict Tune carries; `final` marks it apart from the per-epoch reports and
@@ -73,6 +74,7 @@ class ProxyOutcome:
             latency_batch=None if latency is None else latency.batch,
             latency_device=None if latency is None else latency.device,
             precision=result.precision,
+            images_seen=result.images_seen,
         )
 
     @classmethod

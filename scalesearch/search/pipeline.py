@@ -19,7 +19,7 @@ from scalesearch.errors import SearchFailed
 from scalesearch.search import lifecycle, storage
 from scalesearch.search.ablation import AblationCell, AblationMembers, ablation_table
 from scalesearch.search.driver import SearchDriver, TrialSource
-from scalesearch.search.family import FamilyMembers
+from scalesearch.search.family import family_phase
 from scalesearch.search.frontier import (
     FrontierPoint,
     family_frontier,
@@ -31,6 +31,7 @@ from scalesearch.search.lifecycle import Preflight, RunConfig
 from scalesearch.search.race import RaceRounds, race_result, race_words
 from scalesearch.search.schema import Phase
 from scalesearch.search.studies import RunStudies
+from scalesearch.search.units import UnitSource
 
 
 class Executor(Protocol):
@@ -98,18 +99,38 @@ def run_ablation(
 ) -> list[AblationCell]:
     """Trains the ablation of an existing run (`config.resume`): every strategy × φ × seed
     not yet trained, under the family's settings, in the run's ablation study."""
+    plans: list[AblationMembers] = []
+
+    def plan(run: RunStudies, driver: str) -> AblationMembers:
+        plans.append(AblationMembers(run, config, driver, phis, seeds, log))
+        return plans[0]
+
+    run = run_units(config, Phase.ABLATION, plan, log, executor)
+    return ablation_table(run, plans[0].source.number)
+
+
+def run_units(
+    config: RunConfig,
+    phase: Phase,
+    plan: Callable[[RunStudies, str], UnitSource],
+    log: Callable[[str], None] = print,
+    executor: Executor | None = None,
+) -> RunStudies:
+    """Trains the units `plan` makes (from the run's studies and this driver's name) in an
+    existing run (`config.resume`): the ablation's, more seeds of chosen trials. Returns the
+    run's studies."""
     preflight = lifecycle.check_run(config)
     executor = executor or _tune_executor()
     with executor.session(config):
         run, driver_name = _open(config, preflight, log)
-        members = AblationMembers(run, config, driver_name, phis, seeds, log)
+        units = plan(run, driver_name)
         with _driver(config, run, preflight, driver_name, log) as driver:
-            driver.start_phase(Phase.ABLATION)
-            if members.remaining():
-                executor.run_phase(driver, members, False, _shared(config, preflight))
+            driver.start_phase(phase)
+            if units.remaining():
+                executor.run_phase(driver, units, False, _shared(config, preflight))
             else:
-                log("[ablation] every member is trained already")
-    return ablation_table(run, members.source.number)
+                log(f"[{phase.value}] every training asked for is done already")
+    return run
 
 
 def _search_phases(
@@ -128,8 +149,8 @@ def _search_phases(
         _record_noise(run, config, log)
     if config.family and driver.health.healthy():
         driver.start_phase(Phase.FAMILY)
-        family = FamilyMembers(run, config, driver.ledger.driver, log)
-        executor.run_phase(driver, family, False, data)
+        members = family_phase(run, config, driver.ledger.driver, log)
+        executor.run_phase(driver, members, False, data)
 
 
 @contextlib.contextmanager

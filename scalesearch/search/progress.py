@@ -39,8 +39,10 @@ class Progress:
         reason: str | None,
         running: int,
         clock: str,
+        label: str | None = None,
     ) -> None:
-        """Counts a trial told and logs its line."""
+        """Counts a trial told and logs its line (`label`: the trial's own phase, where the
+        phase serves another's units too)."""
         if state == TrialState.FAIL:
             self.failed += 1
         else:
@@ -50,7 +52,7 @@ class Progress:
         what = reason if accuracy is None else _measured(record, accuracy, self.costs)
         best = "" if self.best is None else f" | best {self.best:.2%}"
         self.log(
-            f"[{self.phase}] trial {number} {state.name.lower()}: {what} | {self.finished} "
+            f"[{label or self.phase}] trial {number} {state.name.lower()}: {what} | {self.finished} "
             f"finished, {running} running, {self.failed} failed | {clock}{best}"
         )
 

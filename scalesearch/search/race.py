@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from optuna.trial import FrozenTrial, Trial, TrialState
+from optuna.trial import Trial, TrialState
 
 from scalesearch.formatting import seed_count
 from scalesearch.search.arch_groups import ArchGroup, arch_groups
@@ -27,10 +27,11 @@ from scalesearch.search.racing import (
     next_round,
     race_state,
 )
-from scalesearch.search.schema import Phase, TrialRecord, claim_next_try, taken
+from scalesearch.search.schema import Phase, TrialRecord
 from scalesearch.search.space import SearchSpace
 from scalesearch.search.studies import RunStudies
 from scalesearch.search.trial_build import default_params
+from scalesearch.search.units import PlannedUnits, Unit
 from scalesearch.stats import format_accuracy
 
 
@@ -128,12 +129,11 @@ class RaceRound:
     def __init__(
         self, run: RunStudies, config: RunConfig, driver: str, log: Callable[[str], None]
     ) -> None:
-        self.run, self.config, self.driver = run, config, driver
         race, space = config.space.search.race, config.space
         seeds = [config.seed + i for i in range(race.max_seeds)]
         result = race_result(run, space)
         left = race.trainings - (result.trainings if result else 0)
-        self.plan: list[tuple[str, dict, int, int | None]] = []
+        plan: list[tuple[str, dict, int, int | None]] = []
         if result is not None and left > 0:
             min_seeds = max(1, config.replicates)
             for candidate, seed in next_round(result.state, seeds, min_seeds, race.max_seeds, left):
@@ -144,42 +144,36 @@ class RaceRound:
                     if label == "default"
                     else dict(run.search.trials[group.trials[0]].params)
                 )
-                self.plan.append(
-                    (label, params, seed, None if label == "default" else group.trials[0])
-                )
+                plan.append((label, params, seed, None if label == "default" else group.trials[0]))
             if not any(c.default for c in result.state.contenders) and not any(
                 g.default for g in result.groups.values()
             ):
-                self.plan.insert(0, ("default", default_params(space), config.seed, None))
-                self.plan = self.plan[:left]
+                plan.insert(0, ("default", default_params(space), config.seed, None))
+                plan = plan[:left]
         if result is not None:
             log(f"[race] {race_words(result)}")
-        log(
-            f"[race] this round: {len(self.plan)} training(s), {max(0, left)} left in the race's budget"
+        log(f"[race] this round: {len(plan)} training(s), {max(0, left)} left in the race's budget")
+        self.units = PlannedUnits(
+            run, config.storage, driver, [race_unit(*planned) for planned in plan]
         )
 
     def remaining(self) -> int:
-        trials = self.run.trials(Phase.REPLICATE)
-        return sum(not taken(_mine(trials, label, seed)) for label, _, seed, _ in self.plan)
+        return self.units.remaining()
 
     def __call__(self) -> Trial | None:
-        trials = self.run.trials(Phase.REPLICATE)
-        for label, params, seed, source in self.plan:
-            mine = _mine(trials, label, seed)
-            unit = f"replicate:{label}:{seed}"
-            if not claim_next_try(
-                self.config.storage, self.config.study_name, unit, mine, self.driver
-            ):
-                continue
-            TrialRecord(
-                phase=Phase.REPLICATE,
-                seed=seed,
-                replicate_label=label,
-                default_coefficients=True if source is None else None,
-                replicate_of=source,
-            ).enqueue(self.run.search, params)
-            return self.run.search.ask()
-        return None
+        return self.units()
+
+
+def race_unit(label: str, params: dict, seed: int, source: int | None) -> Unit:
+    """One race training: the architecture of trial `source` (or the defaults') at `seed`."""
+    record = TrialRecord(
+        phase=Phase.REPLICATE,
+        seed=seed,
+        replicate_label=label,
+        default_coefficients=True if source is None else None,
+        replicate_of=source,
+    )
+    return Unit(f"replicate:{label}:{seed}", params, record)
 
 
 class RaceRounds:
@@ -215,9 +209,3 @@ class RaceRounds:
         """A race training is under way or claimed and queued (by any driver)."""
         live = (TrialState.RUNNING, TrialState.WAITING)
         return any(t.state in live for t in self.run.trials(Phase.REPLICATE))
-
-
-def _mine(trials: list[FrozenTrial], label: str, seed: int) -> list[FrozenTrial]:
-    """The trials of one planned training (its label and seed; failed attempts included)."""
-    records = [(t, TrialRecord.from_trial(t)) for t in trials]
-    return [t for t, r in records if r.replicate_label == label and r.seed == seed]

@@ -47,18 +47,23 @@ MACS_BUDGET, COST_TARGET = "macs_over_budget", "cost_off_target"
 
 class Phase(str, Enum):
     """Why a trial was trained: to search coefficients, to measure seed noise (replicates
-    of the frontier and of the default coefficients), as a member of the family, or as a
-    member of the ablation (one scaling strategy at one φ and seed)."""
+    of the frontier and of the default coefficients), as a member of the family, as the
+    default coefficients' member beside it (the search's pick checked at the family's
+    training), as a member of the ablation (one scaling strategy at one φ and seed), or as
+    a family member at another training budget (more images seen)."""
 
     SEARCH = "search"
     REPLICATE = "replicate"
     FAMILY = "family"
+    CHECK = "check"
     ABLATION = "ablation"
+    BUDGET = "budget"
 
     @property
     def trains_like_family(self) -> bool:
-        """Trained under the space's `family:` settings, so members of any φ compare."""
-        return self in (Phase.FAMILY, Phase.ABLATION)
+        """Trained under the space's `family:` settings (a budget's: scaled by its factor),
+        so members of any φ compare."""
+        return self in (Phase.FAMILY, Phase.CHECK, Phase.ABLATION, Phase.BUDGET)
 
 
 # Field names whose stored attribute name differs (kept for studies already written).
@@ -117,6 +122,9 @@ class TrialRecord:
         took_slot: it was given a slot to train in (written when asked); a trial told at
             once (a duplicate, pruned before training) was not. Rolling asks count their
             lag in such trials (`lagged_sampler.settled_below`).
+        budget_factor: a budget member's images seen over the family's (its epochs × it).
+        images_seen: training images the trial stepped through, repeats included (epochs ×
+            its training images): with MACs, its training compute (6 · MACs · images).
     """
 
     phase: Phase | None = None
@@ -166,6 +174,8 @@ class TrialRecord:
     ablation_source: int | None = None
     duplicate_study: str | None = None
     took_slot: bool | None = None
+    budget_factor: float | None = None
+    images_seen: int | None = None
 
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any]) -> TrialRecord:
@@ -191,6 +201,12 @@ class TrialRecord:
             if value is not None:
                 attrs[attr_name(f.name)] = value.value if isinstance(value, Phase) else value
         return attrs
+
+    def held_by(self, trial: FrozenTrial | Trial) -> bool:
+        """Every field set here has the same value on `trial` (a unit's trials carry the
+        record they were enqueued with)."""
+        attrs = trial.user_attrs
+        return all(attrs.get(k) == v for k, v in self.to_attrs().items())
 
     def write(self, trial: Trial) -> None:
         """Stores the set fields on a live trial."""
@@ -258,6 +274,12 @@ def attr_name(field_name: str) -> str:
 
 def phase_of(trial: FrozenTrial) -> Phase:
     return TrialRecord.from_trial(trial).phase
+
+
+def enqueued_phase(trial: FrozenTrial | Trial) -> Phase | None:
+    """The phase a trial was enqueued with (None for one the sampler suggested): a phase's
+    units may train beside another phase's in one executor run (the family's budgets)."""
+    return Phase(trial.user_attrs["phase"]) if "phase" in trial.user_attrs else None
 
 
 def trained(trial: FrozenTrial) -> bool:

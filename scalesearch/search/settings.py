@@ -126,11 +126,16 @@ class FamilySettings:
     epochs for all). `epochs`, `max_train_images` and `batch_size` replace the proxy's (None
     keeps them); everything else (data, optimiser, validation images) is the proxy's.
     Each member trains with `seeds` seeds (paired: seed s trains every member with the same
-    split and data order), so every point of the family frontier has an error bar.
+    split and data order), so every point of the family frontier has an error bar. With
+    `check_defaults`, the default coefficients' member at the search φ trains beside them
+    (same training, same seeds): the search's pick is checked where it counts.
     """
 
     phi: tuple[float, ...] | None = None  # None: scaling.family_phi (older spaces)
     seeds: int = 2
+    # Train the default coefficients' member at the search φ beside the family's, with the
+    # family's seeds: the search's pick checked at the training that counts.
+    check_defaults: bool = True
     epochs: int | None = None
     max_train_images: int | None = None
     batch_size: int | None = None
@@ -170,4 +175,42 @@ class FamilySettings:
             epochs=min(self.max_epochs, max(1, epochs)),
             max_train_images=images,
             batch_size=self.batch_size or proxy.batch_size,
+        )
+
+
+@dataclass(frozen=True)
+class BudgetSettings:
+    """The family at other training budgets, each its own study (one fidelity per study).
+
+    A budget of factor f trains the members at `phi` (None: every family φ) with f × the
+    family's epochs, so f × its images seen, with `seeds` seeds (None: the family's). With
+    the family itself (f = 1) these cells fit accuracy against MACs and images seen jointly
+    (`scalesearch.joint_law`): whether the next compute should buy a larger φ or longer
+    training. No factors: no budget phase.
+    """
+
+    factors: tuple[float, ...] = ()
+    phi: tuple[float, ...] | None = None
+    seeds: int | None = None
+
+    def __post_init__(self) -> None:
+        bad = [f for f in self.factors if not 0 < f <= 100 or f == 1]
+        if bad:
+            raise SpaceError(
+                f"budget.factors must be in (0, 100] and not 1 (the family's own budget), but "
+                f"got {bad[0]:g}"
+            )
+        if len(set(self.factors)) != len(self.factors):
+            raise SpaceError(f"budget.factors must differ, but got {list(self.factors)}")
+        if self.phi is not None and not self.phi:
+            raise SpaceError("budget.phi must list at least one phi, or be left out")
+        if self.seeds is not None and self.seeds < 1:
+            raise SpaceError(f"budget.seeds must be >= 1, but got {self.seeds}")
+
+    @staticmethod
+    def training(family_training: ProxyConfig, factor: float) -> ProxyConfig:
+        """A member's training at budget `factor`: its family training, `factor` × the epochs
+        (at least one)."""
+        return dataclasses.replace(
+            family_training, epochs=max(1, round(family_training.epochs * factor))
         )

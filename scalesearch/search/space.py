@@ -21,7 +21,7 @@ from scalesearch.arch.spec import ArchSpec, BlockSpec
 from scalesearch.arch.strategies import SINGLE_DIMENSIONS, single_dimension
 from scalesearch.decode import decode
 from scalesearch.errors import ConstraintError, DecodeError, SpaceError
-from scalesearch.search.settings import FamilySettings, SearchSettings
+from scalesearch.search.settings import BudgetSettings, FamilySettings, SearchSettings
 from scalesearch.train.config import ProxyConfig
 
 RULES = {"cmt": (1.5, 2.5), "efficientnet": (2.0, 2.0)}
@@ -101,6 +101,7 @@ class SearchSpace:
     proxy: ProxyConfig = ProxyConfig()
     search: SearchSettings = SearchSettings()
     family: FamilySettings = FamilySettings()
+    budget: BudgetSettings = BudgetSettings()
     # Per stage, the block parts a trial may choose: {"attention": ["conv", "light"], ...}.
     stage_choices: tuple[dict[str, tuple[str, ...]], ...] = ()
 
@@ -142,6 +143,12 @@ class SearchSpace:
     def family_phi(self) -> tuple[float, ...]:
         """The family's φ values: `family.phi`, else `scaling.family_phi` (older spaces)."""
         return self.family.phi or self.scaling.family_phi
+
+    @property
+    def budget_phi(self) -> tuple[float, ...]:
+        """The φ values a budget trains: `budget.phi` (those of the family's), else the
+        family's."""
+        return self.budget.phi or self.family_phi
 
     def member(
         self,

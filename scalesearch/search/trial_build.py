@@ -102,6 +102,8 @@ def build_trial(
     cost = ModelCost(count_params(meta_model(spec)), member.macs, spec.resolution, ())
     if phase.trains_like_family:
         proxy = space.family.training(proxy, cost.macs / base_macs(space.base))
+    if phase == Phase.BUDGET:
+        proxy = space.budget.training(proxy, float(given.budget_factor or 1.0))
     proxy = dataclasses.replace(proxy, seed=seed)
     train_key, arch_key = training_keys(spec.spec_hash(), proxy.key_json(), seed)
     alpha, beta, gamma = member.effective
@@ -129,6 +131,7 @@ def build_trial(
         arch_key=arch_key,
         strategy=strategy,
         epochs=proxy.epochs,
+        budget_factor=given.budget_factor,
         **counts,
     )
     reason = None
@@ -211,6 +214,7 @@ def twin_verdict(
             copied,
             val_accuracies=source.val_accuracies,
             val_images=source.val_images,
+            images_seen=source.images_seen,
             **{k: getattr(source, k) for k in LATENCY_FIELDS},
         )
         return Verdict(TrialState.COMPLETE, accuracy=twin.values[0]), copied

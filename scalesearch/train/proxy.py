@@ -63,6 +63,7 @@ class ProxyResult:
     latency: Latency | None = None  # inference latency, measured before training
     precision: str = "fp32"  # what it trained in ("auto" resolved)
     step_seconds: float = 0.0  # in training steps: `seconds` less validation and set-up
+    images_seen: int = 0  # training images stepped through, repeats included
 
     @property
     def val_accuracy_se(self) -> float:
@@ -169,6 +170,7 @@ def train_proxy(
         latency=latency,
         precision=run.precision.name,
         step_seconds=run.train_seconds,
+        images_seen=run.images,
     )
 
 

@@ -1,0 +1,31 @@
+"""After a command trained something: the report and the dashboard refreshed, the answer said."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from scalesearch.cli.common import console
+from scalesearch.search.studies import RunStudies
+
+
+def publish_answer(
+    run: RunStudies,
+    page: Path,
+    artifacts: str | None,
+    log: Callable[[str], None],
+    glance: bool = False,
+) -> None:
+    """Writes the report at `page`, refreshes the dashboard's notes and figures, and (with
+    `glance`) prints the answer in words, one line per question."""
+    from scalesearch.cli.board import publish_run
+    from scalesearch.cli.report_data import build_report
+    from scalesearch.cli.report_page import render_report
+    from scalesearch.cli.report_words import at_a_glance
+
+    data = build_report(run.url, run.name)
+    if glance:
+        for label, words in at_a_glance(data):
+            console.print(f"[bold]{label}[/]: {words}", highlight=False)
+    log(f"report: {render_report(data, page)}")
+    log(publish_run(run, data, page, artifacts))
