@@ -180,8 +180,8 @@ def _no_decision(budget: BudgetAnswer, flag: str) -> str:
         )
     if budget.reason == "no budget study trained":
         return (
-            "not measured: no budget study trained (a space's budget: {factors: [3]} trains "
-            "the family on 3× the images seen; scalesearch run --resume trains it)"
+            "not measured: no budget study trained (with budget.factors 3 in the space, "
+            "scalesearch run --resume trains the family on 3× the images seen)"
         )
     return f"not measured: {budget.reason}"
 
