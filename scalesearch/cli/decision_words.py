@@ -76,17 +76,19 @@ def _settle(
     )
 
 
+HEADS = {
+    "size": "a larger φ gains most",
+    "training": "longer training gains most",
+    "neither": "neither a larger φ nor longer training gains beyond the noise",
+}
+
+
 def budget_words(budget: BudgetAnswer, flag: str) -> str:
     """Where the next doubling of training compute goes, in one line."""
     if budget.decision is None:
         return _no_decision(budget, flag)
     d, at = budget.decision, budget.decision.at
-    head = {
-        "size": "a larger φ gains most",
-        "training": "longer training gains most",
-        "either": _either(d),
-        "neither": "neither a larger φ nor longer training gains beyond the noise",
-    }[d.kind]
+    head = _either(d) if d.kind == "either" else HEADS[d.kind]
     words = (
         f"for {d.multiple:g}× the training compute of φ {at.phi:g} "
         f"({_measured(at)}, {human(at.compute, 'FLOPs')}), {head}: "

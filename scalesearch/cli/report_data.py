@@ -9,6 +9,7 @@ runs (test accuracy).
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import optuna
@@ -190,7 +191,9 @@ def importances(run: RunStudies) -> dict[str, float]:
         target_quantile=min(0.5, max(0.1, 5 / len(complete)))
     )
     try:
-        return optuna.importance.get_param_importances(search, evaluator=evaluator)
+        with warnings.catch_warnings():  # few trials: the quantiles may select one set
+            warnings.filterwarnings("ignore", message="Target and region quantiles")
+            return optuna.importance.get_param_importances(search, evaluator=evaluator)
     except (ValueError, RuntimeError):
         return {}
 
