@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from scalesearch.formatting import seed_count
 from scalesearch.law import LawCheck, check_law, fit_law
+from scalesearch.stats import seeds_to_settle
 
 BEYOND = 2.0  # standard errors of a difference that make it real
 
@@ -47,6 +48,7 @@ class ScalingVerdict:
     words: str
     law: LawCheck | None = None  # the law's fit and checks, where one was fitted
     saturated_at: float | None = None  # the φ past which nothing gains, for "saturated"
+    settle: tuple[float, float, int] | None = None  # (φ, φ, seeds each) that would tell
 
 
 def z_score(smaller: Member, larger: Member) -> float:
@@ -124,10 +126,11 @@ def _saturation_index(family: list[Member]) -> int:
 def _saturated(family: list[Member], k: int) -> ScalingVerdict:
     at = family[k]
     larger = ", ".join(f"φ = {m.phi:g} {_acc(m)}" for m in family[k + 1 :])
+    resolution, settle = _resolution(family, k)
     words = (
         f"Saturated: no member beyond φ = {at.phi:g} ({_acc(at)}, {at.macs / 1e6:.1f} MMACs) "
         f"gains on it beyond the noise ({larger}). At this data and training budget, more "
-        f"MACs buy no measurable accuracy{_resolution(family, k)}"
+        f"MACs buy no measurable accuracy{resolution}"
     )
     if len(family) >= 4:
         law = fit_law("saturating", [m.macs for m in family], [1 - m.accuracy for m in family])
@@ -139,22 +142,29 @@ def _saturated(family: list[Member], k: int) -> ScalingVerdict:
             " To see gains, train the family longer (family.epochs, family.budget_exponent) "
             "or on harder data."
         )
-    return ScalingVerdict("saturated", words, saturated_at=at.phi)
+    return ScalingVerdict("saturated", words, saturated_at=at.phi, settle=settle)
 
 
-def _resolution(family: list[Member], k: int) -> str:
+def _resolution(family: list[Member], k: int) -> tuple[str, tuple[float, float, int] | None]:
     """What "measurable" means here: the smallest gain of the largest member over φ = k the
-    noise lets through, and, where every step past k rises, that a slow gain is not ruled out."""
+    noise lets through, and, where every step past k rises, that a slow gain is not ruled
+    out, with the seeds of each that would tell it (and those φ and seeds)."""
     at, top = family[k], family[-1]
     smallest = BEYOND * math.hypot(_finite(at.se), _finite(top.se))
     words = f": at {seed_count(at.seeds)} a gain under {100 * smallest:.1f} points is not told from the noise"
     steps = list(zip(family[k:], family[k + 1 :]))
-    if all(b.accuracy > a.accuracy for a, b in steps):
-        words += (
-            ". Every step past it rises, so this may be a slow gain rather than a plateau: "
-            "more family seeds (family.seeds) would tell them apart"
-        )
-    return words + "."
+    if not all(b.accuracy > a.accuracy for a, b in steps):
+        return words + ".", None
+    words += ". Every step past it rises, so this may be a slow gain rather than a plateau"
+    gain, se = top.accuracy - at.accuracy, math.hypot(_finite(at.se), _finite(top.se))
+    needed = seeds_to_settle(gain, se, min(at.seeds, top.seeds), BEYOND)
+    if needed is None:
+        return words + ": too small a gain to tell from the noise with seeds (over 32 each).", None
+    words += (
+        f": {seed_count(needed)} of φ = {at.phi:g} and φ = {top.phi:g} would tell their "
+        f"{100 * gain:.2f} points from the noise."
+    )
+    return words, (at.phi, top.phi, needed)
 
 
 def _acc(member: Member) -> str:

@@ -36,7 +36,9 @@ def test_steps_that_all_rise_within_the_noise_may_be_a_slow_gain_and_say_so() ->
     assert verdict.kind == "saturated" and verdict.saturated_at == 0.0
     assert "a gain under 1.8 points is not told from the noise" in verdict.words
     assert "may be a slow gain rather than a plateau" in verdict.words
-    assert "family.seeds" in verdict.words
+    # What would tell: computed from the measured gain and noise, not "more seeds".
+    assert "3 seeds of φ = 0 and φ = 2 would tell their 1.73 points" in verdict.words
+    assert verdict.settle == (0.0, 2.0, 3)
 
 
 def test_gains_that_stop_are_saturated_where_they_stop() -> None:

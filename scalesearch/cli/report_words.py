@@ -11,6 +11,7 @@ import math
 
 from scalesearch.cli.decision_words import budget_words, check_words
 from scalesearch.cli.report_data import ReportData
+from scalesearch.commands import command
 from scalesearch.formatting import seed_count
 from scalesearch.search.ablation import ablation_verdict
 from scalesearch.search.race import race_words
@@ -21,7 +22,7 @@ def at_a_glance(data: ReportData) -> list[tuple[str, str]]:
     """The summary box: the answer in words, one (label, sentence) per question."""
     flag = data.summary.storage_flag
     rows = [
-        ("scaling", data.scaling.words),
+        ("scaling", _scaling(data)),
         ("family frontier", _family(data)),
         ("best coefficients", _best(data)),
         ("gain over the defaults (proxy)", _gain(data)),
@@ -31,6 +32,23 @@ def at_a_glance(data: ReportData) -> list[tuple[str, str]]:
     if data.fidelity is not None and len(data.fidelity.pairs) >= 3:
         rows.append(("proxy fidelity", _fidelity(data)))
     return rows
+
+
+def _scaling(data: ReportData) -> str:
+    """The verdict, and the command that trains the seeds it says would settle it."""
+    settle = data.scaling.settle
+    if settle is None:
+        return data.scaling.words
+    first = {p.phi: p for p in reversed(data.family_points)}
+    if not all(phi in first for phi in settle[:2]):
+        return data.scaling.words
+    trials = [w for phi in settle[:2] for w in ("--trial", first[phi].trial)]
+    study = first[settle[0]].study
+    train = command(
+        "retrain", "--study", study, *trials, "--seeds", settle[2],
+        storage_flag=data.summary.storage_flag,
+    )  # fmt: skip
+    return f"{data.scaling.words} To train them: {train}"
 
 
 def _family(data: ReportData) -> str:
