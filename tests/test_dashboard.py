@@ -86,7 +86,7 @@ def test_the_dashboard_shows_one_fidelity_per_study_with_notes_figures_and_artif
     assert "Objective Y: MACs" in family
     assert "The family frontier: accuracy against MACs across φ" in family
     members = st.load_study(st.default_storage(runs / "shown"), "shown.family").trials
-    assert {t.user_attrs["phase"] for t in members} == {"family"}
+    assert {t.user_attrs["phase"] for t in members} == {"family", "check"}  # the defaults
     assert sorted({t.user_attrs["phi"] for t in members}) == [-2.0, -1.0, 1.0]
     # The run's answer as the study's note, and the report as a study artifact.
     note = _text(f"{base}/{ids['shown']}/note")

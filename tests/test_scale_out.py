@@ -163,8 +163,12 @@ def test_two_drivers_share_one_postgresql_study(tmp_path) -> None:
         points = Counter((t.params["alpha"], t.params["beta"]) for t in search)
         assert max(points.values()) == 1  # no point sampled twice
         family = st.load_study(url, "shared.family").trials  # the family's own study
-        members = sorted((t.user_attrs["phi"], t.user_attrs["seed"]) for t in family)
-        assert members == [(p, s) for p in (-2.0, -1.0, 1.0) for s in (0, 1)]  # none twice
+        members = sorted(
+            (t.user_attrs["phase"], t.user_attrs["phi"], t.user_attrs["seed"]) for t in family
+        )
+        expected = [("check", 1.0, 0), ("check", 1.0, 1)]  # the defaults beside the family
+        expected += [("family", p, s) for p in (-2.0, -1.0, 1.0) for s in (0, 1)]
+        assert members == expected  # none twice
         assert all(t.state == TrialState.COMPLETE for t in family)
         assert {p.trial for p in search_frontier(open_run(url, "shared"))} == pareto_trained(study)
 

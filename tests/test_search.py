@@ -94,9 +94,16 @@ def test_search_and_family_on_sqlite(tiny_space, tmp_path, local_ray, capsys) ->
     assert family_study.user_attrs["run"] == "tiny"
     assert [d.name for d in family_study.directions] == ["MAXIMIZE", "MINIMIZE"]
     assert family_study.metric_names == ["val_accuracy", "MACs"]
-    family = family_study.trials
+    family = [t for t in family_study.trials if t.user_attrs["phase"] == "family"]
     members = sorted((t.user_attrs["phi"], t.user_attrs["seed"]) for t in family)
     assert members == [(p, s) for p in (-2.0, -1.0, 1.0) for s in (0, 1)]  # two seeds each
+    # Beside them, the default coefficients at the search φ with the same seeds: the check.
+    check = [t for t in family_study.trials if t.user_attrs["phase"] == "check"]
+    assert sorted((t.user_attrs["phi"], t.user_attrs["seed"]) for t in check) == [
+        (1.0, 0),
+        (1.0, 1),
+    ]
+    assert all(t.user_attrs["default_coefficients"] for t in check)
     assert all(t.values[1] == t.user_attrs["macs"] for t in family)
     (copy,) = [t for t in family if t.user_attrs.get("copied_from") is not None]
     assert (copy.user_attrs["phi"], copy.user_attrs["seed"]) == (1.0, 0)  # the search φ, seed 0
@@ -180,7 +187,9 @@ def test_a_trial_below_the_earlier_rung_stops_after_its_first_epoch(tmp_path, lo
     # This process is the same driver: its budget becomes 8, with 6 done, so 2 more train.
     _run(space, tmp_path, storage=storage, family=False, join=True, trials=8)
     study = st.load_study(storage, "rungs")
-    (first, second) = study.trials[6:]
+    # A duplicate (the sampler chose a point trained already) took its twin's result and
+    # trained nothing: the two that trained are the ones the rung ranks.
+    (first, second) = [t for t in study.trials[6:] if "duplicate_of" not in t.user_attrs]
     for trial in (first, second):
         assert trial.state == TrialState.PRUNED
         assert trial.user_attrs["stop_reason"] == "stopped early by ASHA after 1 epoch(s)"
