@@ -34,6 +34,7 @@ from scalesearch.cli.report import (
 )
 from scalesearch.cli.report_data import ReportData
 from scalesearch.cli.report_words import at_a_glance, verdict_lines
+from scalesearch.commands import code_block, command, markdown_text, reproduce
 from scalesearch.formatting import human, milliseconds
 from scalesearch.search import storage as st
 from scalesearch.search.arch_groups import arch_groups, seed_noise
@@ -87,7 +88,7 @@ def publish(run: RunStudies, data: ReportData) -> int:
     optuna_dashboard.save_note(run.search, home)
     phase_studies = [s for s in run.studies() if s is not run.search]
     for study in phase_studies:
-        optuna_dashboard.save_note(study, f"Part of run **{run.name}**.\n\n{home}")
+        optuna_dashboard.save_note(study, f"Part of run **{markdown_text(run.name)}**.\n\n{home}")
     for graph_id, make in FIGURES.items():
         figure = make(data)
         if figure is not None:
@@ -147,16 +148,19 @@ def _made(folder: Path) -> Path:
 
 
 def _study_note(data: ReportData) -> str:
+    """The run's answer and its commands, in Markdown where every name is text."""
     s = data.summary
-    glance = "\n".join(f"- **{label}**: {words}" for label, words in at_a_glance(data))
-    verdict = "\n".join(f"- {line}" for line in verdict_lines(data))
-    flag = s.storage_flag
+    glance = "\n".join(
+        f"- **{label}**: {markdown_text(words)}" for label, words in at_a_glance(data)
+    )
+    verdict = "\n".join(f"- {markdown_text(line)}" for line in verdict_lines(data))
     secret = (
         "\n\n`SCALESEARCH_STORAGE` holds the storage URL (it has a password, not shown here)."
-        if "$SCALESEARCH_STORAGE" in flag
+        if "$SCALESEARCH_STORAGE" in s.storage_flag
         else ""
     )
-    return f"""## scalesearch run {s.study} (space {s.space})
+    commands = reproduce(s.study, s.space, s.storage_flag, len(data.family_frontier))
+    return f"""## scalesearch run {markdown_text(s.study)} (space {markdown_text(s.space)})
 
 {glance}
 
@@ -166,12 +170,7 @@ def _study_note(data: ReportData) -> str:
 
 ### Reproduce{secret}
 
-```
-scalesearch run --space {s.space} --study {s.study} {flag} --resume
-scalesearch frontier {flag} --study {s.study}
-scalesearch report {flag} --study {s.study}
-scalesearch export {flag} --study {s.study}.family --family -o models
-```
+{code_block(commands)}
 """
 
 
@@ -226,7 +225,9 @@ def trial_note(
 
 **Cost**: {", ".join(costs)}
 
-**Export**: `scalesearch export {flag} --study {study} --trial {trial.number} -o models`
+**Export**:
+
+{code_block([command("export", "--study", study, "--trial", trial.number, "-o", "models", storage_flag=flag)])}
 """
 
 

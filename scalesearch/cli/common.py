@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from scalesearch.errors import ConfigError
 
@@ -68,6 +69,12 @@ def check_positive(**values: int | None) -> None:
         if value is not None and value < 1:
             flag = "--" + name.replace("_", "-")
             raise ConfigError(f"{flag} must be >= 1, but got {value}")
+
+
+def say(label: str, words: str) -> None:
+    """One line of the answer: its label in bold, its words as text (a study's name or a
+    path inside them is never read as rich markup)."""
+    console.print(f"[bold]{label}[/]: {escape(words)}", highlight=False)
 
 
 def log_line(message: str) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from scalesearch.cli.app import app
 from scalesearch.cli.common import (
@@ -76,7 +77,7 @@ def retrain(
     wanted = list(seed) if seed else [config.seed + k for k in range(seeds or 0)]
     units = seed_units(run, config.space, [found[n] for n in trial], wanted)
     console.print(
-        f"[bold]scalesearch retrain[/] {named.study_name}: trial(s) "
+        f"[bold]scalesearch retrain[/] {escape(named.study_name)}: trial(s) "
         f"{', '.join(map(str, trial))} at seed(s) {', '.join(map(str, wanted))}",
         highlight=False,
     )
@@ -130,7 +131,7 @@ def plan(
         return
     if answer.decision is not None:
         render_plan(answer.decision, console)
-    console.print(words, highlight=False)
+    console.print(words, highlight=False, markup=False)
 
 
 def _compute(text: str) -> tuple[float | None, float | None]:

@@ -66,7 +66,7 @@ def describe(
     else:
         render_description(desc, console)
         if weights is not None:
-            console.print(f"weights: {weights} ({layout} layout), every key loaded")
+            console.print(f"weights: {weights} ({layout} layout), every key loaded", markup=False)
 
 
 # Unknown "options" pass through as arguments, so `--phi -2 -1 0` reads -1 as a φ value.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from scalesearch.cli.common import console
+from scalesearch.cli.common import say
 from scalesearch.search.studies import RunStudies
 
 
@@ -26,6 +26,6 @@ def publish_answer(
     data = build_report(run.url, run.name)
     if glance:
         for label, words in at_a_glance(data):
-            console.print(f"[bold]{label}[/]: {words}", highlight=False)
+            say(label, words)
     log(f"report: {render_report(data, page)}")
     log(publish_run(run, data, page, artifacts))

@@ -7,6 +7,7 @@ words, the frontiers' tables, the ablation and the laws, then every figure
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from scalesearch.cli.report import figures
@@ -41,7 +42,7 @@ def render_report(data: ReportData, path: Path) -> Path:
 
 
 def _page(data: ReportData, plots: list[str]) -> str:
-    name = data.summary.study
+    name = html.escape(data.summary.study)  # a study's name is anyone's text: never markup
     family_note = (
         "Each member trained alike (the family's training), mean ± se over its seeds; "
         "accuracy against MACs across φ."

@@ -10,6 +10,7 @@ import html
 import math
 
 from scalesearch.cli.report_data import ReportData
+from scalesearch.commands import reproduce
 from scalesearch.formatting import human, milliseconds, trial_counts
 from scalesearch.law import LawCheck
 from scalesearch.search.ablation import AblationCell
@@ -115,19 +116,15 @@ def law_html(check: LawCheck | None) -> str:
 
 def reproduce_html(data: ReportData, frontier_size: int) -> str:
     s = data.summary
-    name, flag = html.escape(s.study), html.escape(s.storage_flag, quote=False)  # in text
     secret = (
         f"<p>SCALESEARCH_STORAGE holds the storage URL ({html.escape(s.storage)}): it has a "
         f"password, which this page does not show.</p>"
         if "$SCALESEARCH_STORAGE" in s.storage_flag
         else ""
     )
-    return f"""<h2>Reproduce</h2>{secret}
-<pre><code>scalesearch run --space {html.escape(s.space)} --study {name} {flag} --resume
-scalesearch frontier {flag} --study {name}
-scalesearch train {flag} --study {name} --family
-scalesearch export {flag} --study {name} --pareto {max(1, frontier_size)} -o {name}-frontier
-scalesearch dashboard {flag}</code></pre>"""
+    commands = reproduce(s.study, s.space, s.storage_flag, frontier_size)
+    lines = "\n".join(html.escape(c, quote=False) for c in commands)
+    return f"<h2>Reproduce</h2>{secret}\n<pre><code>{lines}</code></pre>"
 
 
 def budget_html(budget: BudgetAnswer) -> str:

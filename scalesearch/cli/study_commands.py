@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from scalesearch.cli.app import app
 from scalesearch.cli.common import (
@@ -18,6 +19,7 @@ from scalesearch.cli.common import (
     check_positive,
     console,
     log_line,
+    say,
 )
 from scalesearch.formatting import trial_counts
 
@@ -83,6 +85,7 @@ def run(
     # once, here (tests/test_cli_run.py checks that each reaches the config).
     flags = {k: v for k, v in locals().items() if k not in RUN_LOCATION}
     from scalesearch.cli.locate import given_storage
+    from scalesearch.commands import command
     from scalesearch.redact import shown, storage_flag
     from scalesearch.search import storage as st
     from scalesearch.search.lifecycle import config_from_flags
@@ -94,13 +97,21 @@ def run(
     folder = run_dir / study_name
     url = given_storage(storage) or st.default_storage(folder)
     config = config_from_flags(loaded, folder, storage=url, study_name=study_name, **flags)
-    console.print(f"[bold]scalesearch run[/] {loaded.name}: study {study_name!r} at {shown(url)}")
+    console.print(
+        f"[bold]scalesearch run[/] {escape(loaded.name)}: study {escape(repr(study_name))} at "
+        f"{escape(shown(url))}"
+    )
     try:
         result = run_search(config, log=log_line)
     except KeyboardInterrupt:
+        again = command(
+            "run", "--space", space, "--study", study_name, "--resume",
+            storage_flag=storage_flag(url),
+        )  # fmt: skip
         console.print(
-            f"interrupted: finished trials are kept. Continue with\n  scalesearch run --space "
-            f"{space} --study {study_name} {storage_flag(url)} --resume"
+            f"interrupted: finished trials are kept. Continue with\n  {again}",
+            markup=False,
+            highlight=False,
         )
         raise typer.Exit(130) from None
     _after_run(result, url, study_name, folder, artifacts)
@@ -130,9 +141,9 @@ def _after_run(result, url: str, study_name: str, folder: Path, artifacts: str |
 
         data = build_report(url, study_name)
         for label, words in at_a_glance(data):
-            console.print(f"[bold]{label}[/]: {words}", highlight=False)
+            say(label, words)
         page = render_report(data, folder / "report.html")
-        console.print(f"report: {page}")
+        console.print(f"report: {page}", markup=False)
         log_line(publish_run(open_run(url, study_name), data, page, artifacts))
 
 
@@ -168,7 +179,7 @@ def frontier(
     if family:
         unchecked = None if check is not None else why_unchecked(run)
         words = check_words(check, unchecked, storage_flag(run.url))
-        console.print(f"[bold]at the family's training[/]: {words}", highlight=False)
+        say("at the family's training", words)
 
 
 @app.command()
@@ -192,7 +203,7 @@ def dashboard(
     st.open_storage(url)  # a clear error before the server starts
     folder = artifact_folder(url, artifacts)
     where = f"; artifacts in {folder}" if folder else "; no artifact store (give --artifacts DIR)"
-    console.print(f"optuna-dashboard on http://{host}:{port} for {shown(url)}{where}")
+    console.print(f"optuna-dashboard on http://{host}:{port} for {shown(url)}{where}", markup=False)
     serve(url, host, port, folder)
 
 
@@ -318,12 +329,12 @@ def report(
     url, name = locate(storage, study, run_dir)
     data = build_report(url, name)
     path = render_report(data, output or run_dir / run_folder(name) / "report.html")
-    console.print(f"report: {path}")
+    console.print(f"report: {path}", markup=False)
     log_line(publish_run(open_run(url, name), data, path, artifacts))
     if png is not None:
         for image in export_png(data, png):
-            console.print(f"figure: {image}")
+            console.print(f"figure: {image}", markup=False)
     if screenshot is not None:
         from scalesearch.cli.browser import screenshot as take
 
-        console.print(f"screenshot: {take(path, screenshot)}")
+        console.print(f"screenshot: {take(path, screenshot)}", markup=False)

@@ -27,6 +27,7 @@ from scalesearch.arch.checkpoints import detect_layout, load_checkpoint, read_st
 from scalesearch.arch.cost import count_cost
 from scalesearch.arch.latency import Latency, measure_latency
 from scalesearch.arch.model import HybridNet
+from scalesearch.commands import code_block, command, markdown_text
 from scalesearch.errors import ConfigError, why_unwritable
 from scalesearch.formatting import human, milliseconds
 from scalesearch.redact import STORAGE_ENV, has_password, shown, storage_flag
@@ -187,7 +188,12 @@ def model_card(name, storage_url, trial, record, model, exported, proxy, run) ->
                  f"max |Δ logit| {diffs}"),
     ]  # fmt: skip
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
-    where = f"{storage_flag(storage_url)} --study {name}"
+    flag = storage_flag(storage_url)
+    again = [
+        command("export", "--study", name, "--trial", number, "-o", exported.folder.parent,
+                storage_flag=flag),
+        command("train", "--study", name, "--trial", number, storage_flag=flag),
+    ]  # fmt: skip
     secret = (
         f" (`${STORAGE_ENV}` holds the storage URL: it has a password)"
         if has_password(storage_url)
@@ -196,7 +202,8 @@ def model_card(name, storage_url, trial, record, model, exported, proxy, run) ->
     coefficients = ", ".join(
         f"{k} {v:.4g}" for k, v in trial.params.items() if isinstance(v, float)
     )
-    return f"""# {name}, trial {number}: {spec.name}
+    shown_name = markdown_text(name)
+    return f"""# {shown_name}, trial {number}: {markdown_text(spec.name)}
 
 {warning}| | |
 |---|---|
@@ -218,17 +225,21 @@ session = onnxruntime.InferenceSession("{exported.folder.name}/{ONNX}")
 
 ## Provenance
 
-- study `{name}` in `{shown(storage_url)}`{secret}, trial {number} (phase {record.phase.value}, φ {record.phi}, {coefficients or "no sampled coefficients"})
+- study {shown_name} in {markdown_text(shown(storage_url))}{secret}, trial {number} (phase {record.phase.value}, φ {record.phi}, {coefficients or "no sampled coefficients"})
 - spec hash `{spec.spec_hash()}`; init `{spec.init}`; {spec.num_classes} classes
 - trained by scalesearch {record.version or "unknown"}; exported by scalesearch {version("scalesearch")}
-- rebuild this folder: `scalesearch export {where} --trial {number} -o {exported.folder.parent}`
-- train it for real: `scalesearch train {where} --trial {number}`
+
+Rebuild this folder, and train it for real:
+
+{code_block(again)}
 """
 
 
 def _fidelity(record: TrialRecord) -> str:
     """Which training the accuracy was measured under."""
-    if record.phase in (Phase.FAMILY, Phase.ABLATION):
+    if record.phase == Phase.BUDGET:
+        return f"the family's training on {record.budget_factor:g}× the images seen, {record.epochs} epochs"
+    if record.phase.trains_like_family:
         return f"the family's training, {record.epochs} epochs"
     return "the search's proxy training"
 
