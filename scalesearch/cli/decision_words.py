@@ -130,7 +130,25 @@ def _option(option: Option, budget: BudgetAnswer) -> str:
         what = f"{option.images / at.images:g}× the images seen ({option.images:,.0f})"
     return (
         f"{what} {option.accuracy:.2%} (95% {percent_band(option.accuracy_band)}, gain "
-        f"{100 * option.gain:+.2f} points, 95% {points_band(option.gain_band)})"
+        f"{100 * option.gain:+.2f} points, 95% {points_band(option.gain_band)}"
+        f"{_beyond(option, budget)})"
+    )
+
+
+def _beyond(option: Option, budget: BudgetAnswer) -> str:
+    """Where an option lies more than one doubling past the trained cells on its axis: the
+    law's straight line is then an extrapolation its held-out check did not reach."""
+    if option.name == "size":
+        doublings = math.log2(option.macs / max(c.macs for c in budget.cells))
+        axis = "MACs"
+    else:
+        doublings = math.log2(option.images / max(c.images for c in budget.cells))
+        axis = "images seen"
+    if doublings <= 1:
+        return ""
+    return (
+        f"; {doublings:.1f} doublings past the most {axis} trained: an extrapolation the "
+        f"held-out check did not reach"
     )
 
 
