@@ -1,8 +1,11 @@
 """Small statistics every report of an accuracy needs: its standard error, its spread.
 
-An accuracy measured on n images is a binomial proportion: its standard error is
-√(p(1−p)/n). Seeds add the noise of initialisation and data order on top; replicates
-measure that (`spread`).
+An accuracy measured on n images is a binomial proportion. Its standard error is taken from
+the Wilson score interval, half-width over z: √(p(1−p)/n + z²/4n²) / (1 + z²/n). The Wald
+√(p(1−p)/n) under-covers at the 93–99% accuracies the laptop spaces reach and is zero at
+100%, where the Wilson interval keeps its width; at 2,400 images and 93% the two differ in
+the third digit. Seeds add the noise of initialisation and data order on top; replicates
+measure that (`mean_sd`).
 """
 
 from __future__ import annotations
@@ -10,12 +13,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+Z95 = 1.959964  # the normal quantile of a two-sided 95% interval
+
 
 def binomial_se(accuracy: float, n: int | None) -> float:
-    """Standard error of an accuracy measured on n images: √(p(1−p)/n) (NaN without n)."""
+    """Standard error of an accuracy measured on n images, from the Wilson score interval
+    (its 95% half-width over z; NaN without n)."""
     if not n:
         return float("nan")
-    return math.sqrt(max(accuracy * (1 - accuracy), 0.0) / n)
+    p, z2 = min(max(accuracy, 0.0), 1.0), Z95**2
+    return math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
 
 
 def mean_sd(values: Sequence[float]) -> tuple[float, float]:

@@ -66,6 +66,7 @@ class Summary:
     budget: int | None
     max_macs: float | None
     objectives: list[str]
+    made_by: str  # the version and layout of the study, as it records them
 
 
 @dataclass(frozen=True)
@@ -227,7 +228,15 @@ def summary(run: RunStudies) -> Summary:
         budget=st.search_budget(run.search),
         max_macs=space.search.max_macs if space else None,
         objectives=list(space.search.objectives) if space else ["accuracy", "macs"],
+        made_by=_made_by(run),
     )
+
+
+def _made_by(run: RunStudies) -> str:
+    """ "scalesearch 0.4.0, a study per fidelity" (a study before 0.4 did not record it)."""
+    layout = "a study per fidelity" if run.split else "every phase in one study (0.2)"
+    version = st.made_by(run.search)
+    return f"scalesearch {version}, {layout}" if version else f"before 0.4, {layout}"
 
 
 def build_report(storage: str, name: str) -> ReportData:

@@ -16,6 +16,7 @@ from scalesearch.cli.report_sections import (
     ablation_html,
     budget_html,
     frontier_html,
+    glossary_html,
     law_html,
     reproduce_html,
     summary_html,
@@ -66,6 +67,7 @@ td,th{{padding:2px 10px;text-align:right;border-bottom:1px solid #ddd}}code{{bac
 {reproduce_html(data, len(data.family_frontier) or len(data.search_frontier))}
 <h2>Figures</h2>
 {"".join(f'<div class="plot">{p}</div>' for p in plots)}
+{glossary_html()}
 </body></html>
 """
 

@@ -38,7 +38,7 @@ def summary_html(data: ReportData, glance: list[tuple[str, str]]) -> str:
         f'<div id="summary"><h2>At a glance</h2><table>{rows}</table></div>'
         f"<p>Space <b>{html.escape(s.space)}</b>, search objectives "
         f"{html.escape(', '.join(s.objectives))}; trials: {html.escape(trial_counts(s.trials))}; "
-        f"search budget {budget}; MACs budget {macs}.</p>"
+        f"search budget {budget}; MACs budget {macs}; made by {html.escape(s.made_by)}.</p>"
     )
 
 
@@ -151,3 +151,45 @@ def budget_html(budget: BudgetAnswer) -> str:
         "<th>budget</th><th>images seen</th><th>MACs</th><th>compute (FLOPs)</th>"
         f"<th>accuracy ± se (points)</th><th>seeds</th></tr>{rows}</table>{law}"
     )
+
+
+GLOSSARY = (
+    (
+        "MACs",
+        "multiply-adds of one forward pass at the member's input size, counted by "
+        "torch's FLOP counter on the meta device (papers call them FLOPs).",
+    ),
+    (
+        "training compute",
+        "6 · MACs · images seen, in FLOPs: two per multiply-add, forward "
+        "plus a backward of twice its cost; images seen = epochs × training images.",
+    ),
+    (
+        "± (one accuracy)",
+        "the standard error of an accuracy measured on n images, from the "
+        "Wilson score interval (its 95% half-width over 1.96): unlike the Wald √(p(1−p)/n), it "
+        "does not shrink to zero as accuracy nears 100%.",
+    ),
+    (
+        "± (a mean over seeds)",
+        "the larger of the validation images' Wilson error and the "
+        "seed noise pooled over the study's replicated architectures (one training rule), over "
+        "√seeds.",
+    ),
+    (
+        "beyond the noise",
+        "a difference over two standard errors of the difference (about 95% "
+        "two-sided); paired where both were trained at the same seeds (the same data subset, "
+        "order and augmentation).",
+    ),
+    (
+        "95% band",
+        "of a law's prediction: the 2.5th to 97.5th percentile of the law refitted "
+        "on cells redrawn from their errors (a parametric bootstrap).",
+    ),
+)
+
+
+def glossary_html() -> str:
+    rows = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in GLOSSARY)
+    return f"<h2>Glossary</h2><dl>{rows}</dl>"

@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import optuna
@@ -37,6 +37,8 @@ RUN_PROXY = "run_proxy_json"
 LAYOUT, SPLIT = "layout", "split"
 # The pooled sd of one proxy accuracy over seeds, as the search's replicates measured it.
 SEED_NOISE = "seed_noise_sd"
+# The scalesearch version that made the study (0.4 on; CHANGELOG.md says what each holds).
+MADE_BY = "scalesearch_version"
 PHASE_STUDY_PREFIX, RUN_OF, PHASE_OF_STUDY = "phase_study:", "run", "phase"
 # A trial's feasibility, as Optuna 5 records it (`Trial.set_constraint`, feasible when <= 0):
 # its counted MACs over the search's budget (MACs / max_macs - 1), and its distance from the
@@ -45,7 +47,7 @@ PHASE_STUDY_PREFIX, RUN_OF, PHASE_OF_STUDY = "phase_study:", "run", "phase"
 MACS_BUDGET, COST_TARGET = "macs_over_budget", "cost_off_target"
 
 
-class Phase(str, Enum):
+class Phase(StrEnum):
     """Why a trial was trained: to search coefficients, to measure seed noise (replicates
     of the frontier and of the default coefficients), as a member of the family, as the
     default coefficients' member beside it (the search's pick checked at the family's

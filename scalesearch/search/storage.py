@@ -26,6 +26,7 @@ from scalesearch.search.schema import (
     BUDGET_PREFIX,
     DIRECTIONS,
     LAYOUT,
+    MADE_BY,
     PHASE_OF_STUDY,
     PHASE_STUDY_PREFIX,
     RUN_OF,
@@ -199,9 +200,18 @@ def stored_space(study: optuna.Study) -> SearchSpace | None:
 
 
 def store_space(study: optuna.Study, space: SearchSpace) -> None:
-    """Binds the study to its space (name and full JSON), on first use only."""
+    """Binds the study to its space (name and full JSON) and records the version that made
+    it, on first use only."""
+    from importlib.metadata import version
+
     study.set_user_attr(SPACE_NAME, space.name)
     study.set_user_attr(SPACE_JSON, json.dumps(encode(space)))
+    study.set_user_attr(MADE_BY, version("scalesearch"))
+
+
+def made_by(study: optuna.Study) -> str | None:
+    """The scalesearch version that made the study (None before 0.4, which did not say)."""
+    return study.user_attrs.get(MADE_BY)
 
 
 def store_run_proxy(study: optuna.Study, proxy: ProxyConfig) -> None:
@@ -220,7 +230,7 @@ def space_name(study: optuna.Study) -> str | None:
 
 def copy_run_attrs(search: optuna.Study, phase_study: optuna.Study) -> None:
     """Binds a phase study to its run's space and proxy settings, as the search study is."""
-    for key in (SPACE_NAME, SPACE_JSON, RUN_PROXY):
+    for key in (SPACE_NAME, SPACE_JSON, RUN_PROXY, MADE_BY):
         if key in search.user_attrs:
             phase_study.set_user_attr(key, search.user_attrs[key])
 
