@@ -86,3 +86,30 @@ def why_unwritable(path: Path, err: OSError) -> str:
                 return f"{parent} is a file, not a folder"
             break
     return err.strerror or str(err)
+
+
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop with SIGTERM (a scheduler's preemption, `scancel`, an
+    eviction, `timeout`): raised where the work is, as Ctrl-C's KeyboardInterrupt is, so the
+    same cleanup runs (finished work kept, running trials ended FAIL, Ray shut down); the
+    command then exits with 143 (128 + 15) instead of 130."""
+
+
+_SIGTERM_RECEIVED: list[bool] = []
+
+
+def raise_terminated(signum: int, frame) -> None:
+    """The SIGTERM handler: once, then SIGTERM's default (a second one stops at once, as a
+    scheduler's SIGKILL after its grace period would: resumable like any kill)."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _SIGTERM_RECEIVED.append(True)
+    raise Terminated()
+
+
+def was_terminated(interrupt: BaseException) -> bool:
+    """Whether an interrupt is SIGTERM's: a `Terminated`, or any KeyboardInterrupt after
+    SIGTERM arrived (Ray's blocking calls re-raise a signal's exception as a plain
+    KeyboardInterrupt)."""
+    return isinstance(interrupt, Terminated) or bool(_SIGTERM_RECEIVED)

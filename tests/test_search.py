@@ -225,7 +225,15 @@ def _sigint_default() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def test_interrupt_then_resume_loses_and_repeats_nothing(tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("stop", "code", "said"),
+    [(signal.SIGINT, 130, "interrupted: "), (signal.SIGTERM, 143, "stopped by SIGTERM: ")],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_interrupt_then_resume_loses_and_repeats_nothing(tmp_path, stop, code, said) -> None:
+    """Ctrl-C, or a scheduler's SIGTERM (preemption, scancel, an eviction): the run stops
+    with its line and exit status, its running trial ended FAIL at once (a resume retrains
+    it without waiting for heartbeats), and a resume loses and repeats nothing."""
     space = write_space(
         tmp_path,
         "resumable",
@@ -255,9 +263,10 @@ def test_interrupt_then_resume_loses_and_repeats_nothing(tmp_path) -> None:
         line = proc.stdout.readline()
         if "complete:" in line or "pruned:" in line:
             break
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)
     output = proc.communicate(timeout=120)[0]
-    assert proc.returncode == 130, output
+    assert proc.returncode == code, output
+    assert said in output and "Traceback" not in output, output
     before = st.load_study(storage, "resumable")
     kept = {t.number: t.values for t in before.trials if t.state == TrialState.COMPLETE}
     assert 1 <= trained_count(before.trials) < 5
@@ -302,8 +311,8 @@ def test_dashboard_serves_the_study(tmp_path) -> None:
             pytest.fail("the dashboard did not answer within 20 s")
         assert [s["study_name"] for s in studies] == ["shown"]
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        server.terminate()  # SIGTERM: stopped as a scheduler stops it, with its line
+        assert server.wait(timeout=10) == 143
 
 
 @pytest.mark.parametrize(

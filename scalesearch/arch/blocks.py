@@ -162,9 +162,10 @@ class RelativePositionBias(nn.Module):
         nn.init.trunc_normal_(self.bias, std=0.02)
 
     def forward(self, grid: tuple[int, int], kv_grid: tuple[int, int]) -> Tensor:
-        # An ONNX export always resamples (an identity at the build size), so that the graph
-        # takes other input sizes instead of freezing the comparison made while tracing.
-        exporting = torch.onnx.is_in_onnx_export()
+        # An export (TorchScript's ONNX export, or torch.export under the dynamo exporter)
+        # always resamples (an identity at the build size), so that the graph takes other
+        # input sizes instead of freezing the comparison made while tracing.
+        exporting = torch.onnx.is_in_onnx_export() or torch.compiler.is_exporting()
         if grid == self.grid and kv_grid == self.kv_grid and not exporting:
             return self.bias
         return resample_position_bias(self.bias, self.grid, self.kv_grid, grid, kv_grid)

@@ -27,6 +27,7 @@ from scalesearch.cli.common import (
     console,
     log_line,
     phi_values,
+    stopped,
 )
 from scalesearch.errors import ConfigError
 
@@ -86,9 +87,10 @@ def ablate(
     try:
         with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
             table = run_ablation(config, phis, seeds, log=log)
-    except KeyboardInterrupt:
-        console.print("interrupted: finished members are kept; run the same command to go on")
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as interrupt:
+        raise stopped(
+            interrupt, "finished members are kept; run the same command to go on"
+        ) from None
     if as_json:
         cells = [c.to_dict() for c in table]
         print(json.dumps({"cells": cells, "verdict": ablation_verdict(table)}, indent=2))

@@ -71,6 +71,17 @@ def check_positive(**values: int | None) -> None:
             raise ConfigError(f"{flag} must be >= 1, but got {value}")
 
 
+def stopped(interrupt: KeyboardInterrupt, kept: str) -> typer.Exit:
+    """The line a stopped command ends with, and its exit: 130 for Ctrl-C, 143 for SIGTERM.
+    `kept`: what was kept and how to go on."""
+    from scalesearch.errors import was_terminated
+
+    terminated = was_terminated(interrupt)
+    how = "stopped by SIGTERM" if terminated else "interrupted"
+    console.print(f"{how}: {kept}", markup=False, highlight=False)
+    return typer.Exit(143 if terminated else 130)
+
+
 def say(label: str, words: str) -> None:
     """One line of the answer: its label in bold, its words as text (a study's name or a
     path inside them is never read as rich markup)."""

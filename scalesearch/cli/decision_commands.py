@@ -20,6 +20,7 @@ from scalesearch.cli.common import (
     check_positive,
     console,
     log_line,
+    stopped,
 )
 from scalesearch.errors import ConfigError
 
@@ -89,9 +90,10 @@ def retrain(
             log_line,
             InlineExecutor() if inline else None,
         )
-    except KeyboardInterrupt:
-        console.print("interrupted: finished trainings are kept; run the same command to go on")
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as interrupt:
+        raise stopped(
+            interrupt, "finished trainings are kept; run the same command to go on"
+        ) from None
     from scalesearch.cli.refresh import publish_answer
 
     publish_answer(run, run_dir / run.name / "report.html", artifacts, log_line, glance=True)

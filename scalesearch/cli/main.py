@@ -7,7 +7,9 @@ error contract: a user's mistake is one line on stderr and exit code 2.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
 import typer
 from typer.exceptions import TyperException
@@ -20,13 +22,16 @@ from scalesearch.cli import (  # noqa: F401 - registers the commands
     study_commands,
 )
 from scalesearch.cli.app import app
-from scalesearch.errors import ScaleSearchError
+from scalesearch.errors import ScaleSearchError, raise_terminated, was_terminated
 
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the CLI. Usage mistakes (click's) and scalesearch's own errors exit with 2 and
     one line on stderr, never a traceback."""
     args = sys.argv[1:] if argv is None else argv
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM stops a command as Ctrl-C does (`errors.Terminated`), exit 143.
+        signal.signal(signal.SIGTERM, raise_terminated)
     try:
         result = app(args=args, prog_name="scalesearch", standalone_mode=False)
     except ScaleSearchError as err:
@@ -40,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         return exit_.exit_code
     except typer.Abort:
         return 130
+    except KeyboardInterrupt as interrupt:  # stopped before a command could say what it kept
+        terminated = was_terminated(interrupt)
+        print("stopped by SIGTERM" if terminated else "interrupted", file=sys.stderr)
+        return 143 if terminated else 130
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     return result if isinstance(result, int) else 0

@@ -20,6 +20,7 @@ from scalesearch.cli.common import (
     console,
     log_line,
     say,
+    stopped,
 )
 from scalesearch.formatting import trial_counts
 
@@ -103,17 +104,13 @@ def run(
     )
     try:
         result = run_search(config, log=log_line)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         again = command(
             "run", "--space", space, "--study", study_name, "--resume",
             storage_flag=storage_flag(url),
         )  # fmt: skip
-        console.print(
-            f"interrupted: finished trials are kept. Continue with\n  {again}",
-            markup=False,
-            highlight=False,
-        )
-        raise typer.Exit(130) from None
+        kept = "finished trials are kept, running ones ended failed (a resume trains them again)"
+        raise stopped(interrupt, f"{kept}. Continue with\n  {again}") from None
     _after_run(result, url, study_name, folder, artifacts)
 
 
@@ -204,7 +201,13 @@ def dashboard(
     folder = artifact_folder(url, artifacts)
     where = f"; artifacts in {folder}" if folder else "; no artifact store (give --artifacts DIR)"
     console.print(f"optuna-dashboard on http://{host}:{port} for {shown(url)}{where}", markup=False)
-    serve(url, host, port, folder)
+    try:
+        serve(url, host, port, folder)
+        # The server runs until stopped, and its loop (bottle's) swallows the interrupt.
+        interrupt = KeyboardInterrupt()
+    except KeyboardInterrupt as caught:
+        interrupt = caught
+    raise stopped(interrupt, "the dashboard stopped; the studies are as they were")
 
 
 @app.command()
@@ -292,12 +295,12 @@ def train(
     )
     try:
         train_trials(request, chosen, log=log_line)
-    except KeyboardInterrupt:
-        console.print(
-            f"interrupted: checkpoints up to the last epoch are kept in {request.output}; "
-            f"continue with the same command and --resume"
-        )
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as interrupt:
+        raise stopped(
+            interrupt,
+            f"checkpoints up to the last epoch are kept in {request.output}; continue with "
+            f"the same command and --resume",
+        ) from None
 
 
 @app.command()

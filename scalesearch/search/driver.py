@@ -113,7 +113,11 @@ class SearchDriver:
             trial = next_trial()
             if trial is None:
                 return self._finish()
-            config = self.ledger.prepare(trial)
+            try:
+                config = self.ledger.prepare(trial)
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM while it was being built
+                self.ledger.abandon(trial, "the run was interrupted before the trial trained")
+                raise
             if config is Told.DUPLICATE:
                 self.health.duplicate()
             elif isinstance(config, TrialConfig):

@@ -127,6 +127,12 @@ class Ledger:
         own = self.run.study_for(phase)
         return [own, *(s for s in found if s is not None and s is not own)]
 
+    def abandon(self, trial: Trial, reason: str) -> None:
+        """Ends FAIL a trial asked but not handed to a slot, if it still runs: a resume then
+        trains it again at once instead of waiting for its heartbeat to go stale."""
+        if storage.trial_state(trial) == TrialState.RUNNING:
+            self.tell(trial, Verdict(TrialState.FAIL, reason=reason))
+
     def tell(self, trial: Trial, verdict: Verdict) -> None:
         """Ends the trial in its study and logs its line."""
         if verdict.reason:

@@ -307,6 +307,11 @@ def trial_id(trial: BaseTrial) -> int:
     return trial._trial_id
 
 
+def trial_state(trial: BaseTrial) -> TrialState:
+    """A live trial's state as its storage has it now (an `optuna.Trial` keeps none)."""
+    return trial.study._storage.get_trial(trial._trial_id).state
+
+
 def compute_hypervolume(losses: np.ndarray, reference: np.ndarray) -> float:
     """Optuna's exact hypervolume of points to minimise (no public API for it)."""
     from optuna._hypervolume import compute_hypervolume as hv

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -102,7 +104,12 @@ class TuneExecutor:
         """Ray for the block, started unless one is up already (a test's, a caller's)."""
         started_ray = not ray.is_initialized()
         if started_ray:
+            handler = signal.getsignal(signal.SIGTERM)
             _start_ray(config)
+            # ray.init makes SIGTERM a bare sys.exit, which skips the run's cleanup (trials
+            # left RUNNING, a core dump on the way out): the caller's handler comes back.
+            if handler is not None and threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, handler)
         try:
             yield
         finally:
