@@ -44,7 +44,7 @@ def dashboard(tmp_path):
     runs = tmp_path / "runs"
     assert main(["run", "--space", str(space), "--run-dir", str(runs)]) == 0
     assert main(["export", "--run-dir", str(runs), "--study", "shown.family", "--trial", "0",
-                 "-o", str(tmp_path / "models")]) == 0  # fmt: skip
+                 "-o", str(tmp_path / "models"), "--exporter", "torchscript"]) == 0  # fmt: skip
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "scalesearch", "dashboard", "--run-dir", str(runs)]

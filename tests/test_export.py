@@ -97,6 +97,7 @@ def test_export_writes_folders_that_load_and_agree_with_onnx(study_with_two_memb
             assert onnx_difference(model, out / folder / "model.onnx", side) <= 1e-4
         card = json.loads((out / folder / "card.json").read_text())
         assert all(d <= 1e-4 for d in card["onnx_max_abs_diff"].values())
+        assert card["onnx_exporter"] == "torch.onnx's dynamo exporter"  # the current one
         assert card["latency"]["ms_batch1"] > 0 and card["latency"]["device"]
 
 
@@ -104,7 +105,7 @@ def test_the_model_card_says_what_a_user_needs(study_with_two_members) -> None:
     root, _ = study_with_two_members
     out = root / "exported"
     assert main(["export", "--run-dir", str(root / "runs"), "--study", "ex", "--trial", "1",
-                 "-o", str(out)]) == 0  # fmt: skip
+                 "-o", str(out), "--exporter", "torchscript"]) == 0  # fmt: skip
     card = (out / "ex-trial1" / "README.md").read_text()
     for line in ("| parameters |", "| MACs", "| latency |", "at batch 1", "comparable only on the same device type",
                  "88.10% ± 0.32 on 10,000 test images", "recipe cmt (CMT-S)", "final training:",
@@ -112,7 +113,7 @@ def test_the_model_card_says_what_a_user_needs(study_with_two_members) -> None:
                  "scalesearch export --storage", "scalesearch train --storage"):  # fmt: skip
         assert line in card, line
     assert main(["export", "--run-dir", str(root / "runs"), "--study", "ex", "--trial", "0",
-                 "-o", str(out)]) == 0  # fmt: skip
+                 "-o", str(out), "--exporter", "torchscript"]) == 0  # fmt: skip
     untrained = (out / "ex-trial0" / "README.md").read_text()
     assert (
         "**Untrained weights.**" in untrained and "| final test accuracy | none yet |" in untrained
@@ -125,6 +126,7 @@ def test_the_model_card_says_what_a_user_needs(study_with_two_members) -> None:
         (["--trial", "9"], "--trial 9: study 'ex' has trials 0..1"),
         (["--trial", "0", "--family"], "exactly one of --trial N, --pareto K, --family"),
         (["--trial", "0", "--latency-batch", "0"], "--latency-batch must be >= 1"),
+        (["--trial", "0", "--exporter", "jit"], "--exporter must be one of dynamo, torchscript"),
     ],
 )
 def test_bad_exports_are_one_line(study_with_two_members, capsys, args, message) -> None:
@@ -138,3 +140,28 @@ def test_bad_exports_are_one_line(study_with_two_members, capsys, args, message)
 def test_load_refuses_a_folder_without_a_spec(tmp_path) -> None:
     with pytest.raises(scalesearch.ScaleSearchError, match="no spec.json"):
         scalesearch.load(tmp_path)
+
+
+def test_where_the_dynamo_exporter_fails_the_torchscript_one_exports_and_the_card_says_so(
+    study_with_two_members, monkeypatch
+) -> None:
+    """A fault injected into the dynamo exporter: the fallback's graph, and the reason."""
+    from scalesearch.search import export as export_module
+
+    real = export_module.export_onnx
+
+    def failing(model, path, exporter="dynamo"):
+        if exporter == "dynamo":
+            raise RuntimeError("unsupported operator aten::example")
+        return real(model, path, exporter)
+
+    monkeypatch.setattr(export_module, "export_onnx", failing)
+    root, _ = study_with_two_members
+    out = root / "exported"
+    assert main(["export", "--run-dir", str(root / "runs"), "--study", "ex", "--trial", "0",
+                 "-o", str(out)]) == 0  # fmt: skip
+    card = json.loads((out / "ex-trial0" / "card.json").read_text())
+    assert card["onnx_exporter"].startswith("torch.onnx's TorchScript exporter, the fallback")
+    assert "RuntimeError: unsupported operator aten::example" in card["onnx_exporter"]
+    assert all(d <= 1e-4 for d in card["onnx_max_abs_diff"].values())
+    assert "the fallback" in (out / "ex-trial0" / "README.md").read_text()

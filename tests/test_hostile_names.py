@@ -85,7 +85,22 @@ def test_notes_and_cards_keep_names_as_markdown_text(hostile, capsys) -> None:
     assert set(_studies(_commands(note))) <= {STUDY, f"{STUDY}-frontier"}
     out = folder / "models"
     assert (
-        main(["export", "--storage", url, "--study", STUDY, "--pareto", "1", "-o", str(out)]) == 0
+        main(
+            [
+                "export",
+                "--storage",
+                url,
+                "--study",
+                STUDY,
+                "--pareto",
+                "1",
+                "-o",
+                str(out),
+                "--exporter",
+                "torchscript",
+            ]
+        )
+        == 0  # fmt: skip
     )
     (card,) = out.glob("*/README.md")
     text = card.read_text()

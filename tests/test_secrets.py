@@ -64,7 +64,8 @@ def test_no_password_in_anything_a_run_report_and_export_write(tmp_path) -> None
             _scalesearch("frontier", "--study", "secret", env={STORAGE_ENV: with_password},
                          cwd=tmp_path),
             _scalesearch("export", "--storage", with_password, "--study", "secret.family",
-                         "--trial", "0", "-o", str(tmp_path / "export"), cwd=tmp_path),
+                         "--trial", "0", "-o", str(tmp_path / "export"), "--exporter", "torchscript",
+                         cwd=tmp_path),
         ]  # fmt: skip
     output = "".join(p.stdout + p.stderr for p in printed)
     assert "postgres:***@" in output and SECRET not in output

@@ -4,14 +4,20 @@
     weights.safetensors  the state dict (safetensors: no pickle, loads anywhere)
     model.onnx           the graph for onnxruntime and friends: batch, height and width dynamic
 
-`load(folder)` returns the module. The ONNX graph is exported with torch.onnx's TorchScript
-exporter (seconds, where the dynamo exporter took minutes on these models here) at opset 18,
-which has the ops SDPA lowers to; `onnx_difference` runs it in onnxruntime against PyTorch.
+`load(folder)` returns the module. The ONNX graph comes from torch.onnx's dynamo exporter
+(torch.export, then onnxscript) at opset 18, which has the ops SDPA lowers to, with every
+dimension but the channels dynamic; the TorchScript exporter (deprecated upstream, 10-40×
+faster here: 0.5-2 s a model against 13-73 s, bench/onnx_exporters.py) is chosen by name or
+taken as the fallback where the dynamo exporter fails. `onnx_difference` runs a graph in
+onnxruntime against PyTorch.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import warnings
 from pathlib import Path
 
@@ -55,25 +61,38 @@ def load(folder: str | Path) -> HybridNet:
     return model.eval()
 
 
-def export_onnx(model: HybridNet, path: str | Path) -> Path:
-    """The model's inference graph as ONNX, with dynamic batch, height and width."""
+EXPORTERS = ("dynamo", "torchscript")
+
+
+def export_onnx(model: HybridNet, path: str | Path, exporter: str = "dynamo") -> Path:
+    """The model's inference graph as ONNX, with dynamic batch, height and width, checked by
+    `onnx.checker`.
+
+    Raises:
+        Exception: whatever the exporter raised (the caller may fall back to the other).
+    """
+    import onnx
+
+    # The dynamo exporter's registry logs a warning for each torchvision op it cannot offer.
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     path = Path(path)
     model = model.eval()
     size = model.spec.resolution
-    example = torch.randn(2, model.spec.in_chs, size, size)
-    axes = {"images": {0: "batch", 2: "height", 3: "width"}, "logits": {0: "batch"}}
-    with warnings.catch_warnings(), torch.no_grad():
+    example = (torch.randn(2, model.spec.in_chs, size, size),)
+    with warnings.catch_warnings(), torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(
-            model,
-            (example,),
-            str(path),
-            dynamo=False,
-            input_names=["images"],
-            output_names=["logits"],
-            dynamic_axes=axes,
-            opset_version=OPSET,
-        )
+        if exporter == "dynamo":
+            auto = torch.export.Dim.AUTO
+            shapes = {"images": {0: auto, 2: auto, 3: auto}}
+            torch.onnx.export(model, example, str(path), dynamo=True, dynamic_shapes=shapes,
+                              input_names=["images"], output_names=["logits"],
+                              opset_version=OPSET, external_data=False)  # fmt: skip
+        else:
+            axes = {"images": {0: "batch", 2: "height", 3: "width"}, "logits": {0: "batch"}}
+            torch.onnx.export(model, example, str(path), dynamo=False, dynamic_axes=axes,
+                              input_names=["images"], output_names=["logits"],
+                              opset_version=OPSET)  # fmt: skip
+    onnx.checker.check_model(str(path), full_check=True)
     return path
 
 
