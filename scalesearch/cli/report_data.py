@@ -163,6 +163,8 @@ def next_member(run: RunStudies, members: list[Member]) -> dict | None:
         return None
     last = max(family, key=lambda t: TrialRecord.from_trial(t).phi or 0.0)
     record = TrialRecord.from_trial(last)
+    if record.gamma is None or "alpha" not in last.params:  # a family made elsewhere
+        return None
     phi = (record.phi or 0.0) + 1
     coefficients = Coefficients(last.params["alpha"], last.params["beta"], record.gamma)
     return {"phi": phi, "macs": count_cost(space.member(phi, coefficients)).macs}

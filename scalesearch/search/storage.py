@@ -101,7 +101,7 @@ def load_study(storage: str | optuna.storages.BaseStorage, name: str) -> optuna.
     try:
         return optuna.load_study(study_name=name, storage=storage)
     except KeyError:
-        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        names = optuna.get_all_study_names(storage)  # names only: no study's trials are read
         known = ", ".join(names) if names else "none"
         raise StudyError(
             f"no study named {name!r} in this storage; studies there: {known}"
@@ -109,9 +109,10 @@ def load_study(storage: str | optuna.storages.BaseStorage, name: str) -> optuna.
 
 
 def run_names(url: str) -> list[str]:
-    """The runs in a storage: its studies less the phase studies (NAME.family, ...)."""
-    summaries = optuna.get_all_study_summaries(open_storage(url), include_best_trial=False)
-    return [s.study_name for s in summaries if RUN_OF not in s.user_attrs]
+    """The runs in a storage: its studies less the phase studies (NAME.family, ...), read
+    from the studies' attributes (Optuna's summaries would read every study's trials)."""
+    studies = open_storage(url).get_all_studies()
+    return [s.study_name for s in studies if RUN_OF not in s.user_attrs]
 
 
 def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
@@ -282,7 +283,11 @@ def study_exists(url: str, name: str) -> bool:
         path = parsed.database
         if path and path != ":memory:" and not Path(path).is_file():
             return False
-    return name in {s.study_name for s in optuna.get_all_study_summaries(open_storage(url))}
+    try:  # one query for the name, not a summary of every study in the storage
+        open_storage(url).get_study_id_from_name(name)
+    except KeyError:
+        return False
+    return True
 
 
 # -- Optuna's private API, in one place ----------------------------------------------------

@@ -1,0 +1,101 @@
+"""A command on one run reads that run's studies only: in a storage shared by many runs (a
+cluster's PostgreSQL), `frontier`, `report` (with the dashboard's notes) and a check that a
+study exists load the trials of the run they name, counted trial by trial as the database
+returns them, the same with one other study beside it or ten."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import optuna
+import pytest
+from optuna.storages import RDBStorage
+
+from scalesearch.cli.main import main
+from scalesearch.search import storage as st
+from scalesearch.search.schema import Phase
+from scalesearch.search.space import load_space
+from scalesearch.search.studies import RunStudies
+
+UNIT = optuna.distributions.FloatDistribution(1.0, 1.6)
+SPACE = load_space("cmt_compound")
+
+
+def _trial(accuracy: float, cost: float, **attrs) -> optuna.trial.FrozenTrial:
+    return optuna.trial.create_trial(
+        params={"alpha": 1.2, "beta": 1.3},
+        distributions={"alpha": UNIT, "beta": UNIT},
+        values=[accuracy, cost],
+        user_attrs={"val_images": 2400, "macs": 39e6, "params": 1000, "layers": 100, **attrs},
+    )
+
+
+def _storage(tmp_path, others: int) -> str:
+    """Run "mine" (a search and its family) beside `others` runs of 40 trials each."""
+    url = st.default_storage(tmp_path)
+    storage = st.open_storage(url)
+    search = st.create_or_load_study(
+        storage, "mine", st.make_sampler("random", 0), SPACE.search.objectives
+    )
+    st.store_space(search, SPACE)
+    st.mark_split(search)
+    for i in range(4):
+        search.add_trial(_trial(0.7 + 0.01 * i, 100 + i, phase="search", phi=1.0, arch_key=f"a{i}"))
+    family = RunStudies(url, search).study_for(Phase.FAMILY, create=True)
+    for phi in (0.0, 1.0, 2.0):
+        for seed in (0, 1):
+            macs = 15.6e6 * 2.5**phi
+            family.add_trial(_trial(0.7 + 0.02 * phi + 0.003 * seed, macs, phase="family",
+                                    phi=phi, seed=seed, arch_key=f"f{phi}", macs=macs))  # fmt: skip
+    for k in range(others):
+        other = st.create_or_load_study(storage, f"other{k}", st.make_sampler("random", 0))
+        other.add_trials([_trial(0.5, 1e6, phase="search") for _ in range(40)])
+    return url
+
+
+@pytest.fixture
+def loaded(monkeypatch) -> Counter:
+    """Trials the database returns, by study id."""
+    counts: Counter = Counter()
+    real = RDBStorage._get_trials
+
+    def counting(self, study_id, *args, **kwargs):
+        trials = real(self, study_id, *args, **kwargs)
+        counts[study_id] += len(trials)
+        return trials
+
+    monkeypatch.setattr(RDBStorage, "_get_trials", counting)
+    return counts
+
+
+def _ids(url: str, names: list[str]) -> set[int]:
+    storage = st.open_storage(url)
+    return {storage.get_study_id_from_name(n) for n in names}
+
+
+@pytest.mark.parametrize("others", [1, 10])
+def test_a_command_on_one_run_reads_only_its_studies(tmp_path, loaded, capsys, others) -> None:
+    url = _storage(tmp_path, others)
+    mine = _ids(url, ["mine", "mine.family"])
+    for command in (
+        ["frontier", "--storage", url, "--study", "mine"],
+        ["report", "--storage", url, "--study", "mine", "-o", str(tmp_path / "r.html")],
+        ["plan", "--storage", url, "--study", "mine", "--compute", "2x"],
+    ):
+        loaded.clear()
+        assert main(command) == 0, capsys.readouterr()
+        assert set(loaded) <= mine, (command, loaded)
+        assert sum(loaded.values()) > 0
+    assert st.study_exists(url, "other0") and not st.study_exists(url, "absent")
+    loaded.clear()
+    assert st.run_names(url)[0] == "mine" and not loaded  # names, no trials
+
+
+def test_an_unknown_study_names_the_others_without_reading_their_trials(
+    tmp_path, loaded, capsys
+) -> None:
+    url = _storage(tmp_path, 3)
+    loaded.clear()
+    assert main(["frontier", "--storage", url, "--study", "nope"]) == 2
+    assert "studies there: mine, mine.family, other0" in capsys.readouterr().err
+    assert not loaded
