@@ -8,6 +8,7 @@ builtin that describes them (`ConnectionError`, `RuntimeError`).
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 
@@ -113,3 +114,42 @@ def was_terminated(interrupt: BaseException) -> bool:
     SIGTERM arrived (Ray's blocking calls re-raise a signal's exception as a plain
     KeyboardInterrupt)."""
     return isinstance(interrupt, Terminated) or bool(_SIGTERM_RECEIVED)
+
+
+class Unwritable(ScaleSearchError, OSError):
+    """A disk that is full, a file system that is read-only, a folder one may not write:
+    the message names the path and the cause; what was finished is kept."""
+
+
+# What a write that cannot succeed says, in the exceptions it arrives in: the OS's errors,
+# SQLite's (through SQLAlchemy and Optuna), and Ray Tune's, which carries the first as text.
+_FAULTS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+}
+_SQLITE_FAULTS = {
+    "database or disk is full": "the disk is full",
+    "attempt to write a readonly database": "the file system is read-only",
+    "unable to open database file": "the database file cannot be opened for writing",
+    "No space left on device": "the disk is full",
+    "Read-only file system": "the file system is read-only",
+    "file write failed": "the disk refused a write (is it full?)",  # torch.save's own words
+}
+
+
+def write_fault(err: BaseException) -> str | None:
+    """The cause, in words, where `err` (or an exception it was raised from) is a write the
+    disk refused; None for any other error."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno in _FAULTS:
+            return _FAULTS[err.errno]
+        text = str(err)
+        for needle, cause in _SQLITE_FAULTS.items():
+            if needle in text:
+                return cause
+        err = err.__cause__ or err.__context__
+    return None

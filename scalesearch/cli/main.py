@@ -22,7 +22,7 @@ from scalesearch.cli import (  # noqa: F401 - registers the commands
     study_commands,
 )
 from scalesearch.cli.app import app
-from scalesearch.errors import ScaleSearchError, raise_terminated, was_terminated
+from scalesearch.errors import ScaleSearchError, raise_terminated, was_terminated, write_fault
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,6 +45,14 @@ def main(argv: list[str] | None = None) -> int:
         return exit_.exit_code
     except typer.Abort:
         return 130
+    except Exception as err:  # a write the disk refused, wherever a command made it
+        cause = write_fault(err)
+        if cause is None:
+            raise
+        where = getattr(err, "filename", None)
+        detail = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        return _fail(f"{where + ': ' if where else ''}{cause} ({detail}); make room, then run "
+                     f"the same command again (with --resume where it takes one)")  # fmt: skip
     except KeyboardInterrupt as interrupt:  # stopped before a command could say what it kept
         terminated = was_terminated(interrupt)
         print("stopped by SIGTERM" if terminated else "interrupted", file=sys.stderr)

@@ -11,6 +11,7 @@ comes from counts the driver keeps (`progress.Progress`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import time
@@ -208,10 +209,13 @@ class SearchDriver:
         self.ledger.tell(live.trial, verdict)
 
     def fail_live(self, reason: str) -> None:
-        """Ends this driver's live trials FAIL (an interrupt, the end of Tune's run)."""
+        """Ends this driver's live trials FAIL (an interrupt, the end of Tune's run). Where
+        the storage refuses the write (a full disk), the trial is left for the heartbeat
+        rule to end on resume, and the error that stopped the run is the one raised."""
         live, self.live = list(self.live.values()), {}
         for trial in live:
-            self.ledger.tell(trial.trial, Verdict(TrialState.FAIL, reason=reason))
+            with contextlib.suppress(Exception):
+                self.ledger.tell(trial.trial, Verdict(TrialState.FAIL, reason=reason))
 
     def _clock(self) -> str:
         left = self.health.seconds_left()

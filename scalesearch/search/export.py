@@ -28,7 +28,7 @@ from scalesearch.arch.cost import count_cost
 from scalesearch.arch.latency import Latency, measure_latency
 from scalesearch.arch.model import HybridNet
 from scalesearch.commands import code_block, command, markdown_text
-from scalesearch.errors import ConfigError, why_unwritable
+from scalesearch.errors import ConfigError, Unwritable, why_unwritable, write_fault
 from scalesearch.formatting import human, milliseconds
 from scalesearch.redact import STORAGE_ENV, has_password, shown, storage_flag
 from scalesearch.search import sql_tables
@@ -130,6 +130,7 @@ def _replacing(folder: Path) -> Iterator[Path]:
 
     Raises:
         ConfigError: `folder` (or the output folder) is a file, or cannot be written.
+        Unwritable: the disk refused a write while exporting (full, read-only).
     """
     partial = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
     try:
@@ -149,6 +150,14 @@ def _replacing(folder: Path) -> Iterator[Path]:
             folder.rename(old)
         partial.rename(folder)
         shutil.rmtree(old, ignore_errors=True)
+    except Exception as err:
+        cause = write_fault(err)
+        if cause is None:
+            raise
+        raise Unwritable(
+            f"-o {folder.parent}: {cause}; nothing of this export was left there: make room, "
+            f"then export again"
+        ) from None
     finally:
         shutil.rmtree(partial, ignore_errors=True)
 

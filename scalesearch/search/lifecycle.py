@@ -18,7 +18,7 @@ from typing import Any
 
 import optuna
 
-from scalesearch.errors import ClusterError, ConfigError, StudyError
+from scalesearch.errors import ClusterError, ConfigError, StudyError, Unwritable
 from scalesearch.redact import shown
 from scalesearch.search import storage
 from scalesearch.search.lagged_sampler import LaggedSampler
@@ -190,7 +190,24 @@ def check_run(config: RunConfig) -> Preflight:
     )
     if config.address:
         check_reachable(config.address)
+    check_writable(config)
     return Preflight(data, warm)
+
+
+def check_writable(config: RunConfig) -> None:
+    """The run folder and an SQLite study's folder can be written (a read-only file system,
+    a folder not ours): said before Ray starts or anything is written.
+
+    Raises:
+        Unwritable: naming the folder and the cause.
+    """
+    sqlite = storage.sqlite_path(config.storage)
+    for folder in (config.run_dir, *([Path(sqlite).parent] if sqlite else [])):
+        existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        if existing is not None and not os.access(existing, os.W_OK):
+            read_only = os.statvfs(existing).f_flag & os.ST_RDONLY
+            cause = "the file system is read-only" if read_only else "permission denied"
+            raise Unwritable(f"{folder}: {cause}; give a folder this run may write (--run-dir)")
 
 
 def open_study(config: RunConfig, driver: str, warm: WarmStart | None = None) -> RunStudies:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from scalesearch.errors import SearchFailed
+from scalesearch.errors import SearchFailed, Unwritable, write_fault
 from scalesearch.search import lifecycle, storage
 from scalesearch.search.ablation import AblationCell, AblationMembers, ablation_table
 from scalesearch.search.driver import SearchDriver, TrialSource
@@ -72,7 +72,7 @@ def run_search(
     """
     preflight = lifecycle.check_run(config)
     executor = executor or _tune_executor()
-    with executor.session(config):
+    with executor.session(config), _writes_refused(config):
         run, driver_name = _open(config, preflight, log)
         config = lifecycle.with_study_objectives(config, run.search)
         with _driver(config, run, preflight, driver_name, log) as driver:
@@ -121,7 +121,7 @@ def run_units(
     run's studies."""
     preflight = lifecycle.check_run(config)
     executor = executor or _tune_executor()
-    with executor.session(config):
+    with executor.session(config), _writes_refused(config):
         run, driver_name = _open(config, preflight, log)
         units = plan(run, driver_name)
         with _driver(config, run, preflight, driver_name, log) as driver:
@@ -170,6 +170,24 @@ def _driver(
             f"stopped after {driver.health.failures_in_a_row} trials failed in a row; the "
             f"last: {driver.health.last_error}"
         )
+
+
+@contextlib.contextmanager
+def _writes_refused(config: RunConfig) -> Iterator[None]:
+    """A write the disk refuses (full, read-only, not ours), wherever in the run it happens
+    (the study's SQLite file, the run folder, inside Ray Tune), becomes one line naming the
+    place and the cause: finished trials are kept, and a resume goes on once there is room."""
+    try:
+        yield
+    except Exception as err:
+        cause = write_fault(err)
+        if cause is None:
+            raise
+        where = getattr(err, "filename", None) or storage.sqlite_path(config.storage)
+        raise Unwritable(
+            f"{where or config.run_dir}: {cause}; finished trials are kept: make room (or "
+            f"make it writable), then run the same command with --resume"
+        ) from None
 
 
 def _open(

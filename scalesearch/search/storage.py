@@ -272,6 +272,17 @@ def phase_studies(study: optuna.Study) -> dict[str, str]:
     }
 
 
+def sqlite_path(url: str) -> str | None:
+    """The file of an SQLite storage URL (None for another database, or in memory)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return parsed.database
+
+
 def study_exists(url: str, name: str) -> bool:
     """Whether the study is there, without creating an SQLite file (or its folder) that is
     not: asking would create it."""
