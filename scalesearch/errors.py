@@ -135,7 +135,9 @@ _SQLITE_FAULTS = {
     "unable to open database file": "the database file cannot be opened for writing",
     "No space left on device": "the disk is full",
     "Read-only file system": "the file system is read-only",
-    "file write failed": "the disk refused a write (is it full?)",  # torch.save's own words
+    # torch.save's words when its file cannot be written to the end
+    "file write failed": "the disk refused a write (is it full?)",
+    "basic_ios::clear: iostream error": "the disk refused a write (is it full?)",
 }
 
 

@@ -6,6 +6,7 @@ training itself is `scalesearch.train.deepspeed_trainer` (DeepSpeed), which know
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import torch
 from optuna.trial import FrozenTrial
 
 from scalesearch.arch.cost import count_cost
-from scalesearch.errors import TrainConfigError, TrainingDiverged
+from scalesearch.errors import TrainConfigError, TrainingDiverged, Unwritable, write_fault
 from scalesearch.search import sql_tables
 from scalesearch.search.schema import TrialRecord
 from scalesearch.train.data import load_dataset
@@ -137,6 +138,15 @@ def _train_one(
     except (TrainConfigError, TrainingDiverged):
         run.save(status="failed")
         raise
+    except Exception as err:
+        if write_fault(err) is None:
+            raise
+        with contextlib.suppress(Exception):  # the study may sit on the same full disk
+            run.save(status="failed")
+        raise Unwritable(
+            f"{folder}: {write_fault(err)}; the checkpoints before it are kept: make room, "
+            f"then run the same command with --resume"
+        ) from None
     run.save(
         status="completed",
         recipe=result.recipe,
