@@ -57,3 +57,12 @@ def code_block(lines: list[str]) -> str:
     longest = max((len(run) for line in lines for run in re.findall(r"`+", line)), default=0)
     fence = "`" * max(3, longest + 1)
     return "\n".join([fence, *lines, fence])
+
+
+def code_span(text: str) -> str:
+    """`text` as inline Markdown code (shown as typed: a URL's `***` stays three stars),
+    fenced with more backticks than it holds."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"

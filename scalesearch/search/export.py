@@ -27,7 +27,7 @@ from scalesearch.arch.checkpoints import detect_layout, load_checkpoint, read_st
 from scalesearch.arch.cost import count_cost
 from scalesearch.arch.latency import Latency, measure_latency
 from scalesearch.arch.model import HybridNet
-from scalesearch.commands import code_block, command, markdown_text
+from scalesearch.commands import code_block, code_span, command, markdown_text
 from scalesearch.errors import ConfigError, Unwritable, why_unwritable, write_fault
 from scalesearch.formatting import human, milliseconds
 from scalesearch.redact import STORAGE_ENV, has_password, shown, storage_flag
@@ -264,7 +264,7 @@ session = onnxruntime.InferenceSession("{exported.folder.name}/{ONNX}")
 
 ## Provenance
 
-- study {shown_name} in {markdown_text(shown(storage_url))}{secret}, trial {number} (phase {record.phase.value}, φ {record.phi}, {coefficients or "no sampled coefficients"})
+- study {shown_name} in {code_span(shown(storage_url))}{secret}, trial {number} (phase {record.phase.value}, φ {record.phi}, {coefficients or "no sampled coefficients"})
 - spec hash `{spec.spec_hash()}`; init `{spec.init}`; {spec.num_classes} classes
 - trained by scalesearch {record.version or "unknown"}; exported by scalesearch {version("scalesearch")}
 
