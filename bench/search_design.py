@@ -13,7 +13,7 @@ training of point p at seed s is the table's p at s), at equal trainings on aver
   frontier (accuracy against sequential layers) and two for the defaults; the pick is the
   best mean among replicated points; "beats the defaults" when the unpaired difference is
   over 2 standard errors of the pooled noise.
-- **racing**: fewer single-seed trials, then the race (`scalesearch.search.racing`) with the
+- **racing**: fewer single-seed trials, then the race (`scalesearch.search.results.racing`) with the
   rest of the trainings; the pick is the leader; "beats the defaults" when the paired
   difference's 95% interval excludes zero.
   Two ways to give the race's seeds (`racing.next_round`'s `focus`): **wide**, every
@@ -43,7 +43,13 @@ from pathlib import Path
 
 import optuna
 
-from scalesearch.search.racing import Candidate, difference, estimate_noise, next_round, race_state
+from scalesearch.search.results.racing import (
+    Candidate,
+    difference,
+    estimate_noise,
+    next_round,
+    race_state,
+)
 from scalesearch.search.space import Coefficients, load_space
 
 RESULTS = Path(__file__).resolve().parent / "results" / "search_design.json"

@@ -24,10 +24,10 @@ import optuna
 from optuna.trial import TrialState
 
 from scalesearch.arch.cost import count_cost
-from scalesearch.search import storage as st
-from scalesearch.search.frontier import FrontierPoint, hypervolume
-from scalesearch.search.schema import DIRECTIONS
+from scalesearch.search.results.frontier import FrontierPoint, hypervolume
+from scalesearch.search.run import samplers
 from scalesearch.search.space import Coefficients, load_space
+from scalesearch.search.store.schema import DIRECTIONS
 
 # Kept in the repository: the table took 49 proxy trainings (about 30 min on 2 cores).
 CACHE = Path(__file__).resolve().parent / "results" / "search_efficiency.json"
@@ -120,7 +120,9 @@ def search(
     grid: dict, sampler: str, seed: int, trials: int, max_macs: float
 ) -> tuple[list[float], list[float]]:
     """Hypervolume and best accuracy so far after each trial of one seeded search."""
-    study = optuna.create_study(directions=list(DIRECTIONS), sampler=st.make_sampler(sampler, seed))
+    study = optuna.create_study(
+        directions=list(DIRECTIONS), sampler=samplers.make_sampler(sampler, seed)
+    )
     curve, best_so_far = [], []
     for _ in range(trials):
         trial = study.ask()

@@ -27,10 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from scalesearch.search import storage as st
-from scalesearch.search.lifecycle import config_from_flags
-from scalesearch.search.pipeline import run_search
+from scalesearch.search.config import config_from_flags
+from scalesearch.search.run.pipeline import run_search
 from scalesearch.search.space import load_space, spaces_dir
+from scalesearch.search.store import storage as st
 
 
 def _space(folder: Path, trials: int, images: int, epochs: int, asks: str) -> Path:

@@ -58,12 +58,12 @@ _HOMES = {
     "ProxyConfig": "scalesearch.train.config",
     "load_dataset": "scalesearch.train.data",
     "train_proxy": "scalesearch.train.proxy",
-    "RunConfig": "scalesearch.search.lifecycle",
-    "run_search": "scalesearch.search.pipeline",
-    "open_run": "scalesearch.search.studies",
-    "search_frontier": "scalesearch.search.frontier",
-    "family_frontier": "scalesearch.search.frontier",
-    "load_study": "scalesearch.search.storage",
+    "RunConfig": "scalesearch.search.config",
+    "run_search": "scalesearch.search.run.pipeline",
+    "open_run": "scalesearch.search.store.studies",
+    "search_frontier": "scalesearch.search.results.frontier",
+    "family_frontier": "scalesearch.search.results.frontier",
+    "load_study": "scalesearch.search.store.storage",
     "ScaleSearchError": "scalesearch.errors",
 }
 
@@ -75,12 +75,12 @@ if TYPE_CHECKING:
     from scalesearch.arch.scaling import Constraint, scale_spec
     from scalesearch.arch.spec import ArchSpec
     from scalesearch.errors import ScaleSearchError
-    from scalesearch.search.frontier import family_frontier, search_frontier
-    from scalesearch.search.lifecycle import RunConfig
-    from scalesearch.search.pipeline import run_search
+    from scalesearch.search.config import RunConfig
+    from scalesearch.search.results.frontier import family_frontier, search_frontier
+    from scalesearch.search.run.pipeline import run_search
     from scalesearch.search.space import Coefficients, SearchSpace, list_spaces, load_space
-    from scalesearch.search.storage import load_study
-    from scalesearch.search.studies import open_run
+    from scalesearch.search.store.storage import load_study
+    from scalesearch.search.store.studies import open_run
     from scalesearch.train.config import ProxyConfig
     from scalesearch.train.data import load_dataset
     from scalesearch.train.proxy import train_proxy

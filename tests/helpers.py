@@ -91,6 +91,6 @@ def pareto_trained(study) -> set[int]:
 def trained_count(trials) -> int:
     """Finished trials that trained an architecture (a duplicate took its twin's result):
     what the search budget counts."""
-    from scalesearch.search.schema import finished
+    from scalesearch.search.store.schema import finished
 
     return sum(finished(t) and "duplicate_of" not in t.user_attrs for t in trials)

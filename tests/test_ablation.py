@@ -7,13 +7,14 @@ import json
 import pytest
 
 from scalesearch.cli.main import main
-from scalesearch.search import storage as st
-from scalesearch.search.ablation import STRATEGIES, ablation_table
-from scalesearch.search.frontier import search_frontier
-from scalesearch.search.lifecycle import config_from_flags
-from scalesearch.search.pipeline import run_search
+from scalesearch.search.config import config_from_flags
+from scalesearch.search.results.ablation_table import STRATEGIES, ablation_table
+from scalesearch.search.results.frontier import search_frontier
+from scalesearch.search.run.pipeline import run_search
 from scalesearch.search.space import load_space
-from scalesearch.search.studies import open_run
+from scalesearch.search.store import run_attributes
+from scalesearch.search.store import storage as st
+from scalesearch.search.store.studies import open_run
 from tests.helpers import TINY_FAMILY, write_space
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -42,7 +43,7 @@ def test_ablate_trains_every_cell_once_and_resumes_without_repeats(
 
     # The ablation has a study of its own, beside the search's: it trains as the family.
     run = open_run(storage, "abl")
-    assert st.run_names(storage) == ["abl"]
+    assert run_attributes.run_names(storage) == ["abl"]
     study = st.load_study(storage, "abl.ablation")
     assert (
         study.user_attrs["run"] == "abl"

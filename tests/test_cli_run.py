@@ -8,7 +8,7 @@ import inspect
 from pathlib import Path
 
 from scalesearch.cli.study_commands import RUN_LOCATION, run
-from scalesearch.search.lifecycle import RunConfig, config_from_flags
+from scalesearch.search.config import RunConfig, config_from_flags
 from scalesearch.search.space import load_space
 
 PROXY_OVERRIDES = ("epochs", "dataset")

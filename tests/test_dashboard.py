@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from scalesearch.cli.browser import find_chromium, run_chromium, screenshot
 from scalesearch.cli.main import main
-from scalesearch.search import storage as st
+from scalesearch.report.browser import find_chromium, run_chromium, screenshot
+from scalesearch.search.store import storage as st
 from tests.helpers import free_port, write_space
 
 pytestmark = pytest.mark.ray

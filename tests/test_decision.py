@@ -10,19 +10,20 @@ import shlex
 import optuna
 import pytest
 
-from scalesearch.cli.decision_words import budget_words, check_words
-from scalesearch.cli.report_data import build_report
-from scalesearch.cli.report_words import at_a_glance
-from scalesearch.search import storage as st
-from scalesearch.search.budget import budget_answer
-from scalesearch.search.defaults_check import defaults_check, why_unchecked
-from scalesearch.search.family import family_phase
-from scalesearch.search.lifecycle import RunConfig
-from scalesearch.search.noise import family_seed_noise
-from scalesearch.search.schema import Phase
+from scalesearch.report.data import build_report
+from scalesearch.report.decision_words import budget_words, check_words
+from scalesearch.report.words import at_a_glance
+from scalesearch.search.config import RunConfig
+from scalesearch.search.phases.family import family_phase
+from scalesearch.search.results.budget import budget_answer
+from scalesearch.search.results.defaults_check import defaults_check, why_unchecked
+from scalesearch.search.results.noise import family_seed_noise
+from scalesearch.search.run import samplers
 from scalesearch.search.space import load_space
-from scalesearch.search.studies import RunStudies
-from scalesearch.search.trial_build import default_params
+from scalesearch.search.store import run_attributes
+from scalesearch.search.store import storage as st
+from scalesearch.search.store.schema import Phase
+from scalesearch.search.store.studies import RunStudies
 
 UNIT = optuna.distributions.FloatDistribution(1.0, 1.6)
 SPACE = load_space("cmt_compound")
@@ -48,12 +49,12 @@ def run(tmp_path) -> RunStudies:
     """A split run whose search trained the searched and the default coefficients once."""
     url = st.default_storage(tmp_path)
     search = st.create_or_load_study(
-        st.open_storage(url), "run x", st.make_sampler("random", 0), SPACE.search.objectives
+        st.open_storage(url), "run x", samplers.make_sampler("random", 0), SPACE.search.objectives
     )
-    st.store_space(search, SPACE)
-    st.mark_split(search)
+    run_attributes.store_space(search, SPACE)
+    run_attributes.mark_split(search)
     _add(search, SEARCHED, 0.72, 39e6, phase="search", phi=1.0, seed=0, arch_key="s")
-    defaults = default_params(SPACE)
+    defaults = SPACE.default_params()
     _add(search, defaults, 0.62, 39e6, phase="replicate", phi=1.0, seed=0, arch_key="d",
          default_coefficients=True)  # fmt: skip
     return RunStudies(url, search)
@@ -74,7 +75,7 @@ def _family(run: RunStudies, rows: dict[float, tuple[float, ...]], macs0=15.6e6)
 def _check(run: RunStudies, accuracies: tuple[float, ...]) -> None:
     study = run.study_for(Phase.CHECK, create=True)
     for seed, accuracy in enumerate(accuracies):
-        _add(study, default_params(SPACE), accuracy, 39e6, phase="check", phi=1.0, seed=seed,
+        _add(study, SPACE.default_params(), accuracy, 39e6, phase="check", phi=1.0, seed=seed,
              arch_key="c", default_coefficients=True, images_seen=7200)  # fmt: skip
 
 
@@ -86,7 +87,7 @@ def test_the_family_phase_plans_members_the_defaults_check_and_budgets(run, tmp_
     assert kinds.count((Phase.BUDGET, 1.0, 3.0)) == 2  # φ 0, 1 at 3× the images seen
     assert len(units) == 6 + 2 + 4
     check = [u for u in units if u.phase == Phase.CHECK]
-    assert all(u.params == default_params(SPACE) for u in check)
+    assert all(u.params == SPACE.default_params() for u in check)
     assert [u.record.seed for u in check] == [0, 1]  # the family's seeds: paired
     # The longest first: φ 1 at 3× the images (7.5× the base's cost) before φ 2 (6.25×).
     assert units[0].phase == Phase.BUDGET and units[0].record.phi == 1.0
@@ -97,12 +98,12 @@ def test_nothing_is_checked_when_the_search_picked_the_defaults(tmp_path) -> Non
     """Equal cost realised the defaults' network in the search, and it led the race."""
     url = st.default_storage(tmp_path)
     search = st.create_or_load_study(
-        st.open_storage(url), "d", st.make_sampler("random", 0), SPACE.search.objectives
+        st.open_storage(url), "d", samplers.make_sampler("random", 0), SPACE.search.objectives
     )
-    st.store_space(search, SPACE)
-    st.mark_split(search)
+    run_attributes.store_space(search, SPACE)
+    run_attributes.mark_split(search)
     _add(search, SEARCHED, 0.99, 39e6, phase="search", phi=1.0, seed=0, arch_key="d")
-    _add(search, default_params(SPACE), 0.99, 39e6, phase="replicate", phi=1.0, seed=0,
+    _add(search, SPACE.default_params(), 0.99, 39e6, phase="replicate", phi=1.0, seed=0,
          arch_key="d", default_coefficients=True, duplicate_of=0)  # fmt: skip
     run, said = RunStudies(url, search), []
     units = family_phase(run, _config(run, tmp_path), "me", said.append).units

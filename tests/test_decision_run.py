@@ -9,16 +9,15 @@ import pytest
 from optuna.trial import TrialState
 
 from scalesearch.cli.main import main
-from scalesearch.cli.report_data import build_report
-from scalesearch.cli.report_words import at_a_glance
-from scalesearch.search import storage as st
-from scalesearch.search.inline import InlineExecutor
-from scalesearch.search.lifecycle import config_from_flags
-from scalesearch.search.pipeline import run_search
-from scalesearch.search.schema import Phase, TrialRecord
+from scalesearch.report.data import build_report
+from scalesearch.report.words import at_a_glance
+from scalesearch.search.config import config_from_flags
+from scalesearch.search.run.inline import InlineExecutor
+from scalesearch.search.run.pipeline import run_search
 from scalesearch.search.space import load_space
-from scalesearch.search.studies import open_run
-from scalesearch.search.trial_build import default_params
+from scalesearch.search.store import storage as st
+from scalesearch.search.store.schema import Phase, TrialRecord
+from scalesearch.search.store.studies import open_run
 from tests.helpers import TINY_FAMILY, write_space
 
 BUDGET = "budget: {factors: [2], phi: [-2, -1]}"
@@ -41,7 +40,7 @@ def test_the_family_phase_trains_the_check_and_the_budget(decided) -> None:
     url, space, _ = decided
     run = open_run(url, "dec")
     check = run.trials(Phase.CHECK, states=(TrialState.COMPLETE,))
-    assert len(check) == 2 and all(t.params == default_params(space) for t in check)
+    assert len(check) == 2 and all(t.params == space.default_params() for t in check)
     assert {TrialRecord.from_trial(t).seed for t in check} == {0, 1}  # the family's seeds
     assert run.budget_factors() == [2.0]
     budget = run.trials(Phase.BUDGET, states=(TrialState.COMPLETE,))

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from scalesearch.search import storage as st
+from scalesearch.search.store import storage as st
 from tests.helpers import trained_count, write_space
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]

@@ -15,14 +15,17 @@ import pytest
 from optuna.trial import TrialState
 
 from scalesearch.arch.runtime_counts import count_runtime
-from scalesearch.search import storage
-from scalesearch.search.asking import MAX_DUPLICATES_IN_A_ROW, MAX_FAILURES_IN_A_ROW, Ask
-from scalesearch.search.driver import SearchDriver
-from scalesearch.search.heartbeat import Heartbeat
-from scalesearch.search.lifecycle import config_from_flags, open_study
-from scalesearch.search.outcome import CRASHED_REASON, ProxyOutcome, Verdict, decide
-from scalesearch.search.race import RaceRounds
-from scalesearch.search.schema import (
+from scalesearch.search.config import config_from_flags
+from scalesearch.search.phases.race import RaceRounds
+from scalesearch.search.run.asking import MAX_DUPLICATES_IN_A_ROW, MAX_FAILURES_IN_A_ROW, Ask
+from scalesearch.search.run.driver import SearchDriver
+from scalesearch.search.run.heartbeat import Heartbeat
+from scalesearch.search.run.lifecycle import open_study
+from scalesearch.search.run.outcome import CRASHED_REASON, ProxyOutcome, Verdict, decide
+from scalesearch.search.run.trainable import TrialConfig
+from scalesearch.search.space import load_space
+from scalesearch.search.store import storage
+from scalesearch.search.store.schema import (
     COST_TARGET,
     MACS_BUDGET,
     Phase,
@@ -30,8 +33,6 @@ from scalesearch.search.schema import (
     claim_next_try,
     taken,
 )
-from scalesearch.search.space import load_space
-from scalesearch.search.trainable import TrialConfig
 from tests.helpers import LAYERS_OBJECTIVE, NO_RACE, write_space
 
 COMPLETE = ProxyOutcome(

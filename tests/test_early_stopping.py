@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from scalesearch.search.early_stopping import rung_costs
-from scalesearch.search.outcome import non_dominated_fronts, pareto_rung_stop, rung_stop
+from scalesearch.search.results.frontier import non_dominated_fronts
+from scalesearch.search.run.early_stopping import pareto_rung_stop, rung_costs, rung_stop
 from scalesearch.search.space import load_space
 
 # Rung 1 of a search whose members differ in cost: (accuracy, MMACs) of earlier trials.

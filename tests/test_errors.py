@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from scalesearch.cli.main import main
+from scalesearch.search.run import samplers
+from scalesearch.search.store import run_attributes
 
 BAD_INPUT = [
     # describe
@@ -160,10 +162,10 @@ def made_run(tmp_path: Path) -> dict[str, str]:
     from safetensors.torch import save_file
 
     from scalesearch.arch.runtime_counts import count_runtime
-    from scalesearch.search import storage as st
-    from scalesearch.search.schema import Phase, TrialRecord
     from scalesearch.search.space import load_space
-    from scalesearch.search.studies import RunStudies
+    from scalesearch.search.store import storage as st
+    from scalesearch.search.store.schema import Phase, TrialRecord
+    from scalesearch.search.store.studies import RunStudies
     from tests.helpers import write_space
 
     space_path = write_space(tmp_path, "made", {})
@@ -172,10 +174,10 @@ def made_run(tmp_path: Path) -> dict[str, str]:
     (runs / "made").mkdir(parents=True)
     url = st.default_storage(runs / "made")
     study = st.create_or_load_study(
-        st.open_storage(url), "made", st.make_sampler("random", 0), space.search.objectives
+        st.open_storage(url), "made", samplers.make_sampler("random", 0), space.search.objectives
     )
-    st.store_space(study, space)
-    st.mark_split(study)
+    run_attributes.store_space(study, space)
+    run_attributes.mark_split(study)
     member = space.realize(1.0)
     layers = count_runtime(member.spec).layers
     unit = optuna.distributions.FloatDistribution(1.0, 1.6)

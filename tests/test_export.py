@@ -14,9 +14,10 @@ from scalesearch.arch.bundle import onnx_difference
 from scalesearch.arch.cost import count_cost
 from scalesearch.arch.model import HybridNet
 from scalesearch.cli.main import main
-from scalesearch.search import sql_tables
-from scalesearch.search import storage as st
+from scalesearch.search.run import samplers
 from scalesearch.search.space import load_space
+from scalesearch.search.store import sql_tables
+from scalesearch.search.store import storage as st
 
 UNIT = optuna.distributions.FloatDistribution(1.0, 1.6)
 
@@ -26,7 +27,9 @@ def study_with_two_members(tmp_path):
     """A CvT-like and a CMT-like member; the CMT one has a completed final training."""
     (tmp_path / "runs" / "ex").mkdir(parents=True)
     storage = st.default_storage(tmp_path / "runs" / "ex")
-    study = st.create_or_load_study(st.open_storage(storage), "ex", st.make_sampler("random", 0))
+    study = st.create_or_load_study(
+        st.open_storage(storage), "ex", samplers.make_sampler("random", 0)
+    )
     specs = [load_space(name).base for name in ("cvt_compound", "cmt_compound")]
     for spec, accuracy in zip(specs, (0.92, 0.90)):  # both on the frontier
         cost = count_cost(spec)
@@ -146,7 +149,7 @@ def test_where_the_dynamo_exporter_fails_the_torchscript_one_exports_and_the_car
     study_with_two_members, monkeypatch
 ) -> None:
     """A fault injected into the dynamo exporter: the fallback's graph, and the reason."""
-    from scalesearch.search import export as export_module
+    from scalesearch.search.results import export as export_module
 
     real = export_module.export_onnx
 

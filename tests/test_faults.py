@@ -17,13 +17,13 @@ import pytest
 from optuna.trial import TrialState
 
 from scalesearch.cli.main import main
-from scalesearch.search import sql_tables
-from scalesearch.search import storage as st
-from scalesearch.search.ablation import STRATEGIES
-from scalesearch.search.lifecycle import config_from_flags
-from scalesearch.search.pipeline import run_search
+from scalesearch.search.config import config_from_flags
+from scalesearch.search.results.ablation_table import STRATEGIES
+from scalesearch.search.run.pipeline import run_search
 from scalesearch.search.space import load_space
-from scalesearch.search.studies import open_run
+from scalesearch.search.store import sql_tables
+from scalesearch.search.store import storage as st
+from scalesearch.search.store.studies import open_run
 from tests.helpers import postgres_database, write_space
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -123,8 +123,17 @@ def test_a_failed_export_leaves_the_earlier_one_whole(tmp_path, capsys) -> None:
     space = write_space(tmp_path, "shipped", {}, trials=1)
     runs = tmp_path / "runs"
     assert main(["run", "--space", str(space), "--run-dir", str(runs), "--no-family"]) == 0
-    args = ["export", "--run-dir", str(runs), "--study", "shipped", "--trial", "0",
-            "--exporter", "torchscript"]  # this test is about the folder, not the exporter
+    args = [
+        "export",
+        "--run-dir",
+        str(runs),
+        "--study",
+        "shipped",
+        "--trial",
+        "0",
+        "--exporter",
+        "torchscript",
+    ]  # this test is about the folder, not the exporter
     args += ["-o", str(tmp_path / "models")]
     assert main(args) == 0
     folder = tmp_path / "models" / "shipped-trial0"

@@ -15,9 +15,10 @@ import pytest
 
 from scalesearch.arch.cost import count_cost
 from scalesearch.cli.main import main
-from scalesearch.search import sql_tables
-from scalesearch.search import storage as st
+from scalesearch.search.run import samplers
 from scalesearch.search.space import load_space
+from scalesearch.search.store import sql_tables
+from scalesearch.search.store import storage as st
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +34,9 @@ def study_dir(tmp_path_factory) -> Path:
     spec = load_space("cmt_compound").member(-2).replace(num_classes=10)
     cost = count_cost(spec)
     study = st.create_or_load_study(
-        st.open_storage(st.default_storage(runs / "small")), "small", st.make_sampler("random", 0)
+        st.open_storage(st.default_storage(runs / "small")),
+        "small",
+        samplers.make_sampler("random", 0),
     )
     unit = optuna.distributions.FloatDistribution(1.0, 1.6)
     study.add_trial(

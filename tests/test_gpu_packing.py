@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from scalesearch.search import storage as st
-from scalesearch.search.lifecycle import config_from_flags
-from scalesearch.search.pipeline import run_search
+from scalesearch.search.config import config_from_flags
+from scalesearch.search.run.pipeline import run_search
 from scalesearch.search.space import load_space
+from scalesearch.search.store import storage as st
 from tests.helpers import write_space
 
 pytestmark = pytest.mark.ray

@@ -11,16 +11,16 @@ import shlex
 
 import pytest
 
-from scalesearch.cli.board import _study_note
-from scalesearch.cli.browser import find_chromium, run_chromium
 from scalesearch.cli.main import main
-from scalesearch.cli.report_data import build_report
-from scalesearch.cli.report_page import render_report
-from scalesearch.search import storage as st
-from scalesearch.search.inline import InlineExecutor
-from scalesearch.search.lifecycle import config_from_flags
-from scalesearch.search.pipeline import run_search
+from scalesearch.report.board import _study_note
+from scalesearch.report.browser import find_chromium, run_chromium
+from scalesearch.report.data import build_report
+from scalesearch.report.page import render_report
+from scalesearch.search.config import config_from_flags
+from scalesearch.search.run.inline import InlineExecutor
+from scalesearch.search.run.pipeline import run_search
 from scalesearch.search.space import load_space
+from scalesearch.search.store import storage as st
 from tests.helpers import write_space
 
 PWN = "document.body.setAttribute('data-pwned','yes')"

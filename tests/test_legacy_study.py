@@ -19,11 +19,12 @@ import pytest
 from optuna.trial import TrialState
 
 from scalesearch.cli.main import main
-from scalesearch.cli.report_data import build_report
-from scalesearch.search import storage as st
-from scalesearch.search.frontier import search_frontier
-from scalesearch.search.schema import Phase, TrialRecord
-from scalesearch.search.studies import open_run
+from scalesearch.report.data import build_report
+from scalesearch.search.results.frontier import search_frontier
+from scalesearch.search.store import run_attributes
+from scalesearch.search.store import storage as st
+from scalesearch.search.store.schema import Phase, TrialRecord
+from scalesearch.search.store.studies import open_run
 from tests.helpers import trained_count
 
 DATA = Path(__file__).parent / "data"
@@ -70,7 +71,7 @@ def test_a_0_2_study_resumes_in_its_own_layout(v02, tmp_path) -> None:
         timeout=600,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert st.run_names(v02) == ["v02"]  # no phase study was made beside it
+    assert run_attributes.run_names(v02) == ["v02"]  # no phase study was made beside it
     study = st.load_study(v02, "v02")
     assert study.metric_names == ["val_accuracy", "MACs"]  # the objectives it was made with
     family = [t for t in study.trials if TrialRecord.from_trial(t).phase == Phase.FAMILY]
@@ -88,7 +89,7 @@ def test_the_old_study_reads_as_typed_records(legacy, capsys) -> None:
     assert {r.phase for r in records} == {Phase.SEARCH, Phase.FAMILY}
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert all(TrialRecord.from_trial(t).arch().num_classes == 10 for t in complete)
-    assert st.stored_space(study).name == "legacy"
+    assert run_attributes.stored_space(study).name == "legacy"
     assert main(["frontier", "--storage", legacy, "--study", "legacy", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)["search"]
     assert [p["trial"] for p in listed] == [
@@ -142,4 +143,4 @@ def test_the_old_study_takes_more_trials(legacy, tmp_path) -> None:
     study = st.load_study(legacy, "legacy")
     search = [t for t in study.trials if TrialRecord.from_trial(t).phase == Phase.SEARCH]
     assert trained_count(search) == 4  # 3 from 0.1, one more now
-    assert st.search_budget(study) == 4
+    assert run_attributes.search_budget(study) == 4

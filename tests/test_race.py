@@ -6,16 +6,17 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from scalesearch.cli.report_data import build_report
-from scalesearch.cli.report_words import at_a_glance
 from scalesearch.decode import encode
-from scalesearch.search import storage as st
-from scalesearch.search.arch_groups import arch_groups, seed_noise
-from scalesearch.search.family import family_source
-from scalesearch.search.frontier import search_frontier
-from scalesearch.search.race import race_result, race_words
+from scalesearch.report.data import build_report
+from scalesearch.report.words import at_a_glance
+from scalesearch.search.phases.race import race_result, race_words
+from scalesearch.search.results.arch_groups import arch_groups, seed_noise
+from scalesearch.search.results.frontier import search_frontier
+from scalesearch.search.results.leader import family_source
+from scalesearch.search.run import samplers
 from scalesearch.search.space import load_space
-from scalesearch.search.studies import RunStudies
+from scalesearch.search.store import storage as st
+from scalesearch.search.store.studies import RunStudies
 
 UNIT = optuna.distributions.FloatDistribution(1.0, 1.6)
 SPACE = load_space("cmt_compound")  # searches accuracy against sequential layers
@@ -45,7 +46,7 @@ def _add(study, arch: str, accuracy: float, layers: int, phase: str = "search", 
 def study(tmp_path):
     storage = st.default_storage(tmp_path)
     made = st.create_or_load_study(
-        st.open_storage(storage), "rep", st.make_sampler("random", 0), SPACE.search.objectives
+        st.open_storage(storage), "rep", samplers.make_sampler("random", 0), SPACE.search.objectives
     )
     made.set_user_attr("space", SPACE.name)
     import json

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from scalesearch.search.racing import (
+from scalesearch.search.results.racing import (
     FIRST_ROUND,
     PRIOR_DOF,
     Candidate,

@@ -8,16 +8,17 @@ from pathlib import Path
 import optuna
 import pytest
 
-from scalesearch.cli.browser import find_chromium, run_chromium
 from scalesearch.cli.main import main
-from scalesearch.cli.report_data import build_report, family_members
-from scalesearch.cli.report_page import render_report
-from scalesearch.cli.report_words import at_a_glance, verdict_lines
-from scalesearch.search import sql_tables
-from scalesearch.search import storage as st
-from scalesearch.search.schema import Phase
+from scalesearch.report.browser import find_chromium, run_chromium
+from scalesearch.report.data import build_report, family_members
+from scalesearch.report.page import render_report
+from scalesearch.report.words import at_a_glance, verdict_lines
+from scalesearch.search.run import samplers
 from scalesearch.search.space import load_space
-from scalesearch.search.studies import RunStudies
+from scalesearch.search.store import run_attributes, sql_tables
+from scalesearch.search.store import storage as st
+from scalesearch.search.store.schema import Phase
+from scalesearch.search.store.studies import RunStudies
 
 ROOT = Path(__file__).resolve().parents[1]
 UNIT = optuna.distributions.FloatDistribution(1.0, 1.6)
@@ -59,11 +60,11 @@ def fixture_study(tmp_path, request) -> tuple[str, str]:
         )
         space = dataclasses.replace(space, search=search)
     study = st.create_or_load_study(
-        st.open_storage(storage), "fx", st.make_sampler("random", 0), space.search.objectives
+        st.open_storage(storage), "fx", samplers.make_sampler("random", 0), space.search.objectives
     )
-    st.store_space(study, space)
+    run_attributes.store_space(study, space)
     if split:
-        st.mark_split(study)
+        run_attributes.mark_split(study)
     run = RunStudies(storage, study)
     for i, (acc, macs, layers) in enumerate(SEARCH):
         attrs = dict(latency_ms=2.0 + i, latency_device="AMD EPYC (1 threads)", val_images=2400)
@@ -151,8 +152,10 @@ def test_data_functions_on_a_fixture_study(fixture_study) -> None:
 
 def test_the_family_s_seeds_make_one_member_with_its_error(tmp_path) -> None:
     storage = st.default_storage(tmp_path)
-    study = st.create_or_load_study(st.open_storage(storage), "two", st.make_sampler("random", 0))
-    st.mark_split(study)
+    study = st.create_or_load_study(
+        st.open_storage(storage), "two", samplers.make_sampler("random", 0)
+    )
+    run_attributes.mark_split(study)
     family = RunStudies(storage, study).study_for(Phase.FAMILY, create=True)
     for phi, accuracies in [(0.0, (0.80, 0.82)), (1.0, (0.86, 0.85))]:
         for seed, accuracy in enumerate(accuracies):
@@ -168,7 +171,9 @@ def test_the_family_s_seeds_make_one_member_with_its_error(tmp_path) -> None:
 @pytest.mark.parametrize("failed_only", [False, True])
 def test_a_study_without_complete_trials_is_one_line_exit_2(tmp_path, capsys, failed_only) -> None:
     storage = st.default_storage(tmp_path)
-    study = st.create_or_load_study(st.open_storage(storage), "empty", st.make_sampler("random", 0))
+    study = st.create_or_load_study(
+        st.open_storage(storage), "empty", samplers.make_sampler("random", 0)
+    )
     if failed_only:
         study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
     assert (

@@ -15,9 +15,9 @@ from optuna.trial import TrialState
 
 from scalesearch.cli.main import main
 from scalesearch.errors import StudyError
-from scalesearch.search import storage as st
-from scalesearch.search.frontier import search_frontier
-from scalesearch.search.studies import open_run
+from scalesearch.search.results.frontier import search_frontier
+from scalesearch.search.store import storage as st
+from scalesearch.search.store.studies import open_run
 from tests.helpers import free_port, pareto_trained, postgres_database, trained_count, write_space
 
 pytestmark = pytest.mark.ray

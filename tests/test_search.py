@@ -16,12 +16,14 @@ from optuna.trial import TrialState
 
 from scalesearch.cli.main import main
 from scalesearch.errors import SearchFailed
-from scalesearch.search import storage as st
-from scalesearch.search.frontier import search_frontier
-from scalesearch.search.lifecycle import config_from_flags
-from scalesearch.search.pipeline import run_search
+from scalesearch.search.config import config_from_flags
+from scalesearch.search.results.frontier import search_frontier
+from scalesearch.search.run import samplers
+from scalesearch.search.run.pipeline import run_search
 from scalesearch.search.space import load_space
-from scalesearch.search.studies import open_run
+from scalesearch.search.store import run_attributes
+from scalesearch.search.store import storage as st
+from scalesearch.search.store.studies import open_run
 from tests.helpers import (
     LAYERS_OBJECTIVE,
     free_port,
@@ -89,7 +91,7 @@ def test_search_and_family_on_sqlite(tiny_space, tmp_path, local_ray, capsys) ->
     study = _check_study(storage, "tiny", trials=4)
     # One fidelity per study: the family has its own, linked to the search's.
     assert {t.user_attrs["phase"] for t in study.trials} <= {"search", "replicate"}
-    assert st.run_names(storage) == ["tiny"]
+    assert run_attributes.run_names(storage) == ["tiny"]
     family_study = st.load_study(storage, "tiny.family")
     assert family_study.user_attrs["run"] == "tiny"
     assert [d.name for d in family_study.directions] == ["MAXIMIZE", "MINIMIZE"]
@@ -283,7 +285,7 @@ def test_interrupt_then_resume_loses_and_repeats_nothing(tmp_path, stop, code, s
 
 def test_dashboard_serves_the_study(tmp_path) -> None:
     storage = st.default_storage(tmp_path)
-    st.create_or_load_study(st.open_storage(storage), "shown", st.make_sampler("random", 0))
+    st.create_or_load_study(st.open_storage(storage), "shown", samplers.make_sampler("random", 0))
     port = free_port()
     server = subprocess.Popen(
         [

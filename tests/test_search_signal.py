@@ -9,15 +9,15 @@ import time
 import pytest
 from optuna.trial import TrialState
 
-from scalesearch.search import storage as st
-from scalesearch.search.arch_groups import arch_groups, seed_noise
-from scalesearch.search.frontier import search_frontier
-from scalesearch.search.lifecycle import config_from_flags
-from scalesearch.search.pipeline import run_search
-from scalesearch.search.race import race_result
-from scalesearch.search.schema import SEED_NOISE, Phase, TrialRecord, trained
+from scalesearch.search.config import config_from_flags
+from scalesearch.search.phases.race import race_result
+from scalesearch.search.results.arch_groups import arch_groups, seed_noise
+from scalesearch.search.results.frontier import search_frontier
+from scalesearch.search.run.pipeline import run_search
 from scalesearch.search.space import load_space
-from scalesearch.search.studies import open_run
+from scalesearch.search.store import storage as st
+from scalesearch.search.store.schema import SEED_NOISE, Phase, TrialRecord, trained
+from scalesearch.search.store.studies import open_run
 from tests.helpers import NO_RACE, write_space
 
 pytestmark = pytest.mark.ray

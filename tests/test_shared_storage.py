@@ -12,10 +12,12 @@ import pytest
 from optuna.storages import RDBStorage
 
 from scalesearch.cli.main import main
-from scalesearch.search import storage as st
-from scalesearch.search.schema import Phase
+from scalesearch.search.run import samplers
 from scalesearch.search.space import load_space
-from scalesearch.search.studies import RunStudies
+from scalesearch.search.store import run_attributes
+from scalesearch.search.store import storage as st
+from scalesearch.search.store.schema import Phase
+from scalesearch.search.store.studies import RunStudies
 
 UNIT = optuna.distributions.FloatDistribution(1.0, 1.6)
 SPACE = load_space("cmt_compound")
@@ -35,10 +37,10 @@ def _storage(tmp_path, others: int) -> str:
     url = st.default_storage(tmp_path)
     storage = st.open_storage(url)
     search = st.create_or_load_study(
-        storage, "mine", st.make_sampler("random", 0), SPACE.search.objectives
+        storage, "mine", samplers.make_sampler("random", 0), SPACE.search.objectives
     )
-    st.store_space(search, SPACE)
-    st.mark_split(search)
+    run_attributes.store_space(search, SPACE)
+    run_attributes.mark_split(search)
     for i in range(4):
         search.add_trial(_trial(0.7 + 0.01 * i, 100 + i, phase="search", phi=1.0, arch_key=f"a{i}"))
     family = RunStudies(url, search).study_for(Phase.FAMILY, create=True)
@@ -48,7 +50,7 @@ def _storage(tmp_path, others: int) -> str:
             family.add_trial(_trial(0.7 + 0.02 * phi + 0.003 * seed, macs, phase="family",
                                     phi=phi, seed=seed, arch_key=f"f{phi}", macs=macs))  # fmt: skip
     for k in range(others):
-        other = st.create_or_load_study(storage, f"other{k}", st.make_sampler("random", 0))
+        other = st.create_or_load_study(storage, f"other{k}", samplers.make_sampler("random", 0))
         other.add_trials([_trial(0.5, 1e6, phase="search") for _ in range(40)])
     return url
 
@@ -88,7 +90,7 @@ def test_a_command_on_one_run_reads_only_its_studies(tmp_path, loaded, capsys, o
         assert sum(loaded.values()) > 0
     assert st.study_exists(url, "other0") and not st.study_exists(url, "absent")
     loaded.clear()
-    assert st.run_names(url)[0] == "mine" and not loaded  # names, no trials
+    assert run_attributes.run_names(url)[0] == "mine" and not loaded  # names, no trials
 
 
 def test_an_unknown_study_names_the_others_without_reading_their_trials(

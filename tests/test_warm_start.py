@@ -7,11 +7,14 @@ import pytest
 from optuna.trial import TrialState
 
 from scalesearch.cli.main import main
-from scalesearch.search import storage as st
-from scalesearch.search.lifecycle import check_run, config_from_flags, open_study
-from scalesearch.search.schema import TrialRecord
+from scalesearch.search.config import config_from_flags
+from scalesearch.search.run import samplers
+from scalesearch.search.run.lifecycle import check_run, open_study
+from scalesearch.search.run.trial_build import sample_point
 from scalesearch.search.space import load_space
-from scalesearch.search.trial_build import sample_point
+from scalesearch.search.store import run_attributes
+from scalesearch.search.store import storage as st
+from scalesearch.search.store.schema import TrialRecord
 from tests.helpers import write_space
 
 UNIT = optuna.distributions.FloatDistribution(1.0, 1.6)
@@ -27,9 +30,9 @@ def earlier(tmp_path):
     (tmp_path / "runs" / "first").mkdir(parents=True)
     url = st.default_storage(tmp_path / "runs" / "first")
     study = st.create_or_load_study(
-        st.open_storage(url), "first", st.make_sampler("random", 0), space.search.objectives
+        st.open_storage(url), "first", samplers.make_sampler("random", 0), space.search.objectives
     )
-    st.store_space(study, space)
+    run_attributes.store_space(study, space)
     for i, (alpha, beta, accuracy, layers) in enumerate(EARLIER):
         attrs = {"phase": "search", "macs": 40e6, "layers": layers, "arch_key": f"a{i}", "phi": 1.0}
         study.add_trial(

@@ -62,9 +62,9 @@ def ablate(
     resolution-only scaling at equal cost, as trials of the study (resumable)."""
     from scalesearch.cli.locate import locate_run
     from scalesearch.cli.refresh import publish_answer
-    from scalesearch.search.ablation import ablation_verdict
-    from scalesearch.search.lifecycle import resume_config
-    from scalesearch.search.pipeline import run_ablation
+    from scalesearch.search.config import resume_config
+    from scalesearch.search.results.ablation_table import ablation_verdict
+    from scalesearch.search.run.pipeline import run_ablation
 
     check_positive(seeds=seeds)
     phis = tuple(dict.fromkeys(phi_values(phi, more_phi, "ablate")))

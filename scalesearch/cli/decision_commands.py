@@ -55,11 +55,11 @@ def retrain(
     recorded as its phase records a seed (a search trial's as a race training), then say
     the run's answer again."""
     from scalesearch.cli.locate import locate_run
-    from scalesearch.search.inline import InlineExecutor
-    from scalesearch.search.lifecycle import resume_config
-    from scalesearch.search.pipeline import run_units
-    from scalesearch.search.retrain import seed_units
-    from scalesearch.search.units import PlannedUnits
+    from scalesearch.search.config import resume_config
+    from scalesearch.search.phases.retrain import seed_units
+    from scalesearch.search.phases.units import PlannedUnits
+    from scalesearch.search.run.inline import InlineExecutor
+    from scalesearch.search.run.pipeline import run_units
 
     check_positive(seeds=seeds, max_concurrent=max_concurrent)
     if (seeds is None) == (not seed):
@@ -115,13 +115,13 @@ def plan(
 ) -> None:
     """Where a training compute goes, from a run with a budget study: a larger φ or longer
     training, each predicted by the run's joint law with its 95% band."""
-    from scalesearch.cli.decision_words import budget_words
     from scalesearch.cli.locate import locate_run
     from scalesearch.cli.views import render_plan
     from scalesearch.redact import storage_flag
-    from scalesearch.search.ablation import ablation_table
-    from scalesearch.search.budget import budget_answer
-    from scalesearch.search.noise import family_seed_noise
+    from scalesearch.report.decision_words import budget_words
+    from scalesearch.search.results.ablation_table import ablation_table
+    from scalesearch.search.results.budget import budget_answer
+    from scalesearch.search.results.noise import family_seed_noise
 
     multiple, flops = _compute(compute)
     run, _ = locate_run(storage, study, run_dir)

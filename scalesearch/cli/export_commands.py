@@ -43,11 +43,11 @@ def export(
     """Write each chosen trial's model as a folder: spec.json, weights.safetensors (its final
     training's, else fresh and said so), model.onnx and a README.md model card."""
     from scalesearch.arch.bundle import EXPORTERS
-    from scalesearch.cli.board import artifact_folder, upload_export
     from scalesearch.cli.locate import locate_run
     from scalesearch.errors import ConfigError
-    from scalesearch.search.export import export_trials
-    from scalesearch.search.frontier import choose_trials
+    from scalesearch.report.board import artifact_folder, upload_export
+    from scalesearch.search.results.export import export_trials
+    from scalesearch.search.results.frontier import choose_trials
 
     check_positive(latency_batch=latency_batch)
     if exporter not in EXPORTERS:

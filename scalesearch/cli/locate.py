@@ -14,8 +14,9 @@ from pathlib import Path
 
 from scalesearch.errors import StudyError
 from scalesearch.redact import STORAGE_ENV
-from scalesearch.search import storage as st
-from scalesearch.search.studies import BUDGET_KEY, PHASE_SUFFIX, RunStudies, open_run
+from scalesearch.search.store import run_attributes
+from scalesearch.search.store import storage as st
+from scalesearch.search.store.studies import BUDGET_KEY, PHASE_SUFFIX, RunStudies, open_run
 
 
 def given_storage(storage: str | None) -> str | None:
@@ -42,7 +43,7 @@ def locate(storage: str | None, study: str | None, runs_root: Path) -> tuple[str
             raise StudyError(f"no study database at {path}; give --storage or --run-dir")
         storage = st.default_storage(path.parent)
     if study is None:
-        names = st.run_names(storage)
+        names = run_attributes.run_names(storage)
         if len(names) != 1:
             raise StudyError(
                 f"give --study: the storage holds {len(names)} runs ({', '.join(names)})"

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from scalesearch.cli.common import say
-from scalesearch.search.studies import RunStudies
+from scalesearch.search.store.studies import RunStudies
 
 
 def publish_answer(
@@ -18,10 +18,10 @@ def publish_answer(
 ) -> None:
     """Writes the report at `page`, refreshes the dashboard's notes and figures, and (with
     `glance`) prints the answer in words, one line per question."""
-    from scalesearch.cli.board import publish_run
-    from scalesearch.cli.report_data import build_report
-    from scalesearch.cli.report_page import render_report
-    from scalesearch.cli.report_words import at_a_glance
+    from scalesearch.report.board import publish_run
+    from scalesearch.report.data import build_report
+    from scalesearch.report.page import render_report
+    from scalesearch.report.words import at_a_glance
 
     data = build_report(run.url, run.name)
     if glance:

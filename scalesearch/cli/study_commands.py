@@ -23,6 +23,7 @@ from scalesearch.cli.common import (
     stopped,
 )
 from scalesearch.formatting import trial_counts
+from scalesearch.search.store import run_attributes
 
 
 @app.command()
@@ -88,10 +89,10 @@ def run(
     from scalesearch.cli.locate import given_storage
     from scalesearch.commands import command
     from scalesearch.redact import shown, storage_flag
-    from scalesearch.search import storage as st
-    from scalesearch.search.lifecycle import config_from_flags
-    from scalesearch.search.pipeline import run_search
+    from scalesearch.search.config import config_from_flags
+    from scalesearch.search.run.pipeline import run_search
     from scalesearch.search.space import load_space
+    from scalesearch.search.store import storage as st
 
     loaded = load_space(space)
     study_name = study or loaded.name
@@ -130,11 +131,11 @@ def _after_run(result, url: str, study_name: str, folder: Path, artifacts: str |
         f"  scalesearch dashboard {storage_flag(url)}"
     )
     if result.search_frontier or result.family_frontier:
-        from scalesearch.cli.board import publish_run
-        from scalesearch.cli.report_data import build_report
-        from scalesearch.cli.report_page import render_report
-        from scalesearch.cli.report_words import at_a_glance
-        from scalesearch.search.studies import open_run
+        from scalesearch.report.board import publish_run
+        from scalesearch.report.data import build_report
+        from scalesearch.report.page import render_report
+        from scalesearch.report.words import at_a_glance
+        from scalesearch.search.store.studies import open_run
 
         data = build_report(url, study_name)
         for label, words in at_a_glance(data):
@@ -153,12 +154,12 @@ def frontier(
 ) -> None:
     """The run's two frontiers: the family's (accuracy against MACs across φ) and the
     search's (accuracy against its costs at the search φ), each with its hypervolume."""
-    from scalesearch.cli.decision_words import check_words
     from scalesearch.cli.locate import locate_run
     from scalesearch.cli.views import render_frontiers
     from scalesearch.redact import storage_flag
-    from scalesearch.search.defaults_check import defaults_check, why_unchecked
-    from scalesearch.search.frontier import (
+    from scalesearch.report.decision_words import check_words
+    from scalesearch.search.results.defaults_check import defaults_check, why_unchecked
+    from scalesearch.search.results.frontier import (
         family_frontier,
         frontier_hypervolume,
         search_frontier,
@@ -191,10 +192,10 @@ def dashboard(
     artifacts: ArtifactsOption = None,
 ) -> None:
     """Serve optuna-dashboard on the study's storage (Ctrl-C stops it)."""
-    from scalesearch.cli.board import artifact_folder, serve
     from scalesearch.cli.locate import given_storage, locate
     from scalesearch.redact import shown
-    from scalesearch.search import storage as st
+    from scalesearch.report.board import artifact_folder, serve
+    from scalesearch.search.store import storage as st
 
     url = given_storage(storage) or locate(None, study, run_dir)[0]
     st.open_storage(url)  # a clear error before the server starts
@@ -251,9 +252,8 @@ def train(
     """Train chosen trials' specs for real with DeepSpeed and record their test accuracy."""
     from scalesearch.cli.locate import locate_run
     from scalesearch.errors import CheckpointError, ConfigError
-    from scalesearch.search import storage as st
-    from scalesearch.search.frontier import choose_trials
-    from scalesearch.search.train_chosen import TrainRequest, train_trials
+    from scalesearch.search.results.frontier import choose_trials
+    from scalesearch.search.results.train_chosen import TrainRequest, train_trials
     from scalesearch.train.ds_config import load_deepspeed_config
     from scalesearch.train.precision import PRECISIONS
     from scalesearch.train.recipes import recipe_for
@@ -273,7 +273,7 @@ def train(
     ds_config = load_deepspeed_config(deepspeed_config)
     run, name = locate_run(storage, study, run_dir)
     chosen = choose_trials(run, trial=trial, pareto=pareto, family=family, study=name)
-    space = st.stored_space(run.search)
+    space = run_attributes.stored_space(run.search)
     request = TrainRequest(
         storage=run.url,
         study_name=run.name,
@@ -323,11 +323,11 @@ def report(
     artifacts: ArtifactsOption = None,
 ) -> None:
     """Write one self-contained HTML page: frontier, family, coefficients, fidelity, scaling law."""
-    from scalesearch.cli.board import publish_run
     from scalesearch.cli.locate import locate, run_folder
-    from scalesearch.cli.report_data import build_report
-    from scalesearch.cli.report_page import export_png, render_report
-    from scalesearch.search.studies import open_run
+    from scalesearch.report.board import publish_run
+    from scalesearch.report.data import build_report
+    from scalesearch.report.page import export_png, render_report
+    from scalesearch.search.store.studies import open_run
 
     url, name = locate(storage, study, run_dir)
     data = build_report(url, name)
@@ -338,6 +338,6 @@ def report(
         for image in export_png(data, png):
             console.print(f"figure: {image}", markup=False)
     if screenshot is not None:
-        from scalesearch.cli.browser import screenshot as take
+        from scalesearch.report.browser import screenshot as take
 
         console.print(f"screenshot: {take(path, screenshot)}", markup=False)

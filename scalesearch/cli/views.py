@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from scalesearch.formatting import human
-from scalesearch.search.frontier import FrontierPoint
+from scalesearch.search.costs import cell
+from scalesearch.search.results.frontier import FrontierPoint
 from scalesearch.search.space import SearchSpace
 from scalesearch.stats import format_accuracy
 
@@ -179,10 +180,7 @@ def render_frontier(
 
 
 def _cost(point: FrontierPoint, cost: str) -> str:
-    value = (point.costs or {}).get(cost)
-    if value is None:
-        return "-"
-    return f"{value:.3g}" if cost == "latency" else human(value)
+    return cell(cost, (point.costs or {}).get(cost))
 
 
 @contextlib.contextmanager

@@ -7,27 +7,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from scalesearch.errors import SpaceError
+from scalesearch.search.costs import COSTS, OBJECTIVE_DIRECTIONS
 from scalesearch.train.config import ProxyConfig
-
-# Latency is measured per trial on the device that trained it (`scalesearch.arch.latency`):
-# comparable only among trials that ran on one device type. The runtime counts
-# (`scalesearch.arch.runtime_counts`: activations, sequential layers, kernels) are counted on
-# meta, the same on every machine; bench/runtime_proxy.py measures how well each ranks latency.
-OBJECTIVE_DIRECTIONS = {
-    "accuracy": "maximize",
-    "macs": "minimize",
-    "params": "minimize",
-    "latency": "minimize",
-    "activations": "minimize",
-    "layers": "minimize",
-    "kernels": "minimize",
-}
-COSTS = tuple(name for name in OBJECTIVE_DIRECTIONS if name != "accuracy")
 
 
 @dataclass(frozen=True)
 class RaceSettings:
-    """How the race spends further seeds (`scalesearch.search.racing`): at most `trainings`
+    """How the race spends further seeds (`scalesearch.search.results.racing`): at most `trainings`
     trainings after the search, each contender raced to at most `max_seeds` seeds (at least
     `search.replicates`), `prior_sd` the seed noise assumed until a second seed measures it."""
 

@@ -144,6 +144,20 @@ class SearchSpace:
         """The family's φ values: `family.phi`, else `scaling.family_phi` (older spaces)."""
         return self.family.phi or self.scaling.family_phi
 
+    def default_params(self) -> dict[str, float | str]:
+        """The trial parameters of the default coefficients (and the base's part choices where
+        the space lets them vary), named as the search samples them ("alpha", "beta",
+        "stage{i}.{part}")."""
+        params: dict[str, float | str] = {
+            "alpha": self.scaling.defaults.alpha,
+            "beta": self.scaling.defaults.beta,
+        }
+        for i, stage in enumerate(self.stage_choices):
+            for part, options in stage.items():
+                base_part = getattr(self.base.stages[i].block, part)
+                params[f"stage{i}.{part}"] = base_part if base_part in options else options[0]
+        return params
+
     @property
     def budget_phi(self) -> tuple[float, ...]:
         """The φ values a budget trains: `budget.phi` (those of the family's), else the

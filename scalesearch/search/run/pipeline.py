@@ -1,0 +1,230 @@
+"""A run's phases in order, without Ray: search, race, family; and the ablation.
+
+`run_search` checks every input before a study is touched (`lifecycle.check_run`), opens the
+run's studies, then runs each phase as a source of trials that an executor trains: Ray Tune
+by default (`scalesearch.search.run.tune.TuneExecutor`, imported only when a run starts). Each
+phase writes to its own study (`scalesearch.search.store.studies`), and the run ends with its two
+frontiers and the scaling verdict.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from scalesearch.errors import SearchFailed, Unwritable, write_fault
+from scalesearch.search.config import RunConfig
+from scalesearch.search.phases.ablation import AblationMembers
+from scalesearch.search.phases.family import family_phase
+from scalesearch.search.phases.race import RaceRounds, race_result, race_words
+from scalesearch.search.phases.units import UnitSource
+from scalesearch.search.results.ablation_table import AblationCell, ablation_table
+from scalesearch.search.results.frontier import (
+    FrontierPoint,
+    family_frontier,
+    frontier_hypervolume,
+    search_frontier,
+)
+from scalesearch.search.run import lifecycle
+from scalesearch.search.run.driver import SearchDriver, TrialSource
+from scalesearch.search.run.heartbeat import Heartbeat
+from scalesearch.search.run.lifecycle import Preflight
+from scalesearch.search.store import run_attributes, storage
+from scalesearch.search.store.schema import Phase
+from scalesearch.search.store.studies import RunStudies
+
+
+class Executor(Protocol):
+    """Trains a phase's trials: asks the driver for them, reports their epochs and outcomes."""
+
+    def session(self, config: RunConfig) -> contextlib.AbstractContextManager: ...
+
+    def run_phase(
+        self, driver: SearchDriver, source: TrialSource, early_stopping: bool, data
+    ) -> None: ...
+
+
+@dataclass
+class SearchResult:
+    study_name: str
+    storage: str
+    search_frontier: list[FrontierPoint]
+    search_hypervolume: float
+    family_frontier: list[FrontierPoint]
+    family_hypervolume: float
+    counts: dict[str, int]
+    seconds: float
+
+
+def run_search(
+    config: RunConfig, log: Callable[[str], None] = print, executor: Executor | None = None
+) -> SearchResult:
+    """Runs (or resumes, or joins) the coefficient search, then its replicates and the
+    family. The run's studies are the source of truth: finished trials count toward the
+    budget and are never repeated; trials of a driver that died end FAIL (heartbeat).
+
+    Example:
+        >>> space = load_space("cmt_compound")
+        >>> config = config_from_flags(space, Path("runs/x"), storage=default_storage(
+        ...     Path("runs/x")), study_name="x", trials=4)
+        >>> result = run_search(config)  # doctest: +SKIP
+        >>> [(p.phi, p.accuracy) for p in result.family_frontier]  # doctest: +SKIP
+    """
+    preflight = lifecycle.check_run(config)
+    executor = executor or _tune_executor()
+    with executor.session(config), _writes_refused(config):
+        run, driver_name = _open(config, preflight, log)
+        config = lifecycle.with_study_objectives(config, run.search)
+        with _driver(config, run, preflight, driver_name, log) as driver:
+            _search_phases(driver, run, executor, preflight, log)
+    front, family = search_frontier(run), family_frontier(run)
+    return SearchResult(
+        config.study_name,
+        config.storage,
+        front,
+        frontier_hypervolume(run, front),
+        family,
+        frontier_hypervolume(run, family),
+        run.counts(),
+        time.monotonic() - driver.health.started,
+    )
+
+
+def run_ablation(
+    config: RunConfig,
+    phis: tuple[float, ...],
+    seeds: int,
+    log: Callable[[str], None] = print,
+    executor: Executor | None = None,
+) -> list[AblationCell]:
+    """Trains the ablation of an existing run (`config.resume`): every strategy × φ × seed
+    not yet trained, under the family's settings, in the run's ablation study."""
+    plans: list[AblationMembers] = []
+
+    def plan(run: RunStudies, driver: str) -> AblationMembers:
+        plans.append(AblationMembers(run, config, driver, phis, seeds, log))
+        return plans[0]
+
+    run = run_units(config, Phase.ABLATION, plan, log, executor)
+    return ablation_table(run, plans[0].source.number)
+
+
+def run_units(
+    config: RunConfig,
+    phase: Phase,
+    plan: Callable[[RunStudies, str], UnitSource],
+    log: Callable[[str], None] = print,
+    executor: Executor | None = None,
+) -> RunStudies:
+    """Trains the units `plan` makes (from the run's studies and this driver's name) in an
+    existing run (`config.resume`): the ablation's, more seeds of chosen trials. Returns the
+    run's studies."""
+    preflight = lifecycle.check_run(config)
+    executor = executor or _tune_executor()
+    with executor.session(config), _writes_refused(config):
+        run, driver_name = _open(config, preflight, log)
+        units = plan(run, driver_name)
+        with _driver(config, run, preflight, driver_name, log) as driver:
+            driver.start_phase(phase)
+            if units.remaining():
+                executor.run_phase(driver, units, False, _shared(config, preflight))
+            else:
+                log(f"[{phase.value}] every training asked for is done already")
+    return run
+
+
+def _search_phases(
+    driver: SearchDriver,
+    run: RunStudies,
+    executor: Executor,
+    preflight: Preflight,
+    log: Callable[[str], None],
+) -> None:
+    config, data = driver.config, _shared(driver.config, preflight)
+    executor.run_phase(driver, run.search.ask, True, data)
+    race = config.space.search.race
+    if race.trainings > 0 and driver.health.healthy():
+        driver.start_phase(Phase.REPLICATE)
+        executor.run_phase(driver, RaceRounds(run, config, driver.ledger.driver, log), False, data)
+        _record_noise(run, config, log)
+    if config.family and driver.health.healthy():
+        driver.start_phase(Phase.FAMILY)
+        members = family_phase(run, config, driver.ledger.driver, log)
+        executor.run_phase(driver, members, False, data)
+
+
+@contextlib.contextmanager
+def _driver(
+    config: RunConfig,
+    run: RunStudies,
+    preflight: Preflight,
+    name: str,
+    log: Callable[[str], None],
+) -> Iterator[SearchDriver]:
+    """The driver with its heartbeat; raises SearchFailed when its trials kept failing."""
+    with Heartbeat(run.search) as heartbeat:
+        driver = SearchDriver(config, run, heartbeat, preflight.num_classes, name, log)
+        yield driver
+    if driver.health.failing():
+        raise SearchFailed(
+            f"stopped after {driver.health.failures_in_a_row} trials failed in a row; the "
+            f"last: {driver.health.last_error}"
+        )
+
+
+@contextlib.contextmanager
+def _writes_refused(config: RunConfig) -> Iterator[None]:
+    """A write the disk refuses (full, read-only, not ours), wherever in the run it happens
+    (the study's SQLite file, the run folder, inside Ray Tune), becomes one line naming the
+    place and the cause: finished trials are kept, and a resume goes on once there is room."""
+    try:
+        yield
+    except Exception as err:
+        cause = write_fault(err)
+        if cause is None:
+            raise
+        where = getattr(err, "filename", None) or storage.sqlite_path(config.storage)
+        raise Unwritable(
+            f"{where or config.run_dir}: {cause}; finished trials are kept: make room (or "
+            f"make it writable), then run the same command with --resume"
+        ) from None
+
+
+def _open(
+    config: RunConfig, preflight: Preflight, log: Callable[[str], None]
+) -> tuple[RunStudies, str]:
+    """The run's studies, opened, with the trials of dead drivers ended; this driver's name."""
+    driver_name = lifecycle.driver_id()
+    run = lifecycle.open_study(config, driver_name, preflight.warm)
+    stale = sum(storage.fail_stale_trials(s) for s in run.studies())
+    if stale:
+        log(f"marked {stale} trial(s) of a stopped driver as failed")
+    return run, driver_name
+
+
+def _shared(config: RunConfig, preflight: Preflight):
+    """The dataset every trial of this run reads, where it does not depend on the member's
+    input size (image folders and synthetic data are decoded at it, so each worker loads
+    them itself)."""
+    from scalesearch.search.run.trainable import SHAREABLE
+
+    return preflight.data if config.proxy.dataset in SHAREABLE else None
+
+
+def _record_noise(run: RunStudies, config: RunConfig, log: Callable[[str], None]) -> None:
+    """Stores the measured seed noise in the study and says where the race ended."""
+    result = race_result(run, config.space)
+    if result is None:
+        return
+    if result.state.noise.measured:
+        run_attributes.store_seed_noise(run.search, result.state.noise.sd)
+    log(f"[race] done: {race_words(result)}")
+
+
+def _tune_executor() -> Executor:
+    from scalesearch.search.run.tune import TuneExecutor
+
+    return TuneExecutor()

@@ -1,0 +1,210 @@
+"""From an asked Optuna trial to what trains: the realised spec, its record, its Tune config.
+
+Pure apart from reading the trial's parameters: the driver writes the record and tells
+the study. A trial is refused before training (`prune_reason`) when no rounding realises it
+at equal cost, or its spec is over the MACs budget. Twins — earlier trials that trained the
+same spec with the same proxy settings and seed — are found here too, so that no
+architecture is trained twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import FrozenTrial, Trial, TrialState
+
+from scalesearch.arch.cost import ModelCost, count_params, meta_model
+from scalesearch.arch.equal_cost import base_macs
+from scalesearch.arch.runtime_counts import count_runtime
+from scalesearch.decode import encode
+from scalesearch.search.costs import RUNTIME_COUNTS
+from scalesearch.search.run.outcome import Verdict
+from scalesearch.search.run.trainable import TrialConfig
+from scalesearch.search.space import Coefficients, SearchSpace
+from scalesearch.search.store.schema import (
+    COST_TARGET,
+    MACS_BUDGET,
+    Phase,
+    TrialRecord,
+    training_keys,
+)
+from scalesearch.train.config import ProxyConfig
+
+
+def sample_point(trial: Trial, space: SearchSpace) -> tuple[Coefficients, dict[str, str]]:
+    """The free parameters of a trial: α and β in their ranges, γ solved, part choices.
+
+    The parameter names ("alpha", "beta", "stage{i}.{part}") are the study's schema.
+    """
+    s = space.scaling
+    alpha = trial.suggest_float("alpha", s.alpha.low, s.alpha.high)
+    beta = trial.suggest_float("beta", s.beta.low, s.beta.high)
+    gamma = s.constraint.solve_gamma(alpha, beta)
+    choices = {
+        f"stage{i}.{part}": trial.suggest_categorical(f"stage{i}.{part}", list(options))
+        for i, stage in enumerate(space.stage_choices)
+        for part, options in stage.items()
+    }
+    return Coefficients(alpha, beta, gamma), choices
+
+
+@dataclass(frozen=True)
+class BuiltTrial:
+    """A trial's record and what it trains; why it may not train (`prune_reason`), and its
+    feasibility as Optuna 5 records it: constraint values, feasible when <= 0."""
+
+    record: TrialRecord
+    config: TrialConfig
+    prune_reason: str | None = None
+    constraints: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+def build_trial(
+    space: SearchSpace,
+    trial: Trial,
+    phase: Phase,
+    proxy: ProxyConfig,
+    data_dir: str | None,
+    run_seed: int,
+    version: str,
+    driver: str,
+) -> BuiltTrial:
+    """The realised spec of `trial` at its φ (the search φ unless enqueued with one), trained
+    with its own seed (a replicate's) or the run's; a family or ablation member under the
+    space's `family:` settings, an ablation member by its strategy."""
+    given = TrialRecord.from_trial(trial)  # what an enqueued trial came with
+    phi = space.scaling.search_phi if given.phi is None else float(given.phi)
+    seed = run_seed if given.seed is None else int(given.seed)
+    strategy = given.strategy
+    coefficients, choices = sample_point(trial, space)
+    member = space.realize_strategy(strategy or "compound", phi, coefficients, choices)
+    # The member's MACs are counted already (exactly: realisation's linear count); only its
+    # parameters are counted here, on the meta device (milliseconds, not half a second).
+    spec = member.spec
+    cost = ModelCost(count_params(meta_model(spec)), member.macs, spec.resolution, ())
+    if phase.trains_like_family:
+        proxy = space.family.training(proxy, cost.macs / base_macs(space.base))
+    if phase == Phase.BUDGET:
+        proxy = space.budget.training(proxy, float(given.budget_factor or 1.0))
+    proxy = dataclasses.replace(proxy, seed=seed)
+    train_key, arch_key = training_keys(spec.spec_hash(), proxy.key_json(), seed)
+    alpha, beta, gamma = member.effective
+    counts = {}
+    if set(space.search.costs) & set(RUNTIME_COUNTS):  # a meta forward: only where needed
+        counts = count_runtime(spec).to_dict()
+    record = TrialRecord(
+        phase=phase,
+        phi=phi,
+        gamma=coefficients.gamma,
+        spec=spec.to_json(),
+        spec_hash=spec.spec_hash(),
+        params=cost.params,
+        macs=cost.macs,
+        resolution=spec.resolution,
+        target_macs=member.target_macs,
+        cost_ratio=member.cost_ratio,
+        effective_alpha=alpha,
+        effective_beta=beta,
+        effective_gamma=gamma,
+        version=version,
+        driver=driver,
+        seed=seed,
+        train_key=train_key,
+        arch_key=arch_key,
+        strategy=strategy,
+        epochs=proxy.epochs,
+        budget_factor=given.budget_factor,
+        **counts,
+    )
+    reason = None
+    # The equal-cost tolerance holds in every phase, the MACs budget in the search's.
+    excess = member.cost_excess
+    constraints = {COST_TARGET: min(excess, 0.0) if member.within_tolerance else excess}
+    if phase == Phase.SEARCH:
+        constraints[MACS_BUDGET] = cost.macs / space.search.max_macs - 1
+    if not member.within_tolerance:
+        reason = member.miss_reason()
+    elif phase == Phase.SEARCH and cost.macs > space.search.max_macs:
+        reason = f"over the MACs budget: {cost.macs:,} > {space.search.max_macs:,.0f}"
+    config = TrialConfig(
+        spec=spec.to_json(),
+        proxy=json.dumps(encode(proxy)),
+        data_dir=data_dir,
+        seed=seed,
+        macs=cost.macs,
+        latency_batch=space.search.latency_batch,
+    )
+    return BuiltTrial(record, config, reason, constraints)
+
+
+def find_twin(
+    studies: list[optuna.Study], train_key: str, trial: Trial, phase: Phase = Phase.SEARCH
+) -> tuple[str, FrozenTrial] | None:
+    """The earliest other trial (of `studies`: those that train as `phase` does) with this
+    train_key that trained (or is training) it and did not fail, with its study's name: its
+    result stands for this one. A failed twin is retried, not copied. Outside the search,
+    only a twin that trained to the end stands: a replicate, family or ablation member
+    trains in full where the search stopped its twin early."""
+    for study in studies:
+        for t in study.get_trials(deepcopy=False):
+            if study.study_name == trial.study.study_name and t.number == trial.number:
+                continue
+            record = TrialRecord.from_trial(t)
+            if record.train_key != train_key or record.duplicate_of is not None:
+                continue
+            if t.state == TrialState.FAIL or (phase != Phase.SEARCH and _cut_short(t)):
+                continue
+            return study.study_name, t
+    return None
+
+
+def _cut_short(trial: FrozenTrial) -> bool:
+    """Stopped early by the search's scheduler (a budget or cost prune stands for any phase)."""
+    reason = TrialRecord.from_trial(trial).stop_reason or ""
+    return trial.state == TrialState.PRUNED and reason.startswith("stopped early")
+
+
+LATENCY_FIELDS = ("latency_ms", "latency_batch_ms", "latency_batch", "latency_device")
+
+
+def measured_latency(studies: list[optuna.Study], spec_hash: str | None) -> TrialRecord | None:
+    """The latency fields of the earliest trial (of `studies`) that measured this spec's:
+    a latency belongs to the network, not to its training, so an architecture trained again
+    (another seed, a family copy, another phase) is not timed again inside its slot."""
+    if spec_hash is None:
+        return None
+    for study in studies:
+        for t in study.get_trials(deepcopy=False):
+            record = TrialRecord.from_trial(t)
+            if record.spec_hash == spec_hash and record.latency_ms is not None:
+                return TrialRecord(**{k: getattr(record, k) for k in LATENCY_FIELDS})
+    return None
+
+
+def twin_verdict(
+    twin: FrozenTrial, study: str | None = None, in_flight: bool = False
+) -> tuple[Verdict, TrialRecord]:
+    """How a duplicate ends, and what it copies from its twin (of `study` where that is
+    another study): a complete twin's result; a pruned twin's reason; a twin still training
+    makes it pruned (it took no slot). `in_flight`: count the twin as still training whatever
+    its state (under rolling asks, one of the trials a new one may not see yet)."""
+    copied = TrialRecord(duplicate_of=twin.number, duplicate_study=study)
+    source = TrialRecord.from_trial(twin)
+    where = f"trial {twin.number}" + (f" of {study}" if study else "")
+    if twin.state == TrialState.COMPLETE and not in_flight:
+        copied = dataclasses.replace(
+            copied,
+            val_accuracies=source.val_accuracies,
+            val_images=source.val_images,
+            images_seen=source.images_seen,
+            **{k: getattr(source, k) for k in LATENCY_FIELDS},
+        )
+        return Verdict(TrialState.COMPLETE, accuracy=twin.values[0]), copied
+    if twin.state == TrialState.PRUNED and not in_flight:
+        why = source.stop_reason or "pruned"
+        return Verdict(TrialState.PRUNED, reason=f"duplicate of {where}: {why}"), copied
+    reason = f"duplicate of {where}, which is still training"
+    return Verdict(TrialState.PRUNED, reason=reason), copied

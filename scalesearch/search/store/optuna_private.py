@@ -1,0 +1,79 @@
+"""Optuna below its public surface, in one place: every call here has a canary test
+(`tests/test_optuna_private.py`) that fails loudly on an Optuna that changed it, and
+`tests/test_layout.py` finds any other module that reaches past Optuna's public API.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Container
+
+import numpy as np
+import optuna
+from optuna.trial import BaseTrial, FrozenTrial, TrialState
+
+
+def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
+    """The storage a study lives in (its run's other studies are opened in it)."""
+    return study._storage
+
+
+def set_study_system_attr(study: optuna.Study, key: str, value: str) -> None:
+    """A study system attribute (Optuna deprecated its public setter; optuna-dashboard reads
+    some, e.g. a finished trial's artifacts)."""
+    study._storage.set_study_system_attr(study._study_id, key, value)
+
+
+def live_trial(study: optuna.Study, trial: FrozenTrial) -> optuna.Trial:
+    """A finished trial as a `Trial` object (what optuna-dashboard's notes take)."""
+    return optuna.Trial(study, trial._trial_id)
+
+
+def trial_id(trial: BaseTrial) -> int:
+    """The storage's id of a trial (Optuna exposes only the per-study number)."""
+    return trial._trial_id
+
+
+def trial_state(trial: BaseTrial) -> TrialState:
+    """A live trial's state as its storage has it now (an `optuna.Trial` keeps none)."""
+    return trial.study._storage.get_trial(trial._trial_id).state
+
+
+def compute_hypervolume(losses: np.ndarray, reference: np.ndarray) -> float:
+    """Optuna's exact hypervolume of points to minimise (no public API for it)."""
+    from optuna._hypervolume import compute_hypervolume as hv
+
+    return float(hv(losses, reference))
+
+
+def record_heartbeat(study: optuna.Study, trial: int) -> None:
+    """Marks a running trial (by storage id) alive: a trial that never beat is never found
+    stale, so a driver beats as soon as it asks."""
+    study._storage.record_heartbeat(trial)
+
+
+def study_view(study: optuna.Study, shown: Callable[[FrozenTrial], FrozenTrial]) -> optuna.Study:
+    """The study (same storage, same name) as a sampler sees it: every trial passed through
+    `shown` before a state filter applies. Samplers read a study's history through
+    `Study._get_trials`, which the view replaces on a shallow copy."""
+    view = copy.copy(study)
+
+    def get_trials(
+        deepcopy: bool = True,
+        states: Container[TrialState] | None = None,
+        use_cache: bool = False,
+    ) -> list[FrozenTrial]:
+        trials = study._get_trials(deepcopy=deepcopy, states=None, use_cache=use_cache)
+        seen = [shown(t) for t in trials]
+        return [t for t in seen if states is None or t.state in states]
+
+    view._get_trials = get_trials  # type: ignore[method-assign]
+    return view
+
+
+def as_running(trial: FrozenTrial) -> FrozenTrial:
+    """A copy of a finished trial shown as still running: no values, no end."""
+    running = copy.copy(trial)
+    running.state, running.datetime_complete = TrialState.RUNNING, None
+    running._values = None  # FrozenTrial has no setter that allows "no values"
+    return running

@@ -1,0 +1,79 @@
+"""Canaries: one test per entry point of `store.optuna_private`, the one module that uses
+Optuna below its public surface. An Optuna that renames or changes what these calls rely on
+fails here, loudly, instead of silently changing what a run does (rolling asks' lagged
+history above all, which exists to keep a seed's trials the same under any load)."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from scalesearch.search.store import optuna_private as door
+from scalesearch.search.store import storage as st
+
+
+@pytest.fixture
+def study(tmp_path) -> optuna.Study:
+    made = st.create_or_load_study(
+        st.open_storage(st.default_storage(tmp_path)), "canary", optuna.samplers.RandomSampler(0)
+    )
+    for x in (0.1, 0.2, 0.3):
+        trial = made.ask()
+        trial.suggest_float("x", 0, 1)
+        made.tell(trial, [x, 1 - x])
+    return made
+
+
+def test_storage_of_is_the_study_s_storage(study) -> None:
+    storage = door.storage_of(study)
+    assert isinstance(storage, optuna.storages.BaseStorage)
+    assert storage.get_study_id_from_name("canary") is not None
+
+
+def test_trial_id_live_trial_and_trial_state_agree(study) -> None:
+    frozen = study.trials[1]
+    live = door.live_trial(study, frozen)
+    assert isinstance(live, optuna.Trial) and door.trial_id(live) == door.trial_id(frozen)
+    assert door.trial_state(live) == TrialState.COMPLETE
+    running = study.ask()
+    assert door.trial_state(running) == TrialState.RUNNING
+
+
+def test_a_study_system_attribute_is_written(study) -> None:
+    door.set_study_system_attr(study, "dashboard:probe", "yes")
+    storage = door.storage_of(study)
+    attrs = storage.get_study_system_attrs(storage.get_study_id_from_name("canary"))
+    assert attrs["dashboard:probe"] == "yes"
+
+
+def test_the_hypervolume_of_two_points(study) -> None:
+    losses = np.array([[0.2, 0.6], [0.5, 0.3]])
+    # Reference (1, 1): 0.8·0.4 + 0.5·0.7 − 0.5·0.4 = 0.47
+    assert door.compute_hypervolume(losses, np.ones(2)) == pytest.approx(0.47)
+
+
+def test_a_heartbeat_is_recorded(study) -> None:
+    running = study.ask()
+    door.record_heartbeat(study, door.trial_id(running))  # raises if the method moved
+    assert door.trial_state(running) == TrialState.RUNNING
+
+
+def test_a_study_view_shows_samplers_what_it_says(study) -> None:
+    """Samplers read history through `Study._get_trials`; the view must reach them."""
+    view = door.study_view(study, lambda t: door.as_running(t) if t.number == 2 else t)
+    states = [t.state for t in view.get_trials(deepcopy=False)]
+    assert states == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.RUNNING]
+    assert len(view.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) == 2
+    assert [t.state for t in study.get_trials(deepcopy=False)] == [TrialState.COMPLETE] * 3
+    # What a sampler is given: TPE's own reading of the study goes through the view.
+    seen = view._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True)
+    assert [t.number for t in seen] == [0, 1]
+
+
+def test_as_running_has_no_values_and_no_end(study) -> None:
+    running = door.as_running(study.trials[0])
+    assert running.state == TrialState.RUNNING and running.values is None
+    assert running.datetime_complete is None
+    assert study.trials[0].values == [0.1, 0.9]  # the stored trial is untouched
