@@ -31,6 +31,7 @@ from scalesearch.search.config import config_from_flags
 from scalesearch.search.run.pipeline import run_search
 from scalesearch.search.space import load_space, spaces_dir
 from scalesearch.search.store import storage as st
+from scalesearch.search.store.schema import TrialRecord
 
 
 def _space(folder: Path, trials: int, images: int, epochs: int, asks: str) -> Path:
@@ -89,7 +90,9 @@ def main() -> None:
         run_search(config, log=lambda line: None)
         ended = time.time()
         trials = [
-            t for t in st.load_study(storage, "overhead").trials if "wall_seconds" in t.user_attrs
+            t
+            for t in st.load_study(storage, "overhead").trials
+            if TrialRecord.from_trial(t).seconds is not None
         ]
     ray.shutdown()
     _report(trials, began, ended, args.slots, ray_start)
@@ -100,8 +103,9 @@ def main() -> None:
 def _report(trials, began: float, ended: float, slots: int, ray_start: float) -> None:
     wall = ended - began
     slot_time = wall * slots
-    training = sum(t.user_attrs.get("train_seconds") or 0.0 for t in trials)
-    held = sum(t.user_attrs["wall_seconds"] for t in trials)
+    records = [TrialRecord.from_trial(t) for t in trials]
+    training = sum(r.train_seconds or 0.0 for r in records)
+    held = sum(r.seconds or 0.0 for r in records)
     first_ask = min(t.datetime_start.timestamp() for t in trials)
     last_tell = max(t.datetime_complete.timestamp() for t in trials)
     ends = (first_ask - began + ended - last_tell) * slots
@@ -124,9 +128,7 @@ def _report(trials, began: float, ended: float, slots: int, ray_start: float) ->
         f"outside training: {1 - training / slot_time:.1%} of slot time; "
         f"{1 - training / steady:.1%} without the run's start and end (target ≤ 10%)"
     )
-    per_trial = [
-        t.user_attrs["wall_seconds"] - (t.user_attrs.get("train_seconds") or 0) for t in trials
-    ]
+    per_trial = [(r.seconds or 0.0) - (r.train_seconds or 0.0) for r in records]
     print(
         f"per trial: {training / len(trials):.2f} s training, in trial outside training "
         f"median {statistics.median(per_trial):.2f} s"
@@ -138,7 +140,7 @@ def _timeline(trials, began: float) -> None:
     for t in sorted(trials, key=lambda t: t.datetime_start):
         start = t.datetime_start.timestamp() - began
         end = t.datetime_complete.timestamp() - began
-        train = t.user_attrs.get("train_seconds") or 0.0
+        train = TrialRecord.from_trial(t).train_seconds or 0.0
         print(f"trial {t.number:3d} {t.state.name:9s} {start:7.1f} -> {end:7.1f} s, "
               f"training {train:5.1f} s")  # fmt: skip
 

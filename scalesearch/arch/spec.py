@@ -159,46 +159,7 @@ class ArchSpec:
         Raises:
             SpecError: a kernel does not fit its input, or a reduction does not divide the grid.
         """
-        size = resolution
-        if self.stem is not None:
-            size = conv_out(size, 3, 2, 1)
-        grids = []
-        for i, stage in enumerate(self.stages):
-            embed = stage.embed
-            require(
-                size + 2 * embed.padding >= embed.kernel_size,
-                f"stages[{i}].embed.kernel_size={embed.kernel_size} does not fit a "
-                f"{size}x{size} grid (padding {embed.padding}) at resolution {resolution}; "
-                f"use a larger resolution or a smaller kernel",
-            )
-            size = conv_out(size, embed.kernel_size, embed.stride, embed.padding)
-            grids.append(self._stage_geometry(i, stage, size, resolution))
-        return grids
-
-    def _stage_geometry(
-        self, index: int, stage: StageSpec, size: int, resolution: int
-    ) -> StageGeometry:
-        block = stage.block
-        if block.attention == "conv":
-            pad = block.proj_kernel // 2
-            require(
-                size + 2 * pad >= block.proj_kernel,
-                f"stages[{index}].block.proj_kernel={block.proj_kernel} does not fit the "
-                f"{size}x{size} grid at resolution {resolution}",
-            )
-            kv = conv_out(size, block.proj_kernel, block.kv_stride, pad)
-        elif block.attention == "light" and block.kv_reduction > 1:
-            k = block.kv_reduction
-            require(
-                size % k == 0,
-                f"stages[{index}].block.kv_reduction={k} must divide the stage's "
-                f"{size}x{size} token grid at resolution {resolution}; use a resolution "
-                f"that is a multiple of {self.total_stride} or a smaller kv_reduction",
-            )
-            kv = size // k
-        else:
-            kv = size
-        return StageGeometry(size, size, kv, kv)
+        return spec_geometry(self, resolution)
 
     def to_dict(self) -> dict[str, Any]:
         return encode(self)
@@ -234,3 +195,48 @@ class ArchSpec:
 
     def replace(self, **changes: Any) -> ArchSpec:
         return dataclasses.replace(self, **changes)
+
+
+def spec_geometry(spec: ArchSpec, resolution: int) -> list[StageGeometry]:
+    """`ArchSpec.geometry`: the stem's, then each stage's embedding and attention grids."""
+    size = resolution
+    if spec.stem is not None:
+        size = conv_out(size, 3, 2, 1)
+    grids = []
+    for i, stage in enumerate(spec.stages):
+        embed = stage.embed
+        require(
+            size + 2 * embed.padding >= embed.kernel_size,
+            f"stages[{i}].embed.kernel_size={embed.kernel_size} does not fit a "
+            f"{size}x{size} grid (padding {embed.padding}) at resolution {resolution}; "
+            f"use a larger resolution or a smaller kernel",
+        )
+        size = conv_out(size, embed.kernel_size, embed.stride, embed.padding)
+        grids.append(_stage_geometry(spec, i, stage, size, resolution))
+    return grids
+
+
+def _stage_geometry(
+    spec: ArchSpec, index: int, stage: StageSpec, size: int, resolution: int
+) -> StageGeometry:
+    block = stage.block
+    if block.attention == "conv":
+        pad = block.proj_kernel // 2
+        require(
+            size + 2 * pad >= block.proj_kernel,
+            f"stages[{index}].block.proj_kernel={block.proj_kernel} does not fit the "
+            f"{size}x{size} grid at resolution {resolution}",
+        )
+        kv = conv_out(size, block.proj_kernel, block.kv_stride, pad)
+    elif block.attention == "light" and block.kv_reduction > 1:
+        k = block.kv_reduction
+        require(
+            size % k == 0,
+            f"stages[{index}].block.kv_reduction={k} must divide the stage's "
+            f"{size}x{size} token grid at resolution {resolution}; use a resolution "
+            f"that is a multiple of {spec.total_stride} or a smaller kv_reduction",
+        )
+        kv = size // k
+    else:
+        kv = size
+    return StageGeometry(size, size, kv, kv)

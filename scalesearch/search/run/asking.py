@@ -1,13 +1,9 @@
 """When the driver may ask the next trial, and when it should stop asking.
 
-Two small pieces of the driver's state, each with one rule:
+Small pieces of the driver's state, each with one rule (how trials are asked is the ask
+policy's, `ask_policy`):
 
-- `AskGate`: how search trials are asked. `rolling` (the default): trial n as soon as a slot
-  frees and every trial before the last batch_size trained ones has ended; it is sampled and
-  ranked at its rungs on exactly those (`lagged_sampler`), so the same seed gives the same
-  sequence and no slot waits for a batch's slowest trial. `batch`: a batch at a time,
-  the next only once every trial of the last is told (same sequence; slots wait). `free`:
-  as soon as a slot frees, on whatever has ended (no slot waits; the sequence varies).
+- `Poll`: how often a waiting driver reads the study, and looks for dead drivers' trials.
 - `Health`: the phase ends when the time budget is spent, when trials keep failing (the
   space or the data is broken), or when asks keep finding architectures already trained.
 """
@@ -28,56 +24,6 @@ class Ask(Enum):
 
     LATER = "later"  # nothing now: Tune asks again soon
     DONE = "done"  # this phase has nothing more to run
-
-
-@dataclass
-class AskGate:
-    """When the next search trial may be asked (`mode`: rolling, batch or free) and which
-    earlier trials rank it at its rungs."""
-
-    batch_size: int
-    mode: str
-    batch_start: int  # batch: trials numbered below it rank a new one (a resumed study's too)
-    asked_in_batch: int = 0
-
-    def is_open(self, live: int, running: int, study: Callable[[], Settled]) -> bool:
-        """Whether a trial may be asked now; `live`: this driver's running trials, `running`:
-        the study's; `study` is read only where the mode needs it."""
-        if self.mode != "batch":
-            if live >= self.batch_size:
-                return False
-            return self.mode == "free" or study().ready
-        if self.asked_in_batch < self.batch_size:
-            return True
-        if running:
-            return False
-        self.asked_in_batch = 0
-        self.batch_start = study().next_number
-        return True
-
-    def asked(self) -> None:
-        """A trial that trains was asked (a trial told at once fills no slot)."""
-        self.asked_in_batch += 1
-
-    def ranked_after(self, number: int, settled: Callable[[], int]) -> int:
-        """Trials numbered below this rank trial `number` at its rungs: those of earlier
-        batches (batch), those below `settled()` (rolling: all ended when it was asked), or
-        those told before it was asked (free)."""
-        if self.mode == "rolling":
-            return settled()
-        return number if self.mode == "free" else self.batch_start
-
-    def restart(self) -> None:
-        self.asked_in_batch = 0
-
-
-@dataclass(frozen=True)
-class Settled:
-    """Where a study's asks stand: the number the next ask gets, and whether every trial it
-    would see under rolling asks has ended."""
-
-    next_number: int
-    ready: bool
 
 
 @dataclass

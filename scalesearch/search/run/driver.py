@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,12 +21,13 @@ from importlib.metadata import version
 from optuna.trial import Trial, TrialState
 
 from scalesearch.search.config import RunConfig
-from scalesearch.search.run.asking import Ask, AskGate, Health, Poll, Settled
+from scalesearch.search.run.ask_policy import ask_policy
+from scalesearch.search.run.asking import Ask, Health, Poll
 from scalesearch.search.run.early_stopping import rung_decision
 from scalesearch.search.run.heartbeat import Heartbeat
-from scalesearch.search.run.lagged_sampler import settled_below
 from scalesearch.search.run.ledger import Ledger, Told
 from scalesearch.search.run.outcome import Verdict
+from scalesearch.search.run.search_waits import SearchWaits
 from scalesearch.search.run.trainable import TrialConfig
 from scalesearch.search.store import storage
 from scalesearch.search.store.schema import Phase, TrialRecord, cost_value
@@ -42,7 +42,7 @@ TrialSource = Callable[[], "Trial | None"]
 class LiveTrial:
     trial: Trial
     started: float
-    batch_start: int  # trials numbered below it rank it at its rungs (`AskGate.ranked_after`)
+    batch_start: int  # trials numbered below it rank it at its rungs (`AskPolicy.ranked_after`)
     accuracies: list[float] = field(default_factory=list)
     stopped_early: str | None = None  # the rung rule that stopped it
     latency_ms: float | None = None  # measured before its first epoch
@@ -67,6 +67,9 @@ class SearchDriver:
             config.space, base=config.space.base.replace(num_classes=num_classes)
         )
         self.health = Health(config.time_budget_s, log)
+        # A resumed or joining driver's first batch ranks against the trials already there.
+        search = config.space.search
+        self.gate = ask_policy(search.asks, search.batch_size, len(run.search.trials))
         self.ledger = Ledger(
             config,
             self.space,
@@ -77,12 +80,11 @@ class SearchDriver:
             log,
             self._clock,
             lambda: len(self.live),
+            self.gate,
         )
         self.live: dict[str, LiveTrial] = {}
-        # A resumed or joining driver's first batch ranks against the trials already there.
-        search = config.space.search
-        self.gate = AskGate(search.batch_size, search.asks, len(run.search.trials))
         self.poll = Poll(WAIT_POLL_S, storage.HEARTBEAT_INTERVAL_S)
+        self.waits = SearchWaits(run, config.trials, self.gate, self.poll, log)
         self.start_phase(Phase.SEARCH)
 
     def start_phase(self, phase: Phase) -> None:
@@ -108,7 +110,7 @@ class SearchDriver:
             if self.health.spent(self.phase.value):
                 return self._finish()
             if self.phase == Phase.SEARCH:
-                waiting = self._search_waits()
+                waiting = self.waits.why_not(len(self.live))
                 if waiting is not None:
                     return waiting
             trial = next_trial()
@@ -126,40 +128,11 @@ class SearchDriver:
                 # Only trainings fill a batch: a trial told at once (pruned, a duplicate) is
                 # followed by the next ask at once, which is as deterministic.
                 self.gate.asked()
-                seen = functools.partial(self._seen_by, trial.number)
-                ranked_after = self.gate.ranked_after(trial.number, seen)
+                ranked_after = self.gate.ranked_after(trial.number, self.waits.trials)
                 live = LiveTrial(trial, time.monotonic(), ranked_after)
                 live.latency_ms = TrialRecord.from_trial(trial).latency_ms  # timed before
                 self.live[tune_id] = live
                 return config
-
-    def _search_waits(self) -> Ask | None:
-        """Why no search trial may be asked now (the budget, the batch), or None."""
-        if self.poll.too_soon():
-            return Ask.LATER  # Tune asks again soon; spare the database
-        done, running, _ = self.phase_counts()
-        budget = self.run.search_budget(self.config.trials)
-        if done >= budget:
-            return self._finish()
-        gate, live = self.gate, len(self.live)
-        if done + running >= budget or not gate.is_open(live, running, self._settled):
-            self._wait()  # running trials (this driver's or another's) may end it
-            return Ask.LATER
-        return None
-
-    def _settled(self) -> Settled:
-        """Where the search study's asks stand (an enqueued trial keeps the number it got)."""
-        trials = self.run.search.get_trials(deepcopy=False)
-        waiting = [t.number for t in trials if t.state == TrialState.WAITING]
-        next_number = min(waiting, default=len(trials))
-        seen = settled_below(trials, next_number, self.gate.batch_size)
-        ready = not any(t.state == TrialState.RUNNING for t in trials if t.number < seen)
-        return Settled(next_number, ready)
-
-    def _seen_by(self, number: int) -> int:
-        """The trials below this one had ended when trial `number` was asked (rolling)."""
-        trials = self.run.search.get_trials(deepcopy=False)
-        return settled_below(trials, number, self.gate.batch_size)
 
     def should_stop(self, tune_id: str, epoch: int, accuracy: float) -> bool:
         """Early stopping of a search trial at `epoch` (`early_stopping.rung_decision`)."""
@@ -224,10 +197,3 @@ class SearchDriver:
 
     def _finish(self) -> Ask:
         return Ask.DONE if not self.live else Ask.LATER
-
-    def _wait(self) -> None:
-        """Notes that this driver waits; ends trials whose driver died now and then."""
-        if self.poll.waiting():
-            stale = sum(storage.fail_stale_trials(s) for s in self.run.studies())
-            if stale:
-                self.log(f"marked {stale} trial(s) of a stopped driver as failed")

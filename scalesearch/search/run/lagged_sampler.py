@@ -18,6 +18,7 @@ The wrapped sampler (TPE, GP, NSGA-II, random) is unchanged; only its view of th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import optuna
@@ -42,15 +43,40 @@ def settled_below(trials: list[FrozenTrial], number: int, lag: int) -> int:
     return slotted[-lag] if len(slotted) >= lag else 0
 
 
-class LaggedSampler(BaseSampler):
-    """`base`, shown for trial n the trials below `settled_below(n)` as they are and the
-    trained ones from there to n as running (the driver's gate makes that view the same
-    every run)."""
+class Settled:
+    """`settled_below` with a lag, computed once per trial number: it reads only whether each
+    earlier trial took a slot, which is final once that trial was asked, so it never
+    changes once every trial before n has its mark (the study is then not read again)."""
 
-    def __init__(self, base: BaseSampler, lag: int) -> None:
+    def __init__(self, lag: int) -> None:
         if lag < 1:
             raise ValueError(f"lag must be >= 1, but got {lag}")
-        self.base, self.lag = base, lag
+        self.lag = lag
+        self._known: dict[int, int] = {}
+
+    def __call__(self, trials: Callable[[], list[FrozenTrial]], number: int) -> int:
+        if number in self._known:
+            return self._known[number]
+        before = [t for t in trials() if t.number < number]
+        value = settled_below(before, number, self.lag)
+        if len(before) == number and all(_marked(t) for t in before):
+            self._known[number] = value
+        return value
+
+
+def _marked(trial: FrozenTrial) -> bool:
+    """Its slot mark is final: written when it was asked, or it ended (a study from before
+    the mark, or a trial told at once)."""
+    return TrialRecord.from_trial(trial).took_slot is not None or trial.state.is_finished()
+
+
+class LaggedSampler(BaseSampler):
+    """`base`, shown for trial n the trials below `settled(n)` as they are and the trained
+    ones from there to n as running (the driver's gate makes that view the same every
+    run)."""
+
+    def __init__(self, base: BaseSampler, settled: Settled) -> None:
+        self.base, self.settled = base, settled
 
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial
@@ -91,7 +117,7 @@ class LaggedSampler(BaseSampler):
         """The study as the sampler of `trial` may see it (same storage, filtered trials):
         below `settled` as stored; the trained ones from `settled` up to the trial being
         sampled shown running; the rest as stored."""
-        settled = settled_below(study.get_trials(deepcopy=False), trial.number, self.lag)
+        settled = self.settled(lambda: study.get_trials(deepcopy=False), trial.number)
 
         def seen(t: FrozenTrial) -> FrozenTrial:
             unseen = settled <= t.number < trial.number and t.state != TrialState.RUNNING

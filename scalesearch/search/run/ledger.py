@@ -18,8 +18,8 @@ import optuna
 from optuna.trial import Trial, TrialState
 
 from scalesearch.search.config import RunConfig
+from scalesearch.search.run.ask_policy import AskPolicy
 from scalesearch.search.run.heartbeat import Heartbeat
-from scalesearch.search.run.lagged_sampler import settled_below
 from scalesearch.search.run.outcome import ProxyOutcome, Verdict, decide, with_measured
 from scalesearch.search.run.progress import Progress
 from scalesearch.search.run.trainable import TrialConfig
@@ -55,6 +55,7 @@ class Ledger:
     log: Callable[[str], None]
     clock: Callable[[], str]  # "12 s elapsed, 30 s left", for progress lines
     running: Callable[[], int]  # this driver's live trials
+    asks: AskPolicy  # how search trials are asked: which earlier ones a new one may see
 
     def __post_init__(self) -> None:
         self.phase = Phase.SEARCH
@@ -109,14 +110,14 @@ class Ledger:
     def _unseen(
         self, trial: Trial, phase: Phase, twin: optuna.trial.FrozenTrial, other: str | None
     ) -> bool:
-        """Under rolling asks a search trial does not see the last `batch_size` trained trials
-        before it (they may or may not have ended, by the load): a twin among them counts as
-        still training."""
-        search = self.space.search
-        if search.asks != "rolling" or phase != Phase.SEARCH or other is not None:
+        """A search trial may not see its twin yet (under rolling asks: one of the last
+        `batch_size` trained trials before it, ended or not by the load): then the twin
+        counts as still training."""
+        if phase != Phase.SEARCH or other is not None:
             return False
-        trials = trial.study.get_trials(deepcopy=False)
-        return twin.number >= settled_below(trials, trial.number, search.batch_size)
+        return self.asks.in_flight(
+            trial.study.get_trials(deepcopy=False), trial.number, twin.number
+        )
 
     def _twin_studies(self, trial: Trial, phase: Phase) -> list[optuna.Study]:
         """The studies whose trainings a trial of `phase` may repeat: its own, and for
@@ -181,6 +182,8 @@ class Ledger:
         )
         if verdict.state != TrialState.FAIL:  # a stopped trial measured its epochs too
             record = with_measured(record, outcome)
+        if verdict.state == TrialState.PRUNED and live.stopped_early:
+            record = dataclasses.replace(record, stopped_by=live.stopped_early)
         record.write(live.trial)
         return verdict
 

@@ -8,7 +8,7 @@ import zlib
 import optuna
 
 from scalesearch.search.config import RunConfig
-from scalesearch.search.run.lagged_sampler import LaggedSampler
+from scalesearch.search.run.ask_policy import search_sampler as ask_sampler
 from scalesearch.search.space import SearchSpace
 
 
@@ -43,13 +43,11 @@ def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
 
 
 def search_sampler(space: SearchSpace, seed: int | None) -> optuna.samplers.BaseSampler:
-    """The space's sampler; under rolling asks it sees, for trial n, only the trials before
-    the last `batch_size` trained ones (`LaggedSampler`): the history the driver's gate
-    guarantees."""
-    sampler = make_sampler(space.search.sampler, seed)
-    if space.search.asks == "rolling":
-        return LaggedSampler(sampler, space.search.batch_size)
-    return sampler
+    """The space's sampler, as its ask mode shows it the study: under rolling asks, for trial
+    n, only the trials before the last `batch_size` trained ones (`LaggedSampler`), the
+    history the driver's gate guarantees."""
+    search = space.search
+    return ask_sampler(search.asks, search.batch_size, make_sampler(search.sampler, seed))
 
 
 def sampler_seed(config: RunConfig, study: optuna.Study, driver: str) -> int:

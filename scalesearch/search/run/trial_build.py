@@ -155,16 +155,11 @@ def find_twin(
             record = TrialRecord.from_trial(t)
             if record.train_key != train_key or record.duplicate_of is not None:
                 continue
-            if t.state == TrialState.FAIL or (phase != Phase.SEARCH and _cut_short(t)):
+            cut_short = t.state == TrialState.PRUNED and record.stopped_early
+            if t.state == TrialState.FAIL or (phase != Phase.SEARCH and cut_short):
                 continue
             return study.study_name, t
     return None
-
-
-def _cut_short(trial: FrozenTrial) -> bool:
-    """Stopped early by the search's scheduler (a budget or cost prune stands for any phase)."""
-    reason = TrialRecord.from_trial(trial).stop_reason or ""
-    return trial.state == TrialState.PRUNED and reason.startswith("stopped early")
 
 
 LATENCY_FIELDS = ("latency_ms", "latency_batch_ms", "latency_batch", "latency_device")

@@ -78,55 +78,42 @@ class TrialRecord:
     carry just the attributes one step adds.
 
     Attributes:
-        phase: search or family (read as search from a trial that has none).
-        phi: compound exponent the spec was built at.
-        gamma: resolution coefficient (solved from α and β; not an Optuna parameter).
-        spec: the architecture as JSON, exactly as trained.
-        spec_hash: `ArchSpec.spec_hash()` of `spec`.
+        phase: why it trained (read as search from a trial that has none).
+        phi, gamma: the compound exponent it was built at; γ solved from α and β.
+        spec, spec_hash: the architecture as JSON, exactly as trained; its hash.
         params, macs, resolution: counted cost and input size.
         target_macs, cost_ratio: the equal-cost target (base MACs × c^φ) and macs over it.
         effective_alpha, effective_beta, effective_gamma: the coefficients the realised
             spec has (the sampled ones are the trial's parameters).
-        version: scalesearch version that built it.
-        driver: host:pid of the driver that ran it.
-        seconds: wall time of the trial slot, as the driver saw it.
-        node_id: Ray node that trained it.
-        val_accuracies: validation accuracy per epoch.
-        val_images: images each validation accuracy was measured on.
+        version, driver: the scalesearch version and the driver (host:pid) that built it.
+        seconds, node_id: the trial slot's wall time, as the driver saw it; the Ray node.
+        val_accuracies, val_images: validation accuracy per epoch, and on how many images.
         train_loss_sum, images_per_second, train_seconds: what the proxy measured.
-        stop_reason: why a trial was PRUNED.
-        error: why a trial FAILED.
+        stop_reason, error: why a trial was PRUNED, or FAILED.
         copied_from: the search trial a family member was copied from (same spec, same seed).
         seed: the training seed (the run's, or a replicate's).
         train_key: hash of (spec, proxy settings, seed): equal keys train identically.
         arch_key: hash of (spec, proxy settings): replicates of one architecture share it.
-        duplicate_of: an earlier trial with the same train_key whose result this one took
-            instead of training again.
+        duplicate_of, duplicate_study: an earlier trial with the same train_key whose result
+            this one took instead of training again, and its study where not this one.
         replicate_of: the trial whose architecture this one trains again with another seed.
         default_coefficients: this trial trains the space's default coefficients.
-        strategy: the ablation's scaling strategy (searched, default, depth, width,
-            resolution).
-        epochs: the epochs it trained for (family and ablation members grow theirs with
-            their cost).
-        latency_ms, latency_batch_ms, latency_batch, latency_device: inference latency
-            measured on the device that trained it, at batch 1 and `latency_batch`
-            (comparable only among trials on one device type).
-        precision: what it trained in, "fp32" or "bf16" (a proxy's "auto" resolved on the
-            worker that ran it).
+        strategy: the ablation's scaling strategy (searched, default, depth, width, ...).
+        epochs: the epochs it trained for (a family member's may grow with its cost).
+        latency_ms, latency_batch_ms, latency_batch, latency_device: inference latency on the
+            device that trained it, at batch 1 and `latency_batch` (one device type only).
+        precision: what it trained in, "fp32" or "bf16" (a proxy's "auto" resolved).
         activations, attention_maps, layers, kernels: the spec's runtime counts
             (`scalesearch.arch.runtime_counts`), where a search objective needs them.
-        replicate_label: which replicate unit it trains: a search trial's number, or
-            "default" for the default coefficients.
+        replicate_label: the race unit it trains: a search trial's number, or "default".
         warm_start_from: "study@storage#trial" of the earlier study it was enqueued from.
         ablation_source: the search trial whose coefficients an ablation member scales.
-        duplicate_study: the study of `duplicate_of` where it is not this one (an ablation
-            member that took a family member's result).
         took_slot: it was given a slot to train in (written when asked); a trial told at
-            once (a duplicate, pruned before training) was not. Rolling asks count their
-            lag in such trials (`lagged_sampler.settled_below`).
+            once (a duplicate, pruned before training) was not: rolling asks' lag counts it.
+        stopped_by: the rung rule that stopped a trial early ("ASHA", "MOASHA on ...").
         budget_factor: a budget member's images seen over the family's (its epochs × it).
-        images_seen: training images the trial stepped through, repeats included (epochs ×
-            its training images): with MACs, its training compute (6 · MACs · images).
+        images_seen: training images stepped through, repeats included: with MACs, its
+            training compute (6 · MACs · images).
     """
 
     phase: Phase | None = None
@@ -176,6 +163,7 @@ class TrialRecord:
     ablation_source: int | None = None
     duplicate_study: str | None = None
     took_slot: bool | None = None
+    stopped_by: str | None = None
     budget_factor: float | None = None
     images_seen: int | None = None
 
@@ -203,6 +191,11 @@ class TrialRecord:
             if value is not None:
                 attrs[attr_name(f.name)] = value.value if isinstance(value, Phase) else value
         return attrs
+
+    @property
+    def stopped_early(self) -> bool:
+        """It was stopped at a rung (0.3's studies say so only in their stop reason)."""
+        return self.stopped_by is not None or (self.stop_reason or "").startswith("stopped early")
 
     def held_by(self, trial: FrozenTrial | Trial) -> bool:
         """Every field set here has the same value on `trial` (a unit's trials carry the
