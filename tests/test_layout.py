@@ -257,3 +257,27 @@ def test_the_public_api_resolves() -> None:
     assert isinstance(scalesearch.build_model(spec), scalesearch.HybridNet)
     with pytest.raises(AttributeError):
         scalesearch.no_such_name  # noqa: B018
+
+
+def test_every_cost_is_one_row_that_everything_reads() -> None:
+    """A cost is a row of `search.costs`: a field of the record, an axis name, a selectable
+    objective (attention maps were counted but not selectable before the registry)."""
+    import dataclasses
+
+    from scalesearch.search.costs import COSTS, costs_of_metrics, metric_name
+    from scalesearch.search.settings import SearchSettings
+    from scalesearch.search.store.schema import TrialRecord
+
+    fields = {f.name for f in dataclasses.fields(TrialRecord)}
+    for name, cost in COSTS.items():
+        assert cost.field in fields, name
+        assert costs_of_metrics(["val_accuracy", metric_name(name)]) == (name,)
+        SearchSettings(objectives={"accuracy": "maximize", name: "minimize"})
+    # Outside the registry, no module names a cost's record field next to its objective name.
+    spelled = [
+        _name(p)
+        for p in MODULES
+        if _name(p) != "scalesearch.search.costs"
+        and '"latency": "latency_ms"' in p.read_text()
+    ]
+    assert not spelled, spelled
