@@ -44,15 +44,20 @@ def _add(study, params, accuracy, macs, **attrs) -> None:
     )
 
 
+def _search(tmp_path, name: str) -> tuple[str, optuna.Study]:
+    """A new split run's search study of the shipped space."""
+    url = st.default_storage(tmp_path)
+    search = st.create_or_load_study(
+        st.open_storage(url), name, samplers.make_sampler("random", 0), SPACE.search.objectives
+    )
+    run_attributes.bind_run(search, SPACE, SPACE.proxy)
+    return url, search
+
+
 @pytest.fixture
 def run(tmp_path) -> RunStudies:
     """A split run whose search trained the searched and the default coefficients once."""
-    url = st.default_storage(tmp_path)
-    search = st.create_or_load_study(
-        st.open_storage(url), "run x", samplers.make_sampler("random", 0), SPACE.search.objectives
-    )
-    run_attributes.store_space(search, SPACE)
-    run_attributes.mark_split(search)
+    url, search = _search(tmp_path, "run x")
     _add(search, SEARCHED, 0.72, 39e6, phase="search", phi=1.0, seed=0, arch_key="s")
     defaults = SPACE.default_params()
     _add(search, defaults, 0.62, 39e6, phase="replicate", phi=1.0, seed=0, arch_key="d",
@@ -96,12 +101,7 @@ def test_the_family_phase_plans_members_the_defaults_check_and_budgets(run, tmp_
 
 def test_nothing_is_checked_when_the_search_picked_the_defaults(tmp_path) -> None:
     """Equal cost realised the defaults' network in the search, and it led the race."""
-    url = st.default_storage(tmp_path)
-    search = st.create_or_load_study(
-        st.open_storage(url), "d", samplers.make_sampler("random", 0), SPACE.search.objectives
-    )
-    run_attributes.store_space(search, SPACE)
-    run_attributes.mark_split(search)
+    url, search = _search(tmp_path, "d")
     _add(search, SEARCHED, 0.99, 39e6, phase="search", phi=1.0, seed=0, arch_key="d")
     _add(search, SPACE.default_params(), 0.99, 39e6, phase="replicate", phi=1.0, seed=0,
          arch_key="d", default_coefficients=True, duplicate_of=0)  # fmt: skip

@@ -277,7 +277,6 @@ def test_every_cost_is_one_row_that_everything_reads() -> None:
     spelled = [
         _name(p)
         for p in MODULES
-        if _name(p) != "scalesearch.search.costs"
-        and '"latency": "latency_ms"' in p.read_text()
+        if _name(p) != "scalesearch.search.costs" and '"latency": "latency_ms"' in p.read_text()
     ]
     assert not spelled, spelled
