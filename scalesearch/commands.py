@@ -24,6 +24,23 @@ def command(subcommand: str, *words: object, storage_flag: str | None = None) ->
     return " ".join(parts)
 
 
+def retrain(trials: dict[str, list[int]], seeds: int, storage_flag: str | None = None) -> str:
+    """`scalesearch retrain` of the given trials (by study) to `seeds` seeds in all, one
+    command per study, joined by "; "."""
+    return "; ".join(
+        command(
+            "retrain",
+            "--study",
+            study,
+            *[w for n in numbers for w in ("--trial", n)],
+            "--seeds",
+            seeds,
+            storage_flag=storage_flag,
+        )  # fmt: skip
+        for study, numbers in trials.items()
+    )
+
+
 def reproduce(study: str, space: str, storage_flag: str, frontier_size: int) -> list[str]:
     """The commands that continue, inspect, train and export a run."""
     return [

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from scalesearch.commands import command
+from scalesearch.commands import retrain
 from scalesearch.formatting import human, percent_band, points_band, seed_count
 from scalesearch.joint_law import Cell, Decision, JointCheck, Option
 from scalesearch.search.results.budget import BudgetAnswer
@@ -58,18 +58,7 @@ def _settle(
             f"A difference this small would take more than 32 seeds to tell from zero (32 "
             f"tell {smallest:.2f} points): for practical purposes, the same"
         )
-    commands = "; ".join(
-        command(
-            "retrain",
-            "--study",
-            study,
-            *[w for n in numbers for w in ("--trial", n)],
-            "--seeds",
-            needed,
-            storage_flag=flag,
-        )
-        for study, numbers in trials.items()
-    )
+    commands = retrain(trials, needed, flag)
     return (
         f"{seed_count(needed)} of each would tell {100 * abs(difference):.2f} points from "
         f"zero: {commands}"
@@ -181,22 +170,11 @@ def _no_decision(budget: BudgetAnswer, flag: str) -> str:
     if budget.check is not None and not budget.check.passed:
         seeds = min(c.seeds for c in budget.cells)
         trials = _trials(budget)
-        retrain = "; ".join(
-            command(
-                "retrain",
-                "--study",
-                study,
-                *[w for n in numbers for w in ("--trial", n)],
-                "--seeds",
-                2 * seeds,
-                storage_flag=flag,
-            )
-            for study, numbers in trials.items()
-        )
+        twice = retrain(trials, 2 * seeds, flag)
         return (
             f"no decision: {_check_words(budget.check)[:-1]}, outside its band, so its "
             f"predictions are not believed. Twice the seeds of every cell would narrow the cells' noise by "
-            f"√2: {retrain}"
+            f"√2: {twice}"
         )
     if budget.reason == "no budget study trained":
         return (

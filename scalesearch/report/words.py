@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from scalesearch.commands import command
+from scalesearch.commands import retrain
 from scalesearch.formatting import seed_count
 from scalesearch.report.data import ReportData
 from scalesearch.report.decision_words import budget_words, check_words
@@ -42,12 +42,8 @@ def _scaling(data: ReportData) -> str:
     first = {p.phi: p for p in reversed(data.family_points)}
     if not all(phi in first for phi in settle[:2]):
         return data.scaling.words
-    trials = [w for phi in settle[:2] for w in ("--trial", first[phi].trial)]
-    study = first[settle[0]].study
-    train = command(
-        "retrain", "--study", study, *trials, "--seeds", settle[2],
-        storage_flag=data.summary.storage_flag,
-    )  # fmt: skip
+    trials = {first[settle[0]].study: [first[phi].trial for phi in settle[:2]]}
+    train = retrain(trials, settle[2], data.summary.storage_flag)
     return f"{data.scaling.words} To train them: {train}"
 
 
