@@ -160,11 +160,9 @@ def _without(cells: Sequence[Cell], i: int) -> list[Cell]:
     return [c for k, c in enumerate(cells) if k != i]
 
 
-def bootstrap(
-    form: str, cells: Sequence[Cell], measure: Callable[[JointLaw], float], seed: int = 0
-) -> np.ndarray:
-    """`measure` of the law refitted on redrawn errors: each cell redrawn from its error and
-    the larger of its standard error and the fit's residual spread."""
+def refits(form: str, cells: Sequence[Cell], seed: int = 0) -> list[JointLaw]:
+    """The law refitted on redrawn errors (a parametric bootstrap): each cell redrawn from its
+    error and the larger of its standard error and the fit's residual spread."""
     rng = np.random.default_rng(seed)
     law = fit(form, cells)
     errors = np.array([c.error for c in cells])
@@ -172,14 +170,21 @@ def bootstrap(
     dof = max(len(cells) - (3 if form == "local" else 5), 1)
     spread = math.sqrt(float((residual**2).sum()) / dof)
     sigma = np.maximum(np.nan_to_num(np.array([c.se for c in cells])), spread)
-    values = []
+    laws = []
     for _ in range(BOOTSTRAP):
         drawn = np.clip(errors + rng.normal(0.0, sigma), 1e-4, 1.0)
         try:
-            values.append(measure(fit(form, cells, drawn)))
+            laws.append(fit(form, cells, drawn))
         except RuntimeError:  # the saturating fit did not converge on this draw
             continue
-    return np.array(values)
+    return laws
+
+
+def bootstrap(
+    form: str, cells: Sequence[Cell], measure: Callable[[JointLaw], float], seed: int = 0
+) -> np.ndarray:
+    """`measure` of each bootstrap refit (`refits`)."""
+    return np.array([measure(law) for law in refits(form, cells, seed)])
 
 
 def band(values: np.ndarray) -> tuple[float, float]:
@@ -285,7 +290,8 @@ def decide(joint: JointCheck, at: Cell, multiple: float = 2.0, seed: int = 0) ->
         errors = np.array([now] + [float(law.predict(*targets[k])) for k in targets])
         return np.clip(errors, 0.0, 1.0)
 
-    draws = 1 - np.stack([errors(law) for law in _refits(joint, seed)] or [errors(joint.law)])
+    laws = refits(joint.form, joint.cells, seed)
+    draws = 1 - np.stack([errors(law) for law in laws] or [errors(joint.law)])
     point = 1 - errors(joint.law)
     options = {
         name: Option(
@@ -309,12 +315,6 @@ def decide(joint: JointCheck, at: Cell, multiple: float = 2.0, seed: int = 0) ->
         difference_band,
         _kind(size, training, difference_band),
     )
-
-
-def _refits(joint: JointCheck, seed: int) -> list[JointLaw]:
-    laws: list[JointLaw] = []
-    bootstrap(joint.form, joint.cells, lambda law: laws.append(law) or 0.0, seed)
-    return laws
 
 
 def _kind(size: Option, training: Option, difference_band: tuple[float, float]) -> str:
