@@ -108,3 +108,31 @@ def test_the_dashboard_shows_one_fidelity_per_study_with_notes_figures_and_artif
         1800,
     )
     assert (PICTURES / "dashboard-trial.png").stat().st_size > 20_000
+
+
+def test_trial_notes_are_written_once_and_rewritten_where_they_change(tmp_path) -> None:
+    """Read back by optuna-dashboard's own reader; a longer note replaces a shorter one
+    chunk for chunk, a shorter one blanks what is left of a longer one."""
+    import optuna
+    import optuna_dashboard
+
+    from scalesearch.report.board import save_notes
+    from scalesearch.search.store import optuna_private
+    from scalesearch.search.store import storage as st
+
+    study = st.create_or_load_study(
+        st.open_storage(st.default_storage(tmp_path)), "notes", optuna.samplers.RandomSampler()
+    )
+    for _ in range(3):
+        study.tell(study.ask(), [0.5, 1.0])
+    ids = [optuna_private.trial_id(t) for t in study.trials]
+    long = "x" * 5000  # three of the dashboard's 2,045-character chunks
+
+    def note(n: int) -> str:
+        return optuna_dashboard.get_note(optuna_private.live_trial(study, study.trials[n]))
+
+    assert save_notes(study, {ids[0]: "first", ids[1]: long}) == 2
+    assert (note(0), note(1), note(2)) == ("first", long, "")
+    assert save_notes(study, {ids[0]: "first", ids[1]: long}) == 0  # nothing changed
+    assert save_notes(study, {ids[0]: long, ids[1]: "short", ids[2]: "third"}) == 3
+    assert (note(0), note(1), note(2)) == (long, "short", "third")

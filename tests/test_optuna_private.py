@@ -41,11 +41,27 @@ def test_trial_id_live_trial_and_trial_state_agree(study) -> None:
     assert door.trial_state(running) == TrialState.RUNNING
 
 
-def test_a_study_system_attribute_is_written(study) -> None:
+def test_a_study_system_attribute_is_written_and_read(study) -> None:
     door.set_study_system_attr(study, "dashboard:probe", "yes")
     storage = door.storage_of(study)
     attrs = storage.get_study_system_attrs(storage.get_study_id_from_name("canary"))
     assert attrs["dashboard:probe"] == "yes"
+    assert door.study_system_attrs(study)["dashboard:probe"] == "yes"
+
+
+@pytest.mark.parametrize("where", ["sqlite", "memory"])
+def test_user_attributes_written_together_read_back_and_a_finished_trial_refuses(
+    study, where
+) -> None:
+    study = study if where == "sqlite" else optuna.create_study()
+    trial = study.ask()
+    door.set_user_attrs(trial, {"spec": '{"a": 1}', "macs": 5, "accuracies": [0.5, 0.75]})
+    assert trial.user_attrs == {"spec": '{"a": 1}', "macs": 5, "accuracies": [0.5, 0.75]}
+    door.set_user_attrs(trial, {"macs": 6})  # written again: the new value
+    study.tell(trial, [0.5, 0.5] if where == "sqlite" else 0.5)
+    assert study.trials[-1].user_attrs["macs"] == 6
+    with pytest.raises(RuntimeError):  # as Optuna's own setter: a finished trial is final
+        door.set_user_attrs(trial, {"macs": 7})
 
 
 def test_the_hypervolume_of_two_points(study) -> None:

@@ -24,6 +24,33 @@ def set_study_system_attr(study: optuna.Study, key: str, value: str) -> None:
     study._storage.set_study_system_attr(study._study_id, key, value)
 
 
+def study_system_attrs(study: optuna.Study) -> dict:
+    """A study's system attributes, all at once (Optuna 5 has no public getter; the
+    dashboard keeps its notes there)."""
+    return study._storage.get_study_system_attrs(study._study_id)
+
+
+def set_user_attrs(trial: optuna.Trial, attrs: dict) -> None:
+    """Several user attributes of a live trial in one transaction of its RDB storage (one
+    `set_user_attr` each is a commit each: 30 of them made a trial's record the largest
+    part of an ask on SQLite); attribute by attribute on any other storage."""
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    storage = trial.study._storage
+    backend = getattr(storage, "_backend", storage)
+    if not isinstance(backend, optuna.storages.RDBStorage):
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        return
+    with _create_scoped_session(backend.scoped_session, True) as session:
+        for key, value in attrs.items():
+            backend._set_trial_attr_without_commit(
+                session, models.TrialUserAttributeModel, trial._trial_id, key, value
+            )
+    trial._cached_frozen_trial.user_attrs.update(attrs)  # what `Trial.set_user_attr` keeps
+
+
 def live_trial(study: optuna.Study, trial: FrozenTrial) -> optuna.Trial:
     """A finished trial as a `Trial` object (what optuna-dashboard's notes take)."""
     return optuna.Trial(study, trial._trial_id)

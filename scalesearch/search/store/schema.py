@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -70,6 +71,10 @@ class Phase(StrEnum):
 
 # Field names whose stored attribute name differs (kept for studies already written).
 _STORED_NAMES = {"seconds": "wall_seconds", "version": "scalesearch_version"}
+
+
+# id(finished FrozenTrial) -> (a weak reference to it, its record); `TrialRecord.from_trial`.
+_FINISHED_RECORDS: dict[int, tuple[weakref.ref, TrialRecord]] = {}
 
 
 @dataclass(frozen=True)
@@ -180,8 +185,22 @@ class TrialRecord:
 
     @classmethod
     def from_trial(cls, trial: FrozenTrial | Trial) -> TrialRecord:
-        """A finished trial's record, or a live one's as written so far."""
-        return cls.from_attrs(trial.user_attrs)
+        """A finished trial's record, or a live one's as written so far.
+
+        A finished trial's attributes never change (storage refuses the write), and Optuna's
+        cached storage hands out the same `FrozenTrial` for it on every read, so its record
+        is built once per object: the driver and the commands read every trial of a study
+        several times a trial, which at thousands of trials was most of their time."""
+        if not isinstance(trial, FrozenTrial) or not trial.state.is_finished():
+            return cls.from_attrs(trial.user_attrs)
+        key = id(trial)
+        held = _FINISHED_RECORDS.get(key)
+        if held is not None and held[0]() is trial:
+            return held[1]
+        record = cls.from_attrs(trial.user_attrs)
+        gone = weakref.ref(trial, lambda _, k=key: _FINISHED_RECORDS.pop(k, None))
+        _FINISHED_RECORDS[key] = (gone, record)
+        return record
 
     def to_attrs(self) -> dict[str, Any]:
         """The set fields under their stored names (the phase as its plain string)."""
@@ -204,9 +223,10 @@ class TrialRecord:
         return all(attrs.get(k) == v for k, v in self.to_attrs().items())
 
     def write(self, trial: Trial) -> None:
-        """Stores the set fields on a live trial."""
-        for key, value in self.to_attrs().items():
-            trial.set_user_attr(key, value)
+        """Stores the set fields on a live trial, in one transaction."""
+        from scalesearch.search.store import optuna_private
+
+        optuna_private.set_user_attrs(trial, self.to_attrs())
 
     def enqueue(self, study: optuna.Study, params: dict[str, Any]) -> None:
         """Queues a trial of `params` that starts with this record (its phase, φ, seed...)."""

@@ -74,14 +74,24 @@ class RunStudies:
         if name == self.name:
             return self.search
         if name not in self._opened:
-            if storage.study_exists(self.url, name):
-                self._opened[name] = storage.load_study(self.url, name)
+            if self._exists(name):
+                opened = optuna_private.storage_of(self.search)
+                self._opened[name] = optuna.load_study(study_name=name, storage=opened)
             elif create:
                 key = budget_key(factor) if phase == Phase.BUDGET else phase.value
                 self._opened[name] = self._create(key, name)
             else:
                 return None
         return self._opened[name]
+
+    def _exists(self, name: str) -> bool:
+        """Asked of the run's open storage: a storage opened per look (engine, schema
+        check) cost 40 ms, and a driver looks for the phases not made yet at every ask."""
+        try:
+            optuna_private.storage_of(self.search).get_study_id_from_name(name)
+        except KeyError:
+            return False
+        return True
 
     def _create(self, key: str, name: str) -> optuna.Study:
         study = storage.create_or_load_study(
