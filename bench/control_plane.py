@@ -51,7 +51,7 @@ from scalesearch.search.run.trainable import TrialConfig
 from scalesearch.search.run.trial_build import build_trial
 from scalesearch.search.space import SearchSpace, load_space
 from scalesearch.search.store import storage as st
-from scalesearch.search.store.schema import Phase, TrialRecord
+from scalesearch.search.store.schema import Phase, TrialRecord, finished_trial
 from scalesearch.search.store.studies import RunStudies
 
 ARCHITECTURES = 40  # realised once each; the N trials are copies with their own keys
@@ -62,7 +62,7 @@ class Realised:
     params: dict
     distributions: dict
     record: TrialRecord
-    constraints: tuple[float, ...]
+    constraints: dict[str, float]
 
 
 def realise(space: SearchSpace, count: int, phase: Phase, phi: float | None = None) -> list:
@@ -73,12 +73,13 @@ def realise(space: SearchSpace, count: int, phase: Phase, phi: float | None = No
     while len(made) < count:
         trial = scratch.ask()
         if phi is not None:
-            trial.set_user_attr("phi", phi)
+            TrialRecord(phi=phi).write(trial)
         built = build_trial(space, trial, phase, space.proxy, None, 0, "bench", "bench:1")
         scratch.tell(trial, 0.0)
         if built.prune_reason is None:
-            constraints = tuple(built.constraints.values())
-            made.append(Realised(trial.params, trial.distributions, built.record, constraints))
+            made.append(
+                Realised(trial.params, trial.distributions, built.record, built.constraints)
+            )
     return made
 
 
@@ -107,13 +108,7 @@ def finished(real: Realised, rng: random.Random, costs: tuple[str, ...], seed: i
         took_slot=True,
     )
     values = [accuracy, *(float(getattr(record, c) or 0) for c in costs)]
-    return optuna.trial.create_trial(
-        params=real.params,
-        distributions=real.distributions,
-        values=values,
-        user_attrs=record.to_attrs(),
-        system_attrs={"constraints": list(real.constraints)},
-    )
+    return finished_trial(record, real.params, real.distributions, values, real.constraints)
 
 
 def fill_run(url: str, name: str, space: SearchSpace, size: int, pool: dict) -> RunStudies:

@@ -48,7 +48,7 @@ def _run(space: Path, run_dir: Path, *extra: str) -> subprocess.CompletedProcess
 
 
 def test_a_full_disk_is_one_line_and_resume_finishes_once_there_is_room(tmp_path) -> None:
-    space = write_space(tmp_path, "full", {"max_train_images: 96": "max_train_images: 256"}, 5)
+    space = write_space(tmp_path, "full", {"max_train_images: 96": "max_train_images: 160"}, 5)
     with tmpfs(tmp_path / "small", "200k") as small:
         stopped = _run(space, small)
         assert stopped.returncode == 2, stopped.stdout + stopped.stderr

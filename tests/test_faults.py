@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 from scalesearch.cli.main import main
 from scalesearch.search.config import config_from_flags
 from scalesearch.search.results.ablation_table import STRATEGIES
+from scalesearch.search.run.inline import InlineExecutor
 from scalesearch.search.run.pipeline import run_search
 from scalesearch.search.space import load_space
 from scalesearch.search.store import sql_tables
@@ -31,7 +32,8 @@ SCALESEARCH = [sys.executable, "-m", "scalesearch"]
 
 
 def _searched(tmp_path: Path, storage: str | None = None, images: int = 96) -> tuple[Path, str]:
-    """A finished two-trial search (no family) to ablate: its space file and storage."""
+    """A finished two-trial search (no family) to ablate: its space file and storage (set
+    up in this process, without Ray: the faults are the ablation's)."""
     space_path = write_space(
         tmp_path, "faults", {"max_train_images: 96": f"max_train_images: {images}"}, trials=2
     )
@@ -40,7 +42,7 @@ def _searched(tmp_path: Path, storage: str | None = None, images: int = 96) -> t
         load_space(space_path), tmp_path / "runs" / "faults", storage=storage,
         study_name="faults", family=False, trials=None,
     )  # fmt: skip
-    run_search(config, log=lambda line: None)
+    run_search(config, log=lambda line: None, executor=InlineExecutor())
     return space_path, storage
 
 
@@ -54,7 +56,7 @@ def _ablation_cells(storage: str) -> Counter:
 
 
 def test_a_killed_ablate_runs_again_with_nothing_twice_and_nothing_left_running(tmp_path) -> None:
-    _, storage = _searched(tmp_path, images=512)
+    _, storage = _searched(tmp_path, images=256)
     command = SCALESEARCH + ["ablate", "--storage", storage, "--study", "faults", "--phi", "1"]
     command += ["--seeds", "1", "--run-dir", str(tmp_path / "runs"), "--max-concurrent", "1"]
     env = {"SCALESEARCH_HEARTBEAT_S": "1"}
@@ -107,7 +109,7 @@ def test_report_and_frontier_read_a_run_while_it_writes(tmp_path) -> None:
             if (runs / "busy" / "study.db").is_file():
                 for command in (["frontier", "--json"], ["report", "-o", str(tmp_path / "r.html")]):
                     reads.append(main([*command, "--run-dir", str(runs), "--study", "busy"]))
-            time.sleep(0.5)
+            time.sleep(2.0)  # a reader now and then, as a user would: not one that starves it
     finally:
         writer.wait(timeout=900)
     assert writer.returncode == 0, writer.stderr.read()

@@ -83,10 +83,15 @@ def two_node_cluster():
     try:
         _wait_for_nodes(address, 2)
         yield address
-    finally:
+    finally:  # both nodes asked at once; a node still stopping after 10 s is killed
         for node in reversed(nodes):
             os.killpg(node.pid, signal.SIGTERM)
-            node.wait(timeout=60)
+        for node in reversed(nodes):
+            try:
+                node.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(node.pid, signal.SIGKILL)
+                node.wait(timeout=30)
 
 
 def test_search_spreads_over_a_two_node_cluster(two_node_cluster, tmp_path) -> None:

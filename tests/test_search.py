@@ -235,12 +235,13 @@ def _sigint_default() -> None:
 def test_interrupt_then_resume_loses_and_repeats_nothing(tmp_path, stop, code, said) -> None:
     """Ctrl-C, or a scheduler's SIGTERM (preemption, scancel, an eviction): the run stops
     with its line and exit status, its running trial ended FAIL at once (a resume retrains
-    it without waiting for heartbeats), and a resume loses and repeats nothing."""
+    it without waiting for heartbeats), and a resume loses and repeats nothing (resumed
+    after Ctrl-C: both stops leave the study alike, checked here)."""
     space = write_space(
         tmp_path,
         "resumable",
-        {"max_train_images: 96": "max_train_images: 256"},
-        trials=5,
+        {"max_train_images: 96": "max_train_images: 160"},
+        trials=3,
     )
     storage = st.default_storage(tmp_path / "resumable")
     command = [
@@ -271,13 +272,14 @@ def test_interrupt_then_resume_loses_and_repeats_nothing(tmp_path, stop, code, s
     assert said in output and "Traceback" not in output, output
     before = st.load_study(storage, "resumable")
     kept = {t.number: t.values for t in before.trials if t.state == TrialState.COMPLETE}
-    assert 1 <= trained_count(before.trials) < 5
+    assert 1 <= trained_count(before.trials) < 3
     assert not [t for t in before.trials if t.state == TrialState.RUNNING]
-
+    if stop == signal.SIGTERM:
+        return
     resumed = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     after = st.load_study(storage, "resumable")
-    assert trained_count(after.trials) == 5
+    assert trained_count(after.trials) == 3
     assert {n: after.trials[n].values for n in kept} == kept  # nothing lost or redone
     report = tmp_path / "resumable" / "report.html"  # the run ends by writing its report
     assert f"report: {report}" in resumed.stdout.replace("\n", "") and report.is_file()

@@ -255,6 +255,24 @@ def copied_trial(source: FrozenTrial, record: TrialRecord, costs: Sequence[str])
     )
 
 
+def finished_trial(
+    record: TrialRecord,
+    params: dict[str, Any],
+    distributions: dict[str, Any],
+    values: Sequence[float],
+    constraints: dict[str, float] | None = None,
+) -> FrozenTrial:
+    """A finished trial that carries `record` (and its Optuna 5 constraint values), for
+    `Study.add_trials`: how trials that ran elsewhere are written (bench/control_plane.py)."""
+    return optuna.trial.create_trial(
+        params=params,
+        distributions=distributions,
+        values=list(values),
+        user_attrs=record.to_attrs(),
+        constraints=constraints,
+    )
+
+
 def cost_value(trial: FrozenTrial, cost: str) -> float | None:
     """A cost objective of a trial, from what it recorded: "macs", "params", "latency"
     (batch 1, milliseconds) or a runtime count ("activations", "layers", ...). None where it
