@@ -28,16 +28,3 @@ def local_ray():
     )
     yield
     ray.shutdown()
-
-
-def pytest_collection_modifyitems(config, items) -> None:
-    """The files with Ray or other real processes (marked `ray` or `slow`) first, each file's
-    tests in their order: under two workers (`-n 2 --dist loadfile`) the long files then
-    start at once and the short ones fill in behind them, instead of one long file running
-    alone at the end."""
-    heavy = {
-        item.path
-        for item in items
-        if item.get_closest_marker("ray") or item.get_closest_marker("slow")
-    }
-    items.sort(key=lambda item: item.path not in heavy)  # stable: files stay together

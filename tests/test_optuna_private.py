@@ -47,6 +47,12 @@ def test_a_study_system_attribute_is_written_and_read(study) -> None:
     attrs = storage.get_study_system_attrs(storage.get_study_id_from_name("canary"))
     assert attrs["dashboard:probe"] == "yes"
     assert door.study_system_attrs(study)["dashboard:probe"] == "yes"
+    door.set_study_system_attrs(study, {"dashboard:probe": "again", "dashboard:n": 2})
+    assert storage.get_study_system_attrs(storage.get_study_id_from_name("canary")) == {
+        **attrs,
+        "dashboard:probe": "again",
+        "dashboard:n": 2,
+    }
 
 
 @pytest.mark.parametrize("where", ["sqlite", "memory"])

@@ -205,8 +205,8 @@ def save_notes(study: optuna.Study, notes: dict[int, str]) -> int:
 
     `optuna_dashboard.save_note` reads every attribute of the study twice per note, which is
     quadratic over a study (a 2,000-trial report did not finish in 10 minutes); here they
-    are read once, and a note already there is not written again, so a report refreshed on
-    a grown study writes only what changed.
+    are read once, a note already there is not written again (a report refreshed on a grown
+    study writes only what changed), and what changed is written in one transaction.
     """
     from optuna_dashboard._note import (
         get_note_from_system_attrs,
@@ -216,19 +216,27 @@ def save_notes(study: optuna.Study, notes: dict[int, str]) -> int:
     )
 
     stored = optuna_private.study_system_attrs(study)
+    chunks_of: dict[str, dict] = {}  # each note's chunks by key prefix: one pass, not one a note
+    for key, value in stored.items():
+        if ":note_str:" in key:
+            chunks_of.setdefault(key[: key.rindex(":") + 1], {})[key] = value
+    changed: dict = {}
     written = 0
     for trial_id, body in notes.items():
-        before = get_note_from_system_attrs(stored, trial_id)
+        prefix, version = note_str_key_prefix(trial_id), note_ver_key(trial_id)
+        own = {
+            **chunks_of.get(prefix, {}),
+            **({version: stored[version]} if version in stored else {}),
+        }
+        before = get_note_from_system_attrs(own, trial_id)
         if before["body"] == body:
             continue
         chunks = split_body(body, trial_id)
-        prefix = note_str_key_prefix(trial_id)
-        stale = sum(1 for key in stored if key.startswith(prefix))
+        stale = len(chunks_of.get(prefix, {}))
         chunks.update({f"{prefix}{i}": "" for i in range(len(chunks), stale)})
-        optuna_private.set_study_system_attr(study, note_ver_key(trial_id), before["version"] + 1)
-        for key, value in chunks.items():
-            optuna_private.set_study_system_attr(study, key, value)
+        changed.update({version: before["version"] + 1, **chunks})
         written += 1
+    optuna_private.set_study_system_attrs(study, changed)  # one transaction
     return written
 
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable, Container
 
 import numpy as np
@@ -22,6 +23,32 @@ def set_study_system_attr(study: optuna.Study, key: str, value: str) -> None:
     """A study system attribute (Optuna deprecated its public setter; optuna-dashboard reads
     some, e.g. a finished trial's artifacts)."""
     study._storage.set_study_system_attr(study._study_id, key, value)
+
+
+def set_study_system_attrs(study: optuna.Study, attrs: dict) -> None:
+    """Several study system attributes in one transaction of an RDB storage (the
+    dashboard's notes on thousands of trials were a commit each); one by one elsewhere."""
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    storage = study._storage
+    backend = getattr(storage, "_backend", storage)
+    if not isinstance(backend, optuna.storages.RDBStorage):
+        for key, value in attrs.items():
+            storage.set_study_system_attr(study._study_id, key, value)
+        return
+    with _create_scoped_session(backend.scoped_session, True) as session:
+        model = models.StudyModel.find_or_raise_by_id(study._study_id, session)
+        for key, value in attrs.items():
+            row = models.StudySystemAttributeModel.find_by_study_and_key(model, key, session)
+            if row is None:
+                session.add(
+                    models.StudySystemAttributeModel(
+                        study_id=study._study_id, key=key, value_json=json.dumps(value)
+                    )
+                )
+            else:
+                row.value_json = json.dumps(value)
 
 
 def study_system_attrs(study: optuna.Study) -> dict:
