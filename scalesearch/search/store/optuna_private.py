@@ -25,19 +25,30 @@ def set_study_system_attr(study: optuna.Study, key: str, value: str) -> None:
     study._storage.set_study_system_attr(study._study_id, key, value)
 
 
+def _rdb_backend(storage) -> optuna.storages.RDBStorage | None:
+    """The RDB storage under Optuna's cache, if the study lives in one."""
+    backend = getattr(storage, "_backend", storage)
+    return backend if isinstance(backend, optuna.storages.RDBStorage) else None
+
+
+def _transaction(backend: optuna.storages.RDBStorage):
+    """One committed session of the RDB storage, as its own setters open one per call."""
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    return _create_scoped_session(backend.scoped_session, True)
+
+
 def set_study_system_attrs(study: optuna.Study, attrs: dict) -> None:
     """Several study system attributes in one transaction of an RDB storage (the
     dashboard's notes on thousands of trials were a commit each); one by one elsewhere."""
     from optuna.storages._rdb import models
-    from optuna.storages._rdb.storage import _create_scoped_session
 
-    storage = study._storage
-    backend = getattr(storage, "_backend", storage)
-    if not isinstance(backend, optuna.storages.RDBStorage):
+    backend = _rdb_backend(study._storage)
+    if backend is None:
         for key, value in attrs.items():
-            storage.set_study_system_attr(study._study_id, key, value)
+            study._storage.set_study_system_attr(study._study_id, key, value)
         return
-    with _create_scoped_session(backend.scoped_session, True) as session:
+    with _transaction(backend) as session:
         model = models.StudyModel.find_or_raise_by_id(study._study_id, session)
         for key, value in attrs.items():
             row = models.StudySystemAttributeModel.find_by_study_and_key(model, key, session)
@@ -62,15 +73,13 @@ def set_user_attrs(trial: optuna.Trial, attrs: dict) -> None:
     `set_user_attr` each is a commit each: 30 of them made a trial's record the largest
     part of an ask on SQLite); attribute by attribute on any other storage."""
     from optuna.storages._rdb import models
-    from optuna.storages._rdb.storage import _create_scoped_session
 
-    storage = trial.study._storage
-    backend = getattr(storage, "_backend", storage)
-    if not isinstance(backend, optuna.storages.RDBStorage):
+    backend = _rdb_backend(trial.study._storage)
+    if backend is None:
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         return
-    with _create_scoped_session(backend.scoped_session, True) as session:
+    with _transaction(backend) as session:
         for key, value in attrs.items():
             backend._set_trial_attr_without_commit(
                 session, models.TrialUserAttributeModel, trial._trial_id, key, value
