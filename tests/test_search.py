@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -315,8 +316,32 @@ def test_dashboard_serves_the_study(tmp_path) -> None:
             pytest.fail("the dashboard did not answer within 20 s")
         assert [s["study_name"] for s in studies] == ["shown"]
     finally:
-        server.terminate()  # SIGTERM: stopped as a scheduler stops it, with its line
-        assert server.wait(timeout=10) == 143
+        # SIGTERM, as a scheduler stops it, while requests are being answered (wsgiref's
+        # handler swallows an interrupt raised inside a request: the server served on).
+        asking = _asking_until_stopped(f"http://127.0.0.1:{port}/api/studies")
+        time.sleep(0.5)
+        server.terminate()
+        try:
+            assert server.wait(timeout=10) == 143
+        finally:
+            server.kill()
+            asking.set()
+
+
+def _asking_until_stopped(url: str) -> threading.Event:
+    """Requests to `url`, one after another in a thread, until the event returned is set."""
+    stop = threading.Event()
+
+    def ask() -> None:
+        while not stop.is_set():
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    r.read()
+            except OSError:
+                time.sleep(0.05)
+
+    threading.Thread(target=ask, daemon=True).start()
+    return stop
 
 
 @pytest.mark.parametrize(

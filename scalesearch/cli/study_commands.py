@@ -203,12 +203,9 @@ def dashboard(
     where = f"; artifacts in {folder}" if folder else "; no artifact store (give --artifacts DIR)"
     console.print(f"optuna-dashboard on http://{host}:{port} for {shown(url)}{where}", markup=False)
     try:
-        serve(url, host, port, folder)
-        # The server runs until stopped, and its loop (bottle's) swallows the interrupt.
-        interrupt = KeyboardInterrupt()
-    except KeyboardInterrupt as caught:
-        interrupt = caught
-    raise stopped(interrupt, "the dashboard stopped; the studies are as they were")
+        serve(url, host, port, folder)  # until Ctrl-C or SIGTERM
+    except KeyboardInterrupt as interrupt:
+        raise stopped(interrupt, "the dashboard stopped; the studies are as they were") from None
 
 
 @app.command()

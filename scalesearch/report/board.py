@@ -15,8 +15,11 @@ from __future__ import annotations
 import json
 import mimetypes
 import os
+import socket
+import threading
 import uuid
 from pathlib import Path
+from wsgiref.simple_server import WSGIServer, make_server
 
 import optuna
 import optuna_dashboard
@@ -65,9 +68,26 @@ def artifact_folder(url: str, given: str | None = None) -> Path | None:
 
 
 def serve(url: str, host: str, port: int, artifacts: Path | None) -> None:
-    """optuna-dashboard on the storage, with the artifact store where there is one."""
+    """optuna-dashboard on the storage, with the artifact store where there is one, until
+    Ctrl-C or SIGTERM, which it raises. The server loop runs in a thread and the main thread
+    only waits, so a signal lands in the wait: wsgiref's request handler catches every
+    exception of a request, an interrupt included, so a signal that arrived while a request
+    was being answered (`run_server`'s loop) was swallowed and the server served on."""
     store = None if artifacts is None else FileSystemArtifactStore(_made(artifacts))
-    optuna_dashboard.run_server(url, host=host, port=port, artifact_store=store)
+    server_class = _IPv6Server if ":" in host else WSGIServer
+    server = make_server(host, port, optuna_dashboard.wsgi(url, artifact_store=store), server_class)
+    loop = threading.Thread(target=server.serve_forever, name="dashboard", daemon=True)
+    loop.start()
+    try:
+        while loop.is_alive():
+            loop.join(0.5)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _IPv6Server(WSGIServer):
+    address_family = socket.AF_INET6
 
 
 def publish_run(run: RunStudies, data: ReportData, page: Path | None, artifacts: str | None) -> str:
