@@ -356,9 +356,13 @@ def test_a_replicate_trains_in_full_what_the_search_stopped_early(tmp_path) -> N
 
 def test_an_architecture_trained_again_is_not_timed_again(tmp_path) -> None:
     """Latency belongs to the network: a second seed takes the first one's, not a slot's
-    half second to measure it again (and, noisily, beside another training)."""
+    half second to measure it again (and, noisily, beside another training). A slot times
+    it only for a latency objective, whose tell needs it."""
     same = {"alpha": 1.25, "beta": 1.3}
-    with make_driver(tmp_path, trials=5) as driver:
+    on_latency = {
+        LAYERS_OBJECTIVE: "  objectives: {accuracy: maximize, macs: minimize, latency: minimize}\n"
+    }
+    with make_driver(tmp_path, trials=5, replacements=on_latency) as driver:
         driver.run.search.enqueue_trial(same)
         first = _suggest(driver, "t0")
         assert first.latency_batch == 8  # never measured: the trial times it
@@ -377,6 +381,13 @@ def test_an_architecture_trained_again_is_not_timed_again(tmp_path) -> None:
             "cpu",
         )
         assert driver.live["r1"].latency_ms == 4.5  # what a latency rung would rank on
+
+
+def test_a_slot_times_nothing_without_a_latency_objective(driver) -> None:
+    """The phase's end times the run's networks quietly; a slot beside another training
+    would time noise."""
+    driver.run.search.enqueue_trial({"alpha": 1.25, "beta": 1.3})
+    assert _suggest(driver, "t0").latency_batch is None
 
 
 def test_the_race_plays_its_rounds_in_one_executor_run(tmp_path) -> None:

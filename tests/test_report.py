@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import optuna
@@ -43,6 +44,23 @@ def _add(study, number_of_params, phase, phi, values, alpha=1.2, beta=1.3, **att
     )
 
 
+def _timed(run: str, spec_hash: str, ms: float) -> dict:
+    """A row of the run's latency table, as a quiet timing writes it."""
+    passes = json.dumps([ms * 0.98, ms, ms * 1.03])
+    return dict(
+        study=run,
+        spec_hash=spec_hash,
+        session="q",
+        device="AMD EPYC (1 threads)",
+        ms_batch1=ms,
+        ms_batch=6 * ms,
+        batch=8,
+        passes_ms=passes,
+        layers=None,
+        unmeasured=None,
+    )
+
+
 # The ablation at φ = 1, two seeds: (strategy, accuracy of seed 0, of seed 1).
 ABLATION = [("searched", 0.930, 0.934), ("default", 0.920, 0.921), ("depth", 0.900, 0.910)]
 
@@ -67,7 +85,7 @@ def fixture_study(tmp_path, request) -> tuple[str, str]:
         run_attributes.mark_split(study)
     run = RunStudies(storage, study)
     for i, (acc, macs, layers) in enumerate(SEARCH):
-        attrs = dict(latency_ms=2.0 + i, latency_device="AMD EPYC (1 threads)", val_images=2400)
+        attrs = dict(spec_hash=f"s{i}", val_images=2400)
         values = [acc, layers if split else macs]
         _add(
             study,
@@ -81,6 +99,7 @@ def fixture_study(tmp_path, request) -> tuple[str, str]:
             layers=layers,
             **attrs,
         )
+    sql_tables.save_latencies(storage, [_timed("fx", f"s{i}", 2.0 + i) for i in range(len(SEARCH))])
     family = run.study_for(Phase.FAMILY, create=True)
     for phi, macs in [(2.0, 120e6), (0.0, 15e6), (1.0, 45e6)]:  # out of order on purpose
         accuracy = 1 - SCALE * macs**EXPONENT
@@ -210,6 +229,10 @@ def test_the_page_reads_at_a_glance(fixture_study, tmp_path) -> None:
     assert glance["scaling"].startswith("Gains:")
     assert glance["family frontier"].startswith("accuracy against MACs, each member trained")
     assert glance["best coefficients"].startswith("alpha 1.100, beta 1.400")  # trial 1, 93%
+    assert glance["latency"] == (
+        "4 architectures timed with nothing else training, on AMD EPYC (1 threads), 3 passes "
+        "interleaved: pass-to-pass τ 1.00, median spread 5%; τ(layers, latency) n/a"
+    )
     assert glance["gain over the defaults (proxy)"].startswith(
         "not measured: no architecture has two"
     )

@@ -10,7 +10,9 @@ type: the device name is recorded beside it.
 from __future__ import annotations
 
 import platform
+import statistics
 from dataclasses import dataclass
+from itertools import combinations
 from pathlib import Path
 
 import torch
@@ -80,3 +82,61 @@ def measure_latency(
     finally:
         model.train(was_training)
     return Latency(medians[0], medians[1], batch, device_name(device), torch.get_num_threads())
+
+
+@dataclass(frozen=True)
+class Timed:
+    """A network timed in several interleaved passes: the medians over passes, and each
+    pass's batch-1 median (their spread is how repeatable this one timing was)."""
+
+    ms_batch1: float
+    ms_batch: float
+    batch: int
+    passes_ms: tuple[float, ...]
+
+    @property
+    def spread(self) -> float:
+        """(slowest pass − fastest pass) / median, at batch 1."""
+        return (max(self.passes_ms) - min(self.passes_ms)) / self.ms_batch1
+
+
+def time_interleaved(
+    models: dict[str, tuple[nn.Module, int]],
+    batch: int = 8,
+    passes: int = 3,
+    min_seconds: float = 0.1,
+    device: torch.device | str = "cpu",
+) -> dict[str, Timed]:
+    """Each network of `models` (key → (network, resolution)) timed in `passes` passes,
+    the networks interleaved within a pass, each value the median over passes.
+
+    Interleaving spreads a slow moment of the machine (another process waking, a frequency
+    step) over the networks instead of onto the one timed while it lasted: a pass timed
+    alone would carry it whole. The passes' agreement (`pass_agreement`) says how far the
+    ranking of the networks is to be trusted.
+    """
+    runs: dict[str, list[Latency]] = {key: [] for key in models}
+    for _ in range(passes):
+        for key, (model, resolution) in models.items():
+            runs[key].append(measure_latency(model, resolution, batch, device, min_seconds))
+    return {
+        key: Timed(
+            statistics.median([t.ms_batch1 for t in timed]),
+            statistics.median([t.ms_batch for t in timed]),
+            batch,
+            tuple(t.ms_batch1 for t in timed),
+        )
+        for key, timed in runs.items()
+    }
+
+
+def pass_agreement(timed: dict[str, Timed]) -> float:
+    """The least Kendall τ between any two passes' batch-1 rankings of the networks (1: every
+    pass ranked them alike; NaN with fewer than two networks or passes)."""
+    from scipy.stats import kendalltau
+
+    rows = list(timed.values())
+    if len(rows) < 2 or len(rows[0].passes_ms) < 2:
+        return float("nan")
+    columns = list(zip(*(t.passes_ms for t in rows)))
+    return min(float(kendalltau(a, b).statistic) for a, b in combinations(columns, 2))

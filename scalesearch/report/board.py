@@ -40,6 +40,7 @@ from scalesearch.report.figures import (
 )
 from scalesearch.report.words import at_a_glance, verdict_lines
 from scalesearch.search.results.arch_groups import arch_groups, seed_noise
+from scalesearch.search.results.latencies import RunLatencies
 from scalesearch.search.store import optuna_private, run_attributes
 from scalesearch.search.store.schema import Phase, TrialRecord
 from scalesearch.search.store.studies import BUDGET_KEY, RunStudies
@@ -122,7 +123,8 @@ def publish(run: RunStudies, data: ReportData) -> int:
         graph_id = "family-frontier" if key == Phase.FAMILY.value else graph_id
         if graph_id is not None and (figure := FIGURES[graph_id](data)) is not None:
             optuna_dashboard.save_plotly_graph_object(study, figure, graph_object_id=graph_id)
-    return sum(_trial_notes(run, study, data.summary.storage_flag) for study in run.studies())
+    flag = data.summary.storage_flag
+    return sum(_trial_notes(run, study, flag, data.latency) for study in run.studies())
 
 
 def upload_export(
@@ -194,7 +196,7 @@ def _study_note(data: ReportData) -> str:
 """
 
 
-def _trial_notes(run: RunStudies, study: optuna.Study, flag: str) -> int:
+def _trial_notes(run: RunStudies, study: optuna.Study, flag: str, latency: RunLatencies) -> int:
     trainings = _trainings(run)
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     phases = {TrialRecord.from_trial(t).phase for t in trials}
@@ -213,7 +215,7 @@ def _trial_notes(run: RunStudies, study: optuna.Study, flag: str) -> int:
         training = trainings[record.phase.trains_like_family]
         notes[optuna_private.trial_id(trial)] = trial_note(
             trial, record, group, noise.get(record.phase), training, study.study_name, flag
-        )
+        ) + _latency_line(record, latency)
     save_notes(study, notes)
     return len(notes)
 
@@ -276,10 +278,6 @@ def trial_note(
         costs.append(
             f"{record.layers} sequential layers, {human(record.activations or 0)} activations"
         )
-    if record.latency_ms is not None:
-        costs.append(
-            f"latency {milliseconds(record.latency_ms)} at batch 1 on {record.latency_device}"
-        )
     return f"""## Trial {trial.number}: {record.phase.value}, φ {record.phi:g}, seed {record.seed}
 
 **Architecture**: {architecture_words(spec)}
@@ -294,6 +292,18 @@ def trial_note(
 
 {code_block([command("export", "--study", study, "--trial", trial.number, "-o", "models", storage_flag=flag)])}
 """
+
+
+def _latency_line(record: TrialRecord, latency: RunLatencies) -> str:
+    """The architecture's quiet latency, and the slot's where a latency objective took one."""
+    quiet = latency.about(record.spec_hash)
+    text = "" if quiet is None else f"\n**Latency**: {quiet}\n"
+    if record.latency_ms is not None:
+        text += (
+            f"\n**Latency objective**: {milliseconds(record.latency_ms)} at batch 1 on "
+            f"{record.latency_device}, timed in its slot beside other trainings\n"
+        )
+    return text
 
 
 def architecture_words(spec: ArchSpec) -> str:

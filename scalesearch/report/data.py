@@ -25,6 +25,7 @@ from scalesearch.search.results.arch_groups import arch_groups
 from scalesearch.search.results.budget import BudgetAnswer, budget_answer
 from scalesearch.search.results.defaults_check import DefaultsCheck, defaults_check, why_unchecked
 from scalesearch.search.results.frontier import FrontierPoint, family_frontier, search_frontier
+from scalesearch.search.results.latencies import RunLatencies, run_latencies
 from scalesearch.search.results.noise import family_seed_noise
 from scalesearch.search.space import Coefficients
 from scalesearch.search.store import run_attributes, sql_tables
@@ -46,7 +47,7 @@ class TrialPoint:
     accuracy_se: float
     macs: float
     params: int
-    latency_ms: float | None
+    latency_ms: float | None  # batch 1, timed quietly (`results.latencies`); None: not
     costs: dict[str, float | None]  # its study's cost objectives
     spec_hash: str | None
     alpha: float | None
@@ -95,9 +96,12 @@ class ReportData:
     check: DefaultsCheck | None  # the search's pick against the defaults, family's training
     unchecked: str | None  # why there is no check, where there is none
     budget: BudgetAnswer  # where the next compute goes (the family at its budgets)
+    latency: RunLatencies  # the run's quiet timings and how repeatable they were
 
 
-def trial_points(trials, study: str, costs: tuple[str, ...], front: set[int]) -> list[TrialPoint]:
+def trial_points(
+    trials, study: str, costs: tuple[str, ...], front: set[int], latency: RunLatencies
+) -> list[TrialPoint]:
     """One point per complete trial that trained (duplicates took a twin's result)."""
     points = []
     for t in trials:
@@ -114,7 +118,7 @@ def trial_points(trials, study: str, costs: tuple[str, ...], front: set[int]) ->
                 accuracy_se=binomial_se(t.values[0], record.val_images),
                 macs=record.macs if record.macs is not None else t.values[1],
                 params=int(record.params or 0),
-                latency_ms=record.latency_ms,
+                latency_ms=latency.ms(record.spec_hash),
                 costs={c: cost_value(t, c) for c in costs},
                 spec_hash=record.spec_hash,
                 alpha=t.params.get("alpha"),
@@ -246,12 +250,13 @@ def build_report(storage: str, name: str) -> ReportData:
     search_front, family_front = search_frontier(run), family_frontier(run)
     space = run_attributes.stored_space(run.search)
     costs = space.search.costs if space else ("macs",)
+    latency = run_latencies(storage, run.name)
     search_points = trial_points(
-        run.search_trials(), run.name, costs, {p.trial for p in search_front}
+        run.search_trials(), run.name, costs, {p.trial for p in search_front}, latency
     )
     family_study = run.name_for(Phase.FAMILY)
     family_points = trial_points(
-        run.trials(Phase.FAMILY), family_study, ("macs",), {p.trial for p in family_front}
+        run.trials(Phase.FAMILY), family_study, ("macs",), {p.trial for p in family_front}, latency
     )
     if not search_points and not family_points:
         raise ReportError(
@@ -283,4 +288,5 @@ def build_report(storage: str, name: str) -> ReportData:
         check=check,
         unchecked=unchecked,
         budget=budget_answer(run, noise),
+        latency=latency,
     )

@@ -12,6 +12,7 @@ import numpy as np
 from scalesearch.formatting import human, milliseconds
 from scalesearch.report.data import ReportData, TrialPoint
 from scalesearch.report.sections import STRATEGY_LABELS
+from scalesearch.search.results.latencies import tau_words
 
 ERROR_BARS = dict(type="data", visible=True)
 
@@ -113,7 +114,8 @@ def latency_figure(data: ReportData):
     hover = [f"trial {p.trial}, {human(p.macs, 'MACs')}" for p in timed]
     _trial_markers(fig, [p.latency_ms for p in timed], timed, hover)
     return fig.update_layout(
-        title="Accuracy against measured latency (batch 1; one device type only)",
+        title=f"Accuracy against latency (batch 1, on {', '.join(data.latency.devices)}; "
+        f"pass-to-pass τ {tau_words(data.latency.pass_tau)})",
         xaxis_type="log",
         xaxis_title="latency (ms)",
         yaxis_title="validation accuracy (proxy)",

@@ -15,6 +15,7 @@ from scalesearch.report.data import ReportData
 from scalesearch.report.decision_words import budget_words, check_words
 from scalesearch.search.phases.race import race_words
 from scalesearch.search.results.ablation_table import ablation_verdict
+from scalesearch.search.results.latencies import tau_words
 from scalesearch.stats import format_accuracy
 
 
@@ -31,7 +32,28 @@ def at_a_glance(data: ReportData) -> list[tuple[str, str]]:
     ]
     if data.fidelity is not None and len(data.fidelity.pairs) >= 3:
         rows.append(("proxy fidelity", _fidelity(data)))
+    if data.latency.timed or data.latency.unmeasured:
+        rows.append(("latency", data.latency.words().removeprefix("latency: ") + _slot(data)))
     return rows
+
+
+def _slot(data: ReportData) -> str:
+    """Where latency is a search objective, how its values (timed in the slots, beside
+    other trainings) agree with the quiet timing."""
+    from scipy.stats import kendalltau
+
+    pairs = [
+        (p.costs["latency"], p.latency_ms)
+        for p in data.search_points
+        if p.costs.get("latency") is not None and p.latency_ms is not None
+    ]
+    if "latency" not in data.summary.objectives or len(pairs) < 2:
+        return ""
+    tau = float(kendalltau(*zip(*pairs)).statistic)
+    return (
+        f". The search's latency objective was timed in the slots, beside other trainings: "
+        f"τ {tau_words(tau)} against the quiet timing"
+    )
 
 
 def _scaling(data: ReportData) -> str:

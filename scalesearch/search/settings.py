@@ -62,6 +62,11 @@ class SearchSettings:
     # objective, or no equal-cost realisation), asha where equal cost holds them level.
     early_stopping: str = "auto"
     latency_batch: int = 8  # the second batch size latency is measured at (the first is 1)
+    # Latency is timed when a phase has ended, the run's new architectures interleaved over
+    # this many passes (0: not timed), on a node where other work uses at most
+    # `latency_quiet_cpu` of the CPUs (a busier node leaves them unmeasured).
+    latency_passes: int = 3
+    latency_quiet_cpu: float = 0.25
     race: RaceSettings = RaceSettings()
 
     def __post_init__(self) -> None:
@@ -92,6 +97,11 @@ class SearchSettings:
             )
         if self.latency_batch < 1:
             raise SpaceError(f"latency_batch must be >= 1, but got {self.latency_batch}")
+        if self.latency_passes < 0 or not 0 < self.latency_quiet_cpu <= 1:
+            raise SpaceError(
+                f"latency_passes must be >= 0 and latency_quiet_cpu in (0, 1], but got "
+                f"{self.latency_passes} and {self.latency_quiet_cpu}"
+            )
 
     @property
     def costs(self) -> tuple[str, ...]:

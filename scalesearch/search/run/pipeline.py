@@ -32,6 +32,7 @@ from scalesearch.search.run import lifecycle
 from scalesearch.search.run.driver import SearchDriver, TrialSource
 from scalesearch.search.run.heartbeat import Heartbeat
 from scalesearch.search.run.lifecycle import Preflight
+from scalesearch.search.run.quiet_latency import time_quietly
 from scalesearch.search.store import run_attributes, storage
 from scalesearch.search.store.schema import Phase
 from scalesearch.search.store.studies import RunStudies
@@ -133,6 +134,7 @@ def run_units(
                 executor.run_phase(driver, units, False, _shared(config, preflight))
             else:
                 log(f"[{phase.value}] every training asked for is done already")
+            time_quietly(run, config.space.search, log)
     return run
 
 
@@ -145,6 +147,7 @@ def _search_phases(
 ) -> None:
     config, data = driver.config, _shared(driver.config, preflight)
     executor.run_phase(driver, run.search.ask, True, data)
+    time_quietly(run, config.space.search, log)  # each phase's new networks, once it ended
     race = config.space.search.race
     if race.trainings > 0 and driver.health.healthy():
         driver.start_phase(Phase.REPLICATE)
@@ -154,6 +157,7 @@ def _search_phases(
         driver.start_phase(Phase.FAMILY)
         members = family_phase(run, config, driver.ledger.driver, log)
         executor.run_phase(driver, members, False, data)
+        time_quietly(run, config.space.search, log)
 
 
 @contextlib.contextmanager

@@ -135,7 +135,9 @@ def build_trial(
         data_dir=data_dir,
         seed=seed,
         macs=cost.macs,
-        latency_batch=space.search.latency_batch,
+        # Timed in the slot only where a tell needs it (a latency objective); otherwise
+        # quietly once the phase has ended (`quiet_latency`).
+        latency_batch=space.search.latency_batch if "latency" in space.search.costs else None,
     )
     return BuiltTrial(record, config, reason, constraints)
 

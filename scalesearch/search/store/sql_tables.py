@@ -8,6 +8,9 @@ it works on SQLite and PostgreSQL alike and the tables are created on first use:
   a claim atomic in the database itself.
 - `scalesearch_final_runs`: one row per final (DeepSpeed) training of a trial's spec, so the
   frontier and the report can show final accuracy next to the proxy's.
+- `scalesearch_latency`: one row per architecture of a run, timed with nothing else training
+  on the node (or marked unmeasured, with the reason): a latency belongs to the network, and
+  a finished trial's attributes cannot be written afterwards.
 """
 
 from __future__ import annotations
@@ -80,6 +83,22 @@ final_runs = sa.Table(
     sa.Column("test_images", sa.Integer),  # the test accuracy's n, for its standard error
     sa.Column("precision", sa.String(16)),  # fp32 or bf16, as it trained
     sa.UniqueConstraint("study", "trial", "checkpoint"),
+)
+
+latencies = sa.Table(
+    "scalesearch_latency",
+    metadata,
+    sa.Column("study", sa.String(512), primary_key=True),  # the run (its search study)
+    sa.Column("spec_hash", sa.String(64), primary_key=True),
+    sa.Column("session", sa.String(64), nullable=False),  # one timing: its networks interleaved
+    sa.Column("device", sa.String(256), nullable=False),
+    sa.Column("ms_batch1", sa.Float),  # the median over passes; None: unmeasured
+    sa.Column("ms_batch", sa.Float),
+    sa.Column("batch", sa.Integer),
+    sa.Column("passes_ms", sa.String(1024)),  # JSON: each pass's batch-1 median
+    sa.Column("layers", sa.Integer),  # sequential layers: what latency should follow
+    sa.Column("unmeasured", sa.String(512)),  # why it was not timed
+    sa.Column("timed_at", sa.DateTime, nullable=False),
 )
 
 FINAL_COLUMNS = tuple(c.name for c in final_runs.columns if c.name not in ("id", "updated_at"))
@@ -166,3 +185,24 @@ def load_final_runs(url: str, study: str) -> list[dict]:
             sa.select(*columns).where(table.c.study == study).order_by(table.c.id)
         )
         return [{c.name: None for c in table.columns} | dict(r._mapping) for r in rows]
+
+
+def save_latencies(url: str, rows: list[dict]) -> None:
+    """Adds a run's timed architectures; one timed already (by another driver) is kept."""
+    now = dt.datetime.now(dt.UTC)
+    for row in rows:
+        try:
+            with engine(url).begin() as connection:
+                connection.execute(latencies.insert().values(**row, timed_at=now))
+        except IntegrityError:
+            continue
+
+
+def load_latencies(url: str, study: str) -> list[dict]:
+    """The run's timed architectures (none where nothing was ever timed: reading creates
+    no table)."""
+    if not sa.inspect(_connect(url)).has_table(latencies.name):
+        return []
+    with _connect(url).connect() as connection:
+        rows = connection.execute(sa.select(latencies).where(latencies.c.study == study))
+        return [dict(r._mapping) for r in rows]
