@@ -17,6 +17,7 @@ from scalesearch.arch.scaling import scale_spec
 from scalesearch.report.board import publish
 from scalesearch.report.data import build_report
 from scalesearch.search.results.latencies import run_latencies
+from scalesearch.search.run import quiet_latency
 from scalesearch.search.run.quiet_latency import node_busy_share, time_quietly
 from scalesearch.search.store import optuna_private
 from scalesearch.search.store.schema import TrialRecord
@@ -77,7 +78,8 @@ def test_a_phase_s_architectures_are_timed_once_with_their_repeatability(tmp_pat
     assert all(p.latency_ms == latency.ms(p.spec_hash) for p in report.search_points)
 
 
-def test_a_busy_node_leaves_latency_unmeasured_and_says_why(tmp_path) -> None:
+def test_a_busy_node_leaves_latency_unmeasured_and_says_why(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(quiet_latency, "QUIET_PATIENCE_S", 2.0)  # it stays busy: wait less
     spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
     try:
         with make_driver(tmp_path, trials=2) as driver:

@@ -231,7 +231,7 @@ def test_the_page_reads_at_a_glance(fixture_study, tmp_path) -> None:
     assert glance["best coefficients"].startswith("alpha 1.100, beta 1.400")  # trial 1, 93%
     assert glance["latency"] == (
         "4 architectures timed with nothing else training, on AMD EPYC (1 threads), 3 passes "
-        "interleaved: pass-to-pass τ 1.00, median spread 5%; τ(layers, latency) n/a"
+        "interleaved: pass-to-pass τ (least pair) 1.00, median spread 5%; τ(layers, latency) n/a"
     )
     assert glance["gain over the defaults (proxy)"].startswith(
         "not measured: no architecture has two"

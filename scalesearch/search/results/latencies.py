@@ -78,7 +78,7 @@ class RunLatencies:
         spread = sorted(t.spread for t in self.timed.values())[len(self.timed) // 2]
         line = (
             f"latency: {len(self.timed)} architectures timed with nothing else training, on "
-            f"{', '.join(self.devices)}, {passes} passes interleaved: pass-to-pass τ "
+            f"{', '.join(self.devices)}, {passes} passes interleaved: pass-to-pass τ (least pair) "
             f"{tau_words(self.pass_tau)}, median spread {spread:.0%}; τ(layers, latency) "
             f"{tau_words(self.layers_tau)}"
         )

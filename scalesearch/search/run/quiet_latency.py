@@ -9,8 +9,9 @@ timed yet: the networks interleaved over `latency_passes` passes, each the media
 passes (`arch.latency.time_interleaved`), one row each in the run's latency table.
 
 A node that other work keeps busy cannot time quietly: when more than `latency_quiet_cpu` of
-its CPUs are in use while the driver waits, its architectures are recorded unmeasured, with
-the reason, instead of timed into noise.
+its CPUs stay in use while the driver waits (up to 20 s: the phase's workers take a few
+seconds to exit), its architectures are recorded unmeasured, with the reason, instead of
+timed into noise.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from scalesearch.search.store.schema import TrialRecord
 from scalesearch.search.store.studies import RunStudies
 
 CHUNK = 16  # networks held at once; a chunk's are interleaved
+QUIET_PATIENCE_S = 20.0
 PROC_STAT = Path("/proc/stat")
 
 
@@ -50,7 +52,7 @@ def time_quietly(
     if not specs:
         return 0
     session, device = uuid.uuid4().hex[:12], device_name_here()
-    busy = node_busy_share()
+    busy = wait_for_quiet(settings.latency_quiet_cpu)
     if busy is not None and busy > settings.latency_quiet_cpu:
         why = f"the node was busy: {busy:.0%} of its CPUs in use by other work"
         rows = [_row(run.name, k, session, device, None, None, why) for k in specs]
@@ -78,6 +80,20 @@ def device_name_here() -> str:
     import torch
 
     return device_name(torch.device("cpu"))
+
+
+def wait_for_quiet(most: float) -> float | None:
+    """The node's busy share once it is at most `most`, or the least seen in
+    QUIET_PATIENCE_S (a phase's workers take a few seconds to exit once its last trial
+    ended)."""
+    least, waited = None, 0.0
+    while waited < QUIET_PATIENCE_S:
+        busy = node_busy_share()
+        if busy is None or busy <= most:
+            return busy
+        least = busy if least is None else min(least, busy)
+        waited += 0.5
+    return least
 
 
 def node_busy_share(seconds: float = 0.5) -> float | None:
