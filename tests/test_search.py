@@ -19,6 +19,7 @@ from scalesearch.cli.main import main
 from scalesearch.errors import SearchFailed
 from scalesearch.search.config import config_from_flags
 from scalesearch.search.results.frontier import search_frontier
+from scalesearch.search.results.latencies import run_latencies
 from scalesearch.search.run import samplers
 from scalesearch.search.run.pipeline import run_search
 from scalesearch.search.space import load_space
@@ -117,6 +118,11 @@ def test_search_and_family_on_sqlite(tiny_space, tmp_path, local_ray, capsys) ->
     assert result.search_frontier and 0 < result.search_hypervolume < 1
     assert {p.phi for p in result.family_frontier} <= {-2.0, -1.0, 1.0}
     assert all(p.seeds == 2 for p in result.family_frontier)  # every point has an error bar
+    # Once the trainings ended, every architecture was timed, or left unmeasured with why.
+    latency = run_latencies(storage, "tiny")
+    complete = [t for s in open_run(storage, "tiny").studies() for t in s.trials]
+    hashes = {t.user_attrs["spec_hash"] for t in complete if t.state == TrialState.COMPLETE}
+    assert set(latency.timed) | set(latency.unmeasured) == hashes
     capsys.readouterr()  # drop what Ray printed during the search
     assert main(["frontier", "--storage", storage, "--study", "tiny", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)

@@ -76,11 +76,13 @@ def run_search(
     """
     preflight = lifecycle.check_run(config)
     executor = executor or _tune_executor()
-    with executor.session(config), _writes_refused(config):
-        run, driver_name = _open(config, preflight, log)
-        config = lifecycle.with_study_objectives(config, run.search)
-        with _driver(config, run, preflight, driver_name, log) as driver:
-            _search_phases(driver, run, executor, preflight, log)
+    with _writes_refused(config):
+        with executor.session(config):
+            run, driver_name = _open(config, preflight, log)
+            config = lifecycle.with_study_objectives(config, run.search)
+            with _driver(config, run, preflight, driver_name, log) as driver:
+                _search_phases(driver, run, executor, preflight, log)
+        time_quietly(run, config.space.search, log)  # the trainings and Ray have ended
     front, family = search_frontier(run), family_frontier(run)
     return SearchResult(
         config.study_name,
@@ -125,16 +127,17 @@ def run_units(
     run's studies."""
     preflight = lifecycle.check_run(config)
     executor = executor or _tune_executor()
-    with executor.session(config), _writes_refused(config):
-        run, driver_name = _open(config, preflight, log)
-        units = plan(run, driver_name)
-        with _driver(config, run, preflight, driver_name, log) as driver:
-            driver.start_phase(phase)
-            if units.remaining():
-                executor.run_phase(driver, units, False, _shared(config, preflight))
-            else:
-                log(f"[{phase.value}] every training asked for is done already")
-            time_quietly(run, config.space.search, log)
+    with _writes_refused(config):
+        with executor.session(config):
+            run, driver_name = _open(config, preflight, log)
+            units = plan(run, driver_name)
+            with _driver(config, run, preflight, driver_name, log) as driver:
+                driver.start_phase(phase)
+                if units.remaining():
+                    executor.run_phase(driver, units, False, _shared(config, preflight))
+                else:
+                    log(f"[{phase.value}] every training asked for is done already")
+        time_quietly(run, config.space.search, log)  # the trainings and Ray have ended
     return run
 
 
@@ -147,7 +150,6 @@ def _search_phases(
 ) -> None:
     config, data = driver.config, _shared(driver.config, preflight)
     executor.run_phase(driver, run.search.ask, True, data)
-    time_quietly(run, config.space.search, log)  # each phase's new networks, once it ended
     race = config.space.search.race
     if race.trainings > 0 and driver.health.healthy():
         driver.start_phase(Phase.REPLICATE)
@@ -157,7 +159,6 @@ def _search_phases(
         driver.start_phase(Phase.FAMILY)
         members = family_phase(run, config, driver.ledger.driver, log)
         executor.run_phase(driver, members, False, data)
-        time_quietly(run, config.space.search, log)
 
 
 @contextlib.contextmanager

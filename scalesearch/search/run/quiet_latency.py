@@ -1,12 +1,15 @@
-"""Latency timed where it means something: when a phase has ended and nothing trains.
+"""Latency timed where it means something: when the run's trainings have ended.
 
 Timed inside a trial's slot, latency was noise: the other slot trained on the same cores (a
 default run read 8.0–31.7 ms over 11 architectures, two with the same 119 sequential layers
 10.0 and 31.7 ms; τ against layers 0.39, where a quiet timing gives 0.91). So a trial times
 nothing unless latency is one of its search objectives (a tell needs the value then), and
-once a phase's trainings have all ended the driver times every architecture of the run not
-timed yet: the networks interleaved over `latency_passes` passes, each the median over its
-passes (`arch.latency.time_interleaved`), one row each in the run's latency table.
+once a command's trainings have ended and Ray is shut down (a run's phases, an ablation, a
+retrain) the driver times every architecture of the run not timed yet: the networks
+interleaved over `latency_passes` passes, each the median over its passes
+(`arch.latency.time_interleaved`), one row each in the run's latency table. Timed at the end
+of each phase instead, beside Ray's exiting workers, a default run's 11 networks spread 40%
+from pass to pass (τ against layers 0.61).
 
 A node that other work keeps busy cannot time quietly: when more than `latency_quiet_cpu` of
 its CPUs stay in use while the driver waits (up to 20 s: the phase's workers take a few
