@@ -106,32 +106,37 @@ def time_interleaved(
     passes: int = 3,
     min_seconds: float = 0.1,
     device: torch.device | str = "cpu",
+    settled: float = 0.10,
+    most_passes: int = 9,
 ) -> dict[str, Timed]:
     """Each network of `models` (key → (network, resolution)) timed in `passes` passes,
     the networks interleaved within a pass, each value the median over passes.
 
     Interleaving spreads a slow moment of the machine (another process waking, a frequency
     step) over the networks instead of onto the one timed while it lasted: a pass timed
-    alone would carry it whole. A first pass over all of them is not recorded: the machine's
-    first pass was the noisiest (median spread 15–22% against 6–7% for a second, measured on
-    a default run's 14 networks). The passes' agreement (`pass_agreement`) says how far the
-    ranking of the networks is to be trusted.
+    alone would carry it whole. Passes go on, up to `most_passes`, until the last `passes`
+    agree (median spread at most `settled`), and only those count: right after a heavy
+    load the machine is slow to settle (measured on a 2-core VM after two trainings: the
+    first 3 passes spread 26%, the next 3 4%). The passes' agreement (`pass_agreement`)
+    says how far the ranking of the networks is to be trusted.
     """
     runs: dict[str, list[Latency]] = {key: [] for key in models}
-    for model, resolution in models.values():  # an unrecorded pass: the first is the noisiest
-        measure_latency(model, resolution, batch, device, min_seconds / 2)
-    for _ in range(passes):
+    for done in range(1, most_passes + 1):
         for key, (model, resolution) in models.items():
             runs[key].append(measure_latency(model, resolution, batch, device, min_seconds))
-    return {
-        key: Timed(
-            statistics.median([t.ms_batch1 for t in timed]),
-            statistics.median([t.ms_batch for t in timed]),
-            batch,
-            tuple(t.ms_batch1 for t in timed),
-        )
-        for key, timed in runs.items()
-    }
+        timed = {key: _timed(latencies[-passes:], batch) for key, latencies in runs.items()}
+        if done >= passes and statistics.median(t.spread for t in timed.values()) <= settled:
+            break
+    return timed
+
+
+def _timed(latencies: list[Latency], batch: int) -> Timed:
+    return Timed(
+        statistics.median(t.ms_batch1 for t in latencies),
+        statistics.median(t.ms_batch for t in latencies),
+        batch,
+        tuple(t.ms_batch1 for t in latencies),
+    )
 
 
 def pass_agreement(timed: dict[str, Timed]) -> float:
