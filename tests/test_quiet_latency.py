@@ -60,7 +60,8 @@ def test_a_phase_s_architectures_are_timed_once_with_their_repeatability(tmp_pat
     logged: list[str] = []
     with make_driver(tmp_path, trials=4) as driver:
         _trained(driver, [{"alpha": 1.1, "beta": 1.4}, {"alpha": 1.5, "beta": 1.1}])
-        quiet = dataclasses.replace(driver.config.space.search, latency_quiet_cpu=1.0)
+        search = driver.config.space.search
+        quiet = dataclasses.replace(search, latency_passes=3, latency_quiet_cpu=1.0)
         assert time_quietly(driver.run, quiet, logged.append) == 2
         assert time_quietly(driver.run, quiet, logged.append) == 0  # timed once per run
         latency = run_latencies(driver.run.url, driver.run.name)
@@ -86,7 +87,8 @@ def test_a_busy_node_leaves_latency_unmeasured_and_says_why(tmp_path, monkeypatc
             _trained(driver, [{"alpha": 1.1, "beta": 1.4}])
             assert node_busy_share() > 0.25
             logged: list[str] = []
-            assert time_quietly(driver.run, driver.config.space.search, logged.append) == 1
+            timed = dataclasses.replace(driver.config.space.search, latency_passes=3)
+            assert time_quietly(driver.run, timed, logged.append) == 1
     finally:
         for spinner in spinners:
             spinner.kill()

@@ -88,8 +88,9 @@ def _check_study(storage: str, name: str, trials: int) -> optuna.Study:
     return study
 
 
-def test_search_and_family_on_sqlite(tiny_space, tmp_path, local_ray, capsys) -> None:
-    result, storage = _run(tiny_space, tmp_path)
+def test_search_and_family_on_sqlite(tmp_path, local_ray, capsys) -> None:
+    timed = write_space(tmp_path, "tiny", {"latency_passes: 0": "latency_passes: 3"}, trials=4)
+    result, storage = _run(timed, tmp_path)
     study = _check_study(storage, "tiny", trials=4)
     # One fidelity per study: the family has its own, linked to the search's.
     assert {t.user_attrs["phase"] for t in study.trials} <= {"search", "replicate"}
