@@ -25,6 +25,7 @@ from scalesearch.search.run.pipeline import run_search
 from scalesearch.search.space import load_space
 from scalesearch.search.store import run_attributes
 from scalesearch.search.store import storage as st
+from scalesearch.search.store.schema import TrialRecord
 from scalesearch.search.store.studies import open_run
 from tests.helpers import (
     LAYERS_OBJECTIVE,
@@ -122,7 +123,9 @@ def test_search_and_family_on_sqlite(tmp_path, local_ray, capsys) -> None:
     # Once the trainings ended, every architecture was timed, or left unmeasured with why.
     latency = run_latencies(storage, "tiny")
     complete = [t for s in open_run(storage, "tiny").studies() for t in s.trials]
-    hashes = {t.user_attrs["spec_hash"] for t in complete if t.state == TrialState.COMPLETE}
+    hashes = {
+        TrialRecord.from_trial(t).spec_hash for t in complete if t.state == TrialState.COMPLETE
+    }
     assert set(latency.timed) | set(latency.unmeasured) == hashes
     capsys.readouterr()  # drop what Ray printed during the search
     assert main(["frontier", "--storage", storage, "--study", "tiny", "--json"]) == 0

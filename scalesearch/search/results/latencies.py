@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from dataclasses import dataclass, field
 
 from scalesearch.arch.latency import Timed, pass_agreement
@@ -75,7 +76,7 @@ class RunLatencies:
             why = next(iter(self.unmeasured.values()), "no architecture timed yet")
             return f"latency: unmeasured ({why})"
         passes = len(next(iter(self.timed.values())).passes_ms)
-        spread = sorted(t.spread for t in self.timed.values())[len(self.timed) // 2]
+        spread = statistics.median(t.spread for t in self.timed.values())
         line = (
             f"latency: {len(self.timed)} architectures timed with nothing else training, on "
             f"{', '.join(self.devices)}, {passes} passes interleaved: pass-to-pass τ (least pair) "
