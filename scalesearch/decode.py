@@ -7,6 +7,7 @@ the same way: unknown keys, missing keys and wrong types are errors that name th
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
@@ -29,8 +30,7 @@ def decode(cls: type[T], data: Any, path: str = "") -> T:
 def _decode_dataclass(cls: type, data: Any, path: str) -> Any:
     if not isinstance(data, dict):
         raise DecodeError(path, f"must be a mapping, but got {_describe(data)}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    hints, fields = _schema(cls)
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise DecodeError(
@@ -49,6 +49,14 @@ def _decode_dataclass(cls: type, data: Any, path: str) -> Any:
         raise
     except (ValueError, TypeError) as err:
         raise DecodeError(path, str(err)) from err
+
+
+@functools.cache
+def _schema(cls: type) -> tuple[dict[str, Any], dict[str, dataclasses.Field]]:
+    """A dataclass's resolved type hints and init fields: resolving the hints evaluates
+    every annotation string (a spec's decode was 2 ms, most of it here; a 5,000-trial
+    report decodes 5,000 specs)."""
+    return typing.get_type_hints(cls), {f.name: f for f in dataclasses.fields(cls) if f.init}
 
 
 def _decode_value(tp: Any, data: Any, path: str) -> Any:

@@ -5,6 +5,8 @@ history above all, which exists to keep a seed's trials the same under any load)
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import optuna
 import pytest
@@ -12,6 +14,7 @@ from optuna.trial import TrialState
 
 from scalesearch.search.store import optuna_private as door
 from scalesearch.search.store import storage as st
+from tests.helpers import postgres_database
 
 
 @pytest.fixture
@@ -99,3 +102,52 @@ def test_as_running_has_no_values_and_no_end(study) -> None:
     assert running.state == TrialState.RUNNING and running.values is None
     assert running.datetime_complete is None
     assert study.trials[0].values == [0.1, 0.9]  # the stored trial is untouched
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_bulk_reads_build_the_trials_optuna_s_own_reader_builds(tmp_path, kind) -> None:
+    """Every state, parameter kind, infinite and NaN value and attribute, read whole, by
+    state and by the cache's "unfinished or newer" filter, equal what Optuna reads."""
+    with contextlib.ExitStack() as stack:
+        url = (
+            st.default_storage(tmp_path)
+            if kind == "sqlite"
+            else stack.enter_context(postgres_database())
+        )
+        bulk = st.open_storage(url)
+        made = optuna.create_study(storage=bulk, study_name="canary")
+        pair = st.create_or_load_study(bulk, "pair", optuna.samplers.RandomSampler(0))
+        pair.optimize(lambda t: (t.suggest_float("x", 0, 1), -float("inf")), n_trials=2)
+        for i in range(6):
+            trial = made.ask()
+            trial.suggest_float("x", 0, 1)
+            trial.suggest_int("n", 1, 9, log=True)
+            trial.suggest_categorical("part", ["conv", "attn", None])
+            trial.set_user_attr("record", {"phase": "search", "accs": [0.5, i / 10]})
+            trial.report(float("nan") if i == 2 else i / 10, step=i)
+            if i < 4:
+                made.tell(trial, [float("inf"), 0.2, -float("inf"), 1.0][i])
+            elif i == 4:
+                made.tell(trial, state=TrialState.PRUNED)
+        made.enqueue_trial({"x": 0.5})
+        failed = made.ask()
+        made.tell(failed, state=TrialState.FAIL)
+        plain = optuna.storages.RDBStorage(url)
+        study_id = plain.get_study_id_from_name("canary")
+        pair_id = plain.get_study_id_from_name("pair")
+        assert bulk._get_trials(pair_id, None, set(), -1) == plain._get_trials(
+            pair_id, None, set(), -1
+        )
+        for states, included, above in [
+            (None, set(), -1),
+            ((TrialState.COMPLETE, TrialState.RUNNING), set(), -1),
+            (None, {2, 5}, 3),
+        ]:
+            ours = bulk._get_trials(study_id, states, included, above)
+            theirs = plain._get_trials(study_id, states, included, above)
+            assert [repr(t) for t in ours] == [repr(t) for t in theirs] and theirs  # NaN != NaN
+            assert [t._trial_id for t in ours] == [t._trial_id for t in theirs]
+        with pytest.raises(KeyError):
+            bulk._get_trials(study_id + 99, None, set(), -1)
+        plain.engine.dispose()
+        bulk.engine.dispose()

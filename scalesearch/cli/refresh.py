@@ -19,11 +19,11 @@ def publish_answer(
     """Writes the report at `page`, refreshes the dashboard's notes and figures, and (with
     `glance`) prints the answer in words, one line per question."""
     from scalesearch.report.board import publish_run
-    from scalesearch.report.data import build_report
+    from scalesearch.report.data import report_of
     from scalesearch.report.page import render_report
     from scalesearch.report.words import at_a_glance
 
-    data = build_report(run.url, run.name)
+    data = report_of(run)
     if glance:
         for label, words in at_a_glance(data):
             say(label, words)

@@ -132,17 +132,18 @@ def _after_run(result, url: str, study_name: str, folder: Path, artifacts: str |
     )
     if result.search_frontier or result.family_frontier:
         from scalesearch.report.board import publish_run
-        from scalesearch.report.data import build_report
+        from scalesearch.report.data import report_of
         from scalesearch.report.page import render_report
         from scalesearch.report.words import at_a_glance
         from scalesearch.search.store.studies import open_run
 
-        data = build_report(url, study_name)
+        run = open_run(url, study_name)
+        data = report_of(run)
         for label, words in at_a_glance(data):
             say(label, words)
         page = render_report(data, folder / "report.html")
         console.print(f"report: {page}", markup=False)
-        log_line(publish_run(open_run(url, study_name), data, page, artifacts))
+        log_line(publish_run(run, data, page, artifacts))
 
 
 @app.command()
@@ -322,15 +323,16 @@ def report(
     """Write one self-contained HTML page: frontier, family, coefficients, fidelity, scaling law."""
     from scalesearch.cli.locate import locate, run_folder
     from scalesearch.report.board import publish_run
-    from scalesearch.report.data import build_report
+    from scalesearch.report.data import report_of
     from scalesearch.report.page import export_png, render_report
     from scalesearch.search.store.studies import open_run
 
     url, name = locate(storage, study, run_dir)
-    data = build_report(url, name)
+    run = open_run(url, name)
+    data = report_of(run)
     path = render_report(data, output or run_dir / run_folder(name) / "report.html")
     console.print(f"report: {path}", markup=False)
-    log_line(publish_run(open_run(url, name), data, path, artifacts))
+    log_line(publish_run(run, data, path, artifacts))
     if png is not None:
         for image in export_png(data, png):
             console.print(f"figure: {image}", markup=False)

@@ -246,7 +246,13 @@ def _made_by(run: RunStudies) -> str:
 
 def build_report(storage: str, name: str) -> ReportData:
     """Everything the page shows."""
-    run = open_run(storage, name)
+    return report_of(open_run(storage, name))
+
+
+def report_of(run: RunStudies) -> ReportData:
+    """Everything the page shows, from a run already open (its trials read once: a
+    5,000-trial study takes seconds to read)."""
+    storage = run.url
     search_front, family_front = search_frontier(run), family_frontier(run)
     space = run_attributes.stored_space(run.search)
     costs = space.search.costs if space else ("macs",)
@@ -260,7 +266,7 @@ def build_report(storage: str, name: str) -> ReportData:
     )
     if not search_points and not family_points:
         raise ReportError(
-            f"study {name!r} has no complete trial yet ({trial_counts(summary(run).trials)}); "
+            f"study {run.name!r} has no complete trial yet ({trial_counts(summary(run).trials)}); "
             f"run or resume the search first"
         )
     ablation = ablation_table(run)

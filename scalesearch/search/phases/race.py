@@ -31,6 +31,7 @@ from scalesearch.search.results.racing import (
 )
 from scalesearch.search.space import SearchSpace
 from scalesearch.search.store.schema import Phase, TrialRecord
+from scalesearch.search.store.storage import trial_numbered
 from scalesearch.search.store.studies import RunStudies
 from scalesearch.stats import format_accuracy
 
@@ -142,7 +143,7 @@ class RaceRound:
                 params = (
                     space.default_params()
                     if label == "default"
-                    else dict(run.search.trials[group.trials[0]].params)
+                    else dict(trial_numbered(run.search, group.trials[0]).params)
                 )
                 plan.append((label, params, seed, None if label == "default" else group.trials[0]))
             if not any(c.default for c in result.state.contenders) and not any(

@@ -21,6 +21,7 @@ from scalesearch.search.results.arch_groups import arch_groups
 from scalesearch.search.results.leader import choose_source
 from scalesearch.search.space import SearchSpace
 from scalesearch.search.store.schema import Phase, TrialRecord
+from scalesearch.search.store.storage import trial_numbered
 from scalesearch.search.store.studies import RunStudies
 
 
@@ -66,4 +67,4 @@ def _race_unit(run: RunStudies, space: SearchSpace, trial: FrozenTrial, record, 
     if group.default:
         return race_unit("default", space.default_params(), seed, None)
     first = group.trials[0]
-    return race_unit(str(first), dict(run.search.trials[first].params), seed, first)
+    return race_unit(str(first), dict(trial_numbered(run.search, first).params), seed, first)

@@ -18,6 +18,7 @@ from scalesearch.redact import shown
 from scalesearch.search.results.frontier import search_frontier
 from scalesearch.search.store import run_attributes, storage
 from scalesearch.search.store.schema import Phase, TrialRecord, trained
+from scalesearch.search.store.storage import trial_numbered
 from scalesearch.search.store.studies import open_run
 
 
@@ -46,7 +47,7 @@ def warm_points(url: str, name: str, space_name: str, top: int | None = None) ->
             f"its coefficients would mean something else here"
         )
     if top is None:
-        chosen = [(p.trial, earlier.trials[p.trial].params) for p in search_frontier(run)]
+        chosen = [(p.trial, trial_numbered(earlier, p.trial).params) for p in search_frontier(run)]
     else:
         search = [t for t in run.trials(Phase.SEARCH, states=(TrialState.COMPLETE,)) if trained(t)]
         best = sorted(search, key=lambda t: -t.values[0])[:top]

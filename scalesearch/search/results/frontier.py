@@ -22,6 +22,7 @@ from scalesearch.errors import StudyError
 from scalesearch.search.results.arch_groups import ArchGroup, arch_groups, seed_noise
 from scalesearch.search.store import optuna_private, run_attributes
 from scalesearch.search.store.schema import Phase, TrialRecord
+from scalesearch.search.store.storage import trial_numbered
 from scalesearch.search.store.studies import RunStudies
 
 
@@ -76,7 +77,7 @@ def _points(
     points = []
     for group in non_dominated(groups, costs):
         study = run.search if group.study == run.name else run.study_for(Phase.FAMILY)
-        trial = study.trials[group.trials[0]]
+        trial = trial_numbered(study, group.trials[0])
         record = TrialRecord.from_trial(trial)
         points.append(
             FrontierPoint(
@@ -189,7 +190,7 @@ def choose_trials(
 
 def _study_trial(run: RunStudies, point: FrontierPoint) -> FrozenTrial:
     study = run.search if point.study == run.name else run.study_for(Phase.FAMILY)
-    return study.trials[point.trial]
+    return trial_numbered(study, point.trial)
 
 
 def _spread_over_frontier(run: RunStudies, k: int) -> list[FrontierPoint]:

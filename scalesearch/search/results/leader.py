@@ -10,6 +10,7 @@ from optuna.trial import FrozenTrial, TrialState
 from scalesearch.errors import StudyError
 from scalesearch.search.results.arch_groups import arch_groups
 from scalesearch.search.store.schema import Phase
+from scalesearch.search.store.storage import trial_numbered
 from scalesearch.search.store.studies import RunStudies
 
 
@@ -54,4 +55,4 @@ def choose_source(run: RunStudies, number: int | None) -> FamilySource:
         raise StudyError("no search trial completed, so there are no coefficients to scale")
     replicated = [g for g in searched if len(g.accuracies) > 1]
     best = max(replicated or searched, key=lambda g: (g.mean, -g.macs))
-    return FamilySource(run.search.trials[best.trials[0]], best.default)
+    return FamilySource(trial_numbered(run.search, best.trials[0]), best.default)

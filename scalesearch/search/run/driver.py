@@ -69,7 +69,9 @@ class SearchDriver:
         self.health = Health(config.time_budget_s, log)
         # A resumed or joining driver's first batch ranks against the trials already there.
         search = config.space.search
-        self.gate = ask_policy(search.asks, search.batch_size, len(run.search.trials))
+        self.gate = ask_policy(
+            search.asks, search.batch_size, len(run.search.get_trials(deepcopy=False))
+        )
         self.ledger = Ledger(
             config,
             self.space,

@@ -12,13 +12,14 @@ import warnings
 from pathlib import Path
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from scalesearch.errors import StudyError
 from scalesearch.redact import hidden_in, shown
 from scalesearch.search.costs import metric_name
+from scalesearch.search.store import optuna_private
 from scalesearch.search.store.schema import (
     DIRECTIONS,
 )
@@ -61,11 +62,13 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
         ) from None
     try:
         return creating_schema(
-            lambda: optuna.storages.RDBStorage(
-                url,
-                heartbeat_interval=HEARTBEAT_INTERVAL_S,
-                grace_period=HEARTBEAT_GRACE_S,
-                engine_kwargs=engine_options(url),
+            lambda: optuna_private.read_trials_in_bulk(
+                optuna.storages.RDBStorage(
+                    url,
+                    heartbeat_interval=HEARTBEAT_INTERVAL_S,
+                    grace_period=HEARTBEAT_GRACE_S,
+                    engine_kwargs=engine_options(url),
+                )
             )
         )
     except NoSuchModuleError:
@@ -158,3 +161,12 @@ def trials_by_state(study: optuna.Study) -> dict[str, int]:
     for t in study.get_trials(deepcopy=False):
         counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
     return counts
+
+
+def trial_numbered(study: optuna.Study, number: int) -> FrozenTrial:
+    """A study's trial by number, not copied: `Study.trials[n]` deep-copies every trial of
+    the study to return one (8 s for a 5,000-trial study)."""
+    trials = study.get_trials(deepcopy=False)
+    if 0 <= number < len(trials) and trials[number].number == number:
+        return trials[number]  # numbers are dense and Optuna lists trials by number
+    return next(t for t in trials if t.number == number)

@@ -122,7 +122,10 @@ class RunStudies:
         """The factors of the run's budget studies, in order (or of its budget trials, in a
         0.2 study)."""
         if not self.split:
-            found = {TrialRecord.from_trial(t).budget_factor for t in self.search.trials}
+            found = {
+                TrialRecord.from_trial(t).budget_factor
+                for t in self.search.get_trials(deepcopy=False)
+            }
             return sorted(f for f in found if f is not None)
         keys = run_attributes.phase_studies(self.search)
         return sorted(float(k[len(BUDGET_KEY) : -1]) for k in keys if k.startswith(BUDGET_KEY))
