@@ -10,7 +10,8 @@ sits in the family study. Then, on SQLite and on the local PostgreSQL, it times:
 - ask + tell: a real `SearchDriver` asks the next trial (TPE under rolling asks), writes its
   record, and is told its outcome, trial after trial; the realisation of the spec (equal-
   cost rounding, parameter and runtime counts: the same at any study size, ≈ 0.4 s on 2
-  cores) is timed apart and subtracted: it is the search-overhead bench's business;
+  cores) is timed apart and subtracted: it is the search-overhead bench's business; the
+  sampler's part (Optuna's TPE, which reads every trial at every ask) is shown apart;
 - `frontier`, `report` (with the dashboard's notes; run twice: the second finds every note
   written) and `export --trial` (TorchScript exporter: the model's part is the same at any
   size), each through the CLI's `main`;
@@ -45,6 +46,7 @@ from scalesearch.search.config import config_from_flags
 from scalesearch.search.run import trial_build
 from scalesearch.search.run.driver import SearchDriver
 from scalesearch.search.run.heartbeat import Heartbeat
+from scalesearch.search.run.lagged_sampler import LaggedSampler
 from scalesearch.search.run.lifecycle import open_study
 from scalesearch.search.run.outcome import ProxyOutcome
 from scalesearch.search.run.trainable import TrialConfig
@@ -129,39 +131,47 @@ def fill_run(url: str, name: str, space: SearchSpace, size: int, pool: dict) -> 
     return run
 
 
-def ask_and_tell(url: str, name: str, space: SearchSpace, asks: int) -> float:
-    """Median ms a trial of the driver's ask + record + tell, realisation excluded."""
+def ask_and_tell(url: str, name: str, space: SearchSpace, asks: int) -> tuple[float, float]:
+    """Median ms a trial of the driver's ask + record + tell, realisation excluded, and of
+    it the sampler's (Optuna's TPE reads every trial of the study at every ask)."""
     config = config_from_flags(
         space, Path(tempfile.mkdtemp()), storage=url, study_name=name, trials=None, resume=False
     )
     config = dataclasses.replace(config, trials=100_000)
     run = open_study(config, "bench:2")
     realising: list[float] = []
-    patched = {
+    sampling: list[float] = []
+    realisation = {
         (trial_build, "count_runtime"): trial_build.count_runtime,
         (trial_build, "meta_model"): trial_build.meta_model,
         (trial_build, "count_params"): trial_build.count_params,
         (SearchSpace, "realize_strategy"): SearchSpace.realize_strategy,
     }
+    sampler = {
+        (LaggedSampler, m): getattr(LaggedSampler, m)
+        for m in ("infer_relative_search_space", "sample_relative", "sample_independent")
+    }
 
-    def timing(real):
+    def timing(real, into: list[float]):
         def timed_call(*args, **kwargs):
             start = time.perf_counter()
             try:
                 return real(*args, **kwargs)
             finally:
-                realising.append(time.perf_counter() - start)
+                into.append(time.perf_counter() - start)
 
         return timed_call
 
-    for (owner, name), real in patched.items():
-        setattr(owner, name, timing(real))
-    spent = []
+    patched = {**realisation, **sampler}
+    for key, real in patched.items():
+        setattr(*key, timing(real, realising if key in realisation else sampling))
+    spent, sampled = [], []
     try:
         with Heartbeat(run.search) as beat:
             driver = SearchDriver(config, run, beat, 10, "bench:2", log=lambda line: None)
             for i in range(asks):
                 realising.clear()
+                sampling.clear()
                 start = time.perf_counter()
                 config_or_told = driver.suggest(f"t{i}", run.search.ask)
                 if isinstance(config_or_told, TrialConfig):
@@ -175,10 +185,11 @@ def ask_and_tell(url: str, name: str, space: SearchSpace, asks: int) -> float:
                     driver.on_result(f"t{i}", outcome.to_report())
                 driver.poll.freed()
                 spent.append(time.perf_counter() - start - sum(realising))
+                sampled.append(sum(sampling))
     finally:
-        for (owner, name), real in patched.items():
-            setattr(owner, name, real)
-    return 1000 * statistics.median(spent)
+        for (owner, attr), real in patched.items():
+            setattr(owner, attr, real)
+    return 1000 * statistics.median(spent), 1000 * statistics.median(sampled)
 
 
 def timed(argv: list[str]) -> float:
@@ -236,7 +247,7 @@ def main() -> None:
         "search": realise(space, ARCHITECTURES, Phase.SEARCH),
         "family": [realise(space, 1, Phase.FAMILY, phi)[0] for phi in (0.0, 1.0, 2.0)],
     }
-    columns = ["ask+tell ms", "frontier s", "report s", "report again s", "export s"]
+    columns = ["ask+tell ms", "sampler ms", "frontier s", "report s", "report again s", "export s"]
     print(f"{'storage':<11}{'trials':>7}{'beside':>8}" + "".join(f"{c:>16}" for c in columns))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -257,8 +268,8 @@ def main() -> None:
                         _print(kind, size, args.others, ask, row, None)
 
 
-def _print(kind: str, size: int, others: int, ask: float, row: dict, filled: float | None):
-    cells = [f"{ask:16.1f}"] + [f"{row[k]:16.2f}" for k in row]
+def _print(kind: str, size: int, others: int, ask: tuple, row: dict, filled: float | None):
+    cells = [f"{ask[0]:16.1f}", f"{ask[1]:16.1f}"] + [f"{row[k]:16.2f}" for k in row]
     tail = "" if filled is None else f"   (filled in {filled:.0f} s)"
     print(f"{kind:<11}{size:>7}{others:>8}" + "".join(cells) + tail, flush=True)
 

@@ -18,6 +18,7 @@ The wrapped sampler (TPE, GP, NSGA-II, random) is unchanged; only its view of th
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from typing import Any
 
@@ -46,20 +47,35 @@ def settled_below(trials: list[FrozenTrial], number: int, lag: int) -> int:
 class Settled:
     """`settled_below` with a lag, computed once per trial number: it reads only whether each
     earlier trial took a slot, which is final once that trial was asked, so it never
-    changes once every trial before n has its mark (the study is then not read again)."""
+    changes once every trial before n has its mark (the study is then not read again). The
+    slot-takers among the study's first `_end` trials, all marked, are kept, so each new
+    number reads only the trials after them (at 5,000 trials a scan of every trial at every
+    ask was 50 ms)."""
 
     def __init__(self, lag: int) -> None:
         if lag < 1:
             raise ValueError(f"lag must be >= 1, but got {lag}")
         self.lag = lag
         self._known: dict[int, int] = {}
+        self._slotted: list[int] = []  # numbers below `_end` that took a slot, in order
+        self._end = 0
 
     def __call__(self, trials: Callable[[], list[FrozenTrial]], number: int) -> int:
         if number in self._known:
             return self._known[number]
-        before = [t for t in trials() if t.number < number]
-        value = settled_below(before, number, self.lag)
-        if len(before) == number and all(_marked(t) for t in before):
+        listed = trials()
+        while self._end < len(listed) and listed[self._end].number == self._end:
+            if not _marked(listed[self._end]):
+                break
+            if took_slot(listed[self._end]):
+                self._slotted.append(self._end)
+            self._end += 1
+        slotted = self._slotted[: bisect.bisect_left(self._slotted, number)]
+        if self._end < number:
+            later = listed[self._end :] if len(listed) > self._end else []
+            slotted += [t.number for t in later if t.number < number and took_slot(t)]
+        value = slotted[-self.lag] if len(slotted) >= self.lag else 0
+        if self._end >= number:
             self._known[number] = value
         return value
 

@@ -23,12 +23,8 @@ from scalesearch.search.run.heartbeat import Heartbeat
 from scalesearch.search.run.outcome import ProxyOutcome, Verdict, decide, with_measured
 from scalesearch.search.run.progress import Progress
 from scalesearch.search.run.trainable import TrialConfig
-from scalesearch.search.run.trial_build import (
-    build_trial,
-    find_twin,
-    measured_latency,
-    twin_verdict,
-)
+from scalesearch.search.run.trial_build import build_trial, twin_verdict
+from scalesearch.search.run.trial_lookups import TrialLookups
 from scalesearch.search.space import SearchSpace
 from scalesearch.search.store import optuna_private
 from scalesearch.search.store.schema import Phase, TrialRecord, cost_value, enqueued_phase
@@ -58,6 +54,7 @@ class Ledger:
     asks: AskPolicy  # how search trials are asked: which earlier ones a new one may see
 
     def __post_init__(self) -> None:
+        self.lookups = TrialLookups()
         self.phase = Phase.SEARCH
         self.progress = Progress(self.phase.value, self.log)
 
@@ -92,10 +89,12 @@ class Ledger:
         if built.prune_reason:
             self.tell(trial, Verdict(TrialState.PRUNED, reason=built.prune_reason))
             return Told.PRUNED
-        twin = find_twin(self._twin_studies(trial, phase), built.record.train_key, trial, phase)
+        twin = self.lookups.twin(
+            self._twin_studies(trial, phase), built.record.train_key, trial, phase
+        )
         if twin is None:
             TrialRecord(took_slot=True).write(trial)
-            timed = measured_latency(self.run.studies(), built.record.spec_hash)
+            timed = self.lookups.latency(self.run.studies(), built.record.spec_hash)
             if timed is None:
                 return built.config
             timed.write(trial)

@@ -2,9 +2,9 @@
 
 Pure apart from reading the trial's parameters: the driver writes the record and tells
 the study. A trial is refused before training (`prune_reason`) when no rounding realises it
-at equal cost, or its spec is over the MACs budget. Twins — earlier trials that trained the
-same spec with the same proxy settings and seed — are found here too, so that no
-architecture is trained twice.
+at equal cost, or its spec is over the MACs budget. How a twin — an earlier trial that
+trained the same spec with the same proxy settings and seed, found by `trial_lookups` — is
+copied is here too, so that no architecture is trained twice.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
-import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from scalesearch.arch.cost import ModelCost, count_params, meta_model
@@ -142,43 +141,7 @@ def build_trial(
     return BuiltTrial(record, config, reason, constraints)
 
 
-def find_twin(
-    studies: list[optuna.Study], train_key: str, trial: Trial, phase: Phase = Phase.SEARCH
-) -> tuple[str, FrozenTrial] | None:
-    """The earliest other trial (of `studies`: those that train as `phase` does) with this
-    train_key that trained (or is training) it and did not fail, with its study's name: its
-    result stands for this one. A failed twin is retried, not copied. Outside the search,
-    only a twin that trained to the end stands: a replicate, family or ablation member
-    trains in full where the search stopped its twin early."""
-    for study in studies:
-        for t in study.get_trials(deepcopy=False):
-            if study.study_name == trial.study.study_name and t.number == trial.number:
-                continue
-            record = TrialRecord.from_trial(t)
-            if record.train_key != train_key or record.duplicate_of is not None:
-                continue
-            cut_short = t.state == TrialState.PRUNED and record.stopped_early
-            if t.state == TrialState.FAIL or (phase != Phase.SEARCH and cut_short):
-                continue
-            return study.study_name, t
-    return None
-
-
 LATENCY_FIELDS = ("latency_ms", "latency_batch_ms", "latency_batch", "latency_device")
-
-
-def measured_latency(studies: list[optuna.Study], spec_hash: str | None) -> TrialRecord | None:
-    """The latency fields of the earliest trial (of `studies`) that measured this spec's:
-    a latency belongs to the network, not to its training, so an architecture trained again
-    (another seed, a family copy, another phase) is not timed again inside its slot."""
-    if spec_hash is None:
-        return None
-    for study in studies:
-        for t in study.get_trials(deepcopy=False):
-            record = TrialRecord.from_trial(t)
-            if record.spec_hash == spec_hash and record.latency_ms is not None:
-                return TrialRecord(**{k: getattr(record, k) for k in LATENCY_FIELDS})
-    return None
 
 
 def twin_verdict(

@@ -42,12 +42,51 @@ SEARCH_PHASES = (Phase.SEARCH, Phase.REPLICATE)
 
 
 @dataclass
+class _Tally:
+    """A phase's trials by state; kept, over a study's first `end` trials, all finished (a
+    finished trial never changes), so the next count reads only the trials after them."""
+
+    done: int = 0
+    running: int = 0
+    failed: int = 0
+    end: int = 0
+
+    def plus(self, other: _Tally) -> _Tally:
+        return _Tally(
+            self.done + other.done, self.running + other.running, self.failed + other.failed
+        )
+
+    def counted(self, trials: list[FrozenTrial], phase: Phase, factor: float | None) -> _Tally:
+        """This phase's counts over `trials` (a study's, by number), this tally extended."""
+        while self.end < len(trials) and trials[self.end].number == self.end:
+            if not trials[self.end].state.is_finished():
+                break
+            self.add(trials[self.end], phase, factor)
+            self.end += 1
+        now = _Tally(self.done, self.running, self.failed)
+        for t in trials[self.end :]:
+            now.add(t, phase, factor)
+        return now
+
+    def add(self, trial: FrozenTrial, phase: Phase, factor: float | None) -> None:
+        record = TrialRecord.from_trial(trial)
+        if record.phase != phase or record.duplicate_of is not None:
+            return
+        if phase == Phase.BUDGET and record.budget_factor != factor:
+            return
+        self.done += finished(trial)
+        self.running += trial.state == TrialState.RUNNING
+        self.failed += trial.state == TrialState.FAIL
+
+
+@dataclass
 class RunStudies:
     """A run's studies in one storage, opened as they are needed."""
 
     url: str
     search: optuna.Study
     _opened: dict[str, optuna.Study] = field(default_factory=dict)
+    _tallies: dict[tuple, _Tally] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -136,14 +175,17 @@ class RunStudies:
 
     def phase_counts(self, phase: Phase) -> tuple[int, int, int]:
         """(finished, running, failed) trials of a phase, whichever driver ran them; a
-        duplicate (it took a twin's result) is no architecture trained."""
-        done = running = failed = 0
-        for t in self.trials(phase):
-            if TrialRecord.from_trial(t).duplicate_of is None:
-                done += finished(t)
-                running += t.state == TrialState.RUNNING
-                failed += t.state == TrialState.FAIL
-        return done, running, failed
+        duplicate (it took a twin's result) is no architecture trained. A driver asks at
+        every ask: the trials of a study's finished first part are counted once."""
+        totals = _Tally()
+        factors = self.budget_factors() if phase == Phase.BUDGET else [None]
+        for factor in factors:
+            study = self.study_for(phase, factor=factor)
+            if study is not None:
+                key = (study.study_name, phase, factor)
+                kept = self._tallies.setdefault(key, _Tally())
+                totals = totals.plus(kept.counted(study.get_trials(deepcopy=False), phase, factor))
+        return totals.done, totals.running, totals.failed
 
     def search_budget(self, default: int) -> int:
         """The search's budget, read each time: a driver that joins later adds its own."""
