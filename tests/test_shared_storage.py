@@ -9,12 +9,11 @@ from collections import Counter
 
 import optuna
 import pytest
-from optuna.storages import RDBStorage
 
 from scalesearch.cli.main import main
 from scalesearch.search.run import samplers
 from scalesearch.search.space import load_space
-from scalesearch.search.store import run_attributes
+from scalesearch.search.store import optuna_private, run_attributes
 from scalesearch.search.store import storage as st
 from scalesearch.search.store.schema import Phase
 from scalesearch.search.store.studies import RunStudies
@@ -57,16 +56,17 @@ def _storage(tmp_path, others: int) -> str:
 
 @pytest.fixture
 def loaded(monkeypatch) -> Counter:
-    """Trials the database returns, by study id."""
+    """Trials the database returns, by study id (every storage the commands open reads
+    them through `optuna_private`'s bulk reader)."""
     counts: Counter = Counter()
-    real = RDBStorage._get_trials
+    real = optuna_private._bulk_trials
 
-    def counting(self, study_id, *args, **kwargs):
-        trials = real(self, study_id, *args, **kwargs)
+    def counting(backend, study_id, *args, **kwargs):
+        trials = real(backend, study_id, *args, **kwargs)
         counts[study_id] += len(trials)
         return trials
 
-    monkeypatch.setattr(RDBStorage, "_get_trials", counting)
+    monkeypatch.setattr(optuna_private, "_bulk_trials", counting)
     return counts
 
 
