@@ -143,6 +143,9 @@ def as_running(trial: FrozenTrial) -> FrozenTrial:
     return running
 
 
+_IDS_A_QUERY = 2000  # under every dialect's limit on bound parameters
+
+
 def read_trials_in_bulk(storage: optuna.storages.RDBStorage) -> optuna.storages.RDBStorage:
     """`storage` reading trials with SQLAlchemy Core, not its ORM: Optuna's reader makes an
     ORM object of every attribute row (a 5,000-trial study is ≈ 200,000 rows: 8 s on this
@@ -172,27 +175,33 @@ def _bulk_trials(
     if trial_id_greater_than > -1:
         newer = trials.c.trial_id > trial_id_greater_than
         where.append(sa.or_(trials.c.trial_id.in_(included), newer) if included else newer)
-    chosen = sa.select(trials.c.trial_id).where(*where)
     children = {
         "params": (models.TrialParamModel, "param_id"),
         "values": (models.TrialValueModel, "objective"),
-        "user_attributes": (models.TrialUserAttributeModel, None),
-        "system_attributes": (models.TrialSystemAttributeModel, None),
+        "user_attributes": (models.TrialUserAttributeModel, "trial_id"),
+        "system_attributes": (models.TrialSystemAttributeModel, "trial_id"),
         "intermediate_values": (models.TrialIntermediateValueModel, "step"),
     }
     with backend.engine.connect() as connection:
-        study = models.StudyModel.__table__
-        exists = sa.select(study.c.study_id).where(study.c.study_id == study_id)
-        if connection.execute(exists).first() is None:
-            raise KeyError(f"No study with study_id {study_id} exists.")
         rows = connection.execute(sa.select(trials).where(*where).order_by(trials.c.trial_id)).all()
+        if not rows:
+            study = models.StudyModel.__table__
+            exists = sa.select(study.c.study_id).where(study.c.study_id == study_id)
+            if connection.execute(exists).first() is None:
+                raise KeyError(f"No study with study_id {study_id} exists.")
+            return []
         found = {row.trial_id: _TrialRows(row) for row in rows}
-        for field, (model, order) in children.items():
-            table = model.__table__
-            query = sa.select(table).where(table.c.trial_id.in_(chosen))
-            for child in connection.execute(query.order_by(table.c[order or "trial_id"])):
-                if (owner := found.get(child.trial_id)) is not None:
-                    getattr(owner, field).append(child)
+        ids = list(found)
+        # By the ids themselves, in chunks, as Optuna's loader asks: with a sub-select of
+        # the trials instead, PostgreSQL scanned every study's attribute rows (reading two
+        # running trials took 39 ms beside 19 other runs, 4 ms alone; by ids, 6 ms).
+        for start in range(0, len(ids), _IDS_A_QUERY):
+            chunk = ids[start : start + _IDS_A_QUERY]
+            for field, (model, order) in children.items():
+                table = model.__table__
+                query = sa.select(table).where(table.c.trial_id.in_(chunk)).order_by(table.c[order])
+                for child in connection.execute(query):
+                    getattr(found[child.trial_id], field).append(child)
     build = backend._build_frozen_trial_from_trial_model
     return [build(t) for t in found.values()]  # type: ignore[arg-type]
 
