@@ -29,6 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from scalesearch.search.store.optuna_private import as_running, study_view
 from scalesearch.search.store.schema import TrialRecord
+from scalesearch.search.store.storage import settled_from
 
 
 def took_slot(trial: FrozenTrial) -> bool:
@@ -64,11 +65,9 @@ class Settled:
         if number in self._known:
             return self._known[number]
         listed = trials()
-        while self._end < len(listed) and listed[self._end].number == self._end:
-            if not _marked(listed[self._end]):
-                break
-            if took_slot(listed[self._end]):
-                self._slotted.append(self._end)
+        for trial in settled_from(listed, self._end, _marked):
+            if took_slot(trial):
+                self._slotted.append(trial.number)
             self._end += 1
         slotted = self._slotted[: bisect.bisect_left(self._slotted, number)]
         if self._end < number:

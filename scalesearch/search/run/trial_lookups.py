@@ -16,6 +16,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from scalesearch.search.run.trial_build import LATENCY_FIELDS
 from scalesearch.search.store.schema import Phase, TrialRecord
+from scalesearch.search.store.storage import settled_from
 
 Keys = Callable[[FrozenTrial], Iterator[Hashable]]
 
@@ -34,11 +35,9 @@ class EarliestByKey:
     ) -> FrozenTrial | None:
         """The earliest of `trials` (the study's, by number) answering `key`, trial number
         `skip` aside (the one asking, which is not finished)."""
-        while self._end < len(trials) and trials[self._end].number == self._end:
-            if not trials[self._end].state.is_finished():
-                break
-            for answered in self.keys(trials[self._end]):
-                self._first.setdefault(answered, trials[self._end])
+        for trial in settled_from(trials, self._end):
+            for answered in self.keys(trial):
+                self._first.setdefault(answered, trial)
             self._end += 1
         if key in self._first:
             return self._first[key]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -161,6 +162,19 @@ def trials_by_state(study: optuna.Study) -> dict[str, int]:
     for t in study.get_trials(deepcopy=False):
         counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
     return counts
+
+
+def settled_from(
+    trials: list[FrozenTrial], start: int, settled: Callable[[FrozenTrial], bool] | None = None
+) -> list[FrozenTrial]:
+    """The trials numbered `start` on that are settled (finished, by default) up to the first
+    that is not, in a study's list by number: what an index kept over a study's first trials
+    adds to itself (a settled trial never changes)."""
+    settled = settled or (lambda t: t.state.is_finished())
+    end = start
+    while end < len(trials) and trials[end].number == end and settled(trials[end]):
+        end += 1
+    return trials[start:end]
 
 
 def trial_numbered(study: optuna.Study, number: int) -> FrozenTrial:

@@ -58,10 +58,8 @@ class _Tally:
 
     def counted(self, trials: list[FrozenTrial], phase: Phase, factor: float | None) -> _Tally:
         """This phase's counts over `trials` (a study's, by number), this tally extended."""
-        while self.end < len(trials) and trials[self.end].number == self.end:
-            if not trials[self.end].state.is_finished():
-                break
-            self.add(trials[self.end], phase, factor)
+        for trial in storage.settled_from(trials, self.end):
+            self.add(trial, phase, factor)
             self.end += 1
         now = _Tally(self.done, self.running, self.failed)
         for t in trials[self.end :]:
