@@ -101,3 +101,25 @@ def test_an_unknown_study_names_the_others_without_reading_their_trials(
     assert main(["frontier", "--storage", url, "--study", "nope"]) == 2
     assert "studies there: mine, mine.family, other0" in capsys.readouterr().err
     assert not loaded
+
+
+def _open_or_say_why(url: str) -> str:
+    try:
+        st.open_storage(url)
+    except Exception as err:  # noqa: BLE001 - the test shows what each process met
+        return f"{type(err).__name__}: {err}"
+    return "opened"
+
+
+def test_processes_that_open_a_fresh_sqlite_storage_at_once_all_open_it(tmp_path) -> None:
+    """A `report` started beside a run's first moments (or drivers started together) all
+    create the same tables; those that lose the race try again instead of failing with
+    "cannot connect (table ... already exists)"."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(6, mp_context=multiprocessing.get_context("fork")) as pool:
+        for round_ in range(4):
+            url = st.default_storage(tmp_path / str(round_))
+            (tmp_path / str(round_)).mkdir()
+            assert list(pool.map(_open_or_say_why, [url] * 6)) == ["opened"] * 6

@@ -39,19 +39,26 @@ claims = sa.Table(
 )
 
 
+# How SQLite words the loss of a race to create the same tables.
+_SQLITE_RACE_SIGNS = ("locked", "already exists")
+
+
 def creating_schema(create: Callable[[], T], attempts: int = 5) -> T:
     """Runs `create` again when another process created the same tables at the same moment.
 
-    Drivers that start together on a fresh database all find the tables missing and all
-    create them; all but one then fail on a duplicate name (PostgreSQL) or a lock (SQLite).
-    On the next try the tables are there.
+    Drivers (or a driver and a `report` run beside it) that start together on a fresh
+    database all find the tables missing and all create them; all but one then fail on a
+    duplicate name (PostgreSQL's IntegrityError or ProgrammingError; SQLite's "table ...
+    already exists") or a lock (SQLite's "database is locked"). On the next try the tables
+    are there.
     """
     for attempt in range(attempts):
         try:
             return create()
         except (IntegrityError, ProgrammingError, OperationalError) as err:
-            # SQLite reports the same race as "database is locked".
-            racing = not isinstance(err, OperationalError) or "locked" in str(err)
+            racing = not isinstance(err, OperationalError) or any(
+                sign in str(err) for sign in _SQLITE_RACE_SIGNS
+            )
             if not racing or attempt == attempts - 1:
                 raise
             time.sleep(0.2 + random.random())
