@@ -85,6 +85,7 @@ class RunStudies:
     search: optuna.Study
     _opened: dict[str, optuna.Study] = field(default_factory=dict)
     _tallies: dict[tuple, _Tally] = field(default_factory=dict)
+    _split: bool = False
 
     @property
     def name(self) -> str:
@@ -92,7 +93,12 @@ class RunStudies:
 
     @property
     def split(self) -> bool:
-        return run_attributes.is_split(self.search)
+        """Whether the run keeps each fidelity in a study of its own. A driver asks at every
+        ask; a layout once split stays split, so that answer is kept (a driver that loaded
+        the study before its creator marked it asks again)."""
+        if not self._split:
+            self._split = run_attributes.is_split(self.search)
+        return self._split
 
     def name_for(self, phase: Phase, factor: float | None = None) -> str:
         """The study a phase's trials live in (a budget's: of its `factor`)."""
