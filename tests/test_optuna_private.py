@@ -58,19 +58,52 @@ def test_a_study_system_attribute_is_written_and_read(study) -> None:
     }
 
 
-@pytest.mark.parametrize("where", ["sqlite", "memory"])
-def test_user_attributes_written_together_read_back_and_a_finished_trial_refuses(
-    study, where
+@pytest.mark.parametrize("where", ["sqlite", "postgresql", "memory"])
+def test_user_attributes_and_constraints_written_together_read_back_as_optuna_s_own(
+    tmp_path, where
 ) -> None:
-    study = study if where == "sqlite" else optuna.create_study()
-    trial = study.ask()
-    door.set_user_attrs(trial, {"spec": '{"a": 1}', "macs": 5, "accuracies": [0.5, 0.75]})
-    assert trial.user_attrs == {"spec": '{"a": 1}', "macs": 5, "accuracies": [0.5, 0.75]}
-    door.set_user_attrs(trial, {"macs": 6})  # written again: the new value
-    study.tell(trial, [0.5, 0.5] if where == "sqlite" else 0.5)
-    assert study.trials[-1].user_attrs["macs"] == 6
-    with pytest.raises(RuntimeError):  # as Optuna's own setter: a finished trial is final
-        door.set_user_attrs(trial, {"macs": 7})
+    """What one transaction writes reads back as Optuna's own setters would have written it,
+    written again replaces, and a finished trial refuses a write as Optuna's setters do."""
+    with contextlib.ExitStack() as stack:
+        if where == "memory":
+            study = optuna.create_study(directions=["maximize", "minimize"])
+        else:
+            url = (
+                st.default_storage(tmp_path)
+                if where == "sqlite"
+                else stack.enter_context(postgres_database())
+            )
+            study = st.create_or_load_study(
+                st.open_storage(url), "c", optuna.samplers.RandomSampler()
+            )
+        attrs = {"spec": '{"a": 1}', "macs": 5, "accuracies": [0.5, 0.75], "ok": None}
+        constraints = {"cost_target": -0.25, "macs_budget": 1}
+        theirs = study.ask()
+        for key, value in attrs.items():
+            theirs.set_user_attr(key, value)
+        for key, value in constraints.items():
+            theirs.set_constraint(key, value)
+        ours = study.ask()
+        door.set_user_attrs(ours, attrs, constraints)
+        assert ours.user_attrs == theirs.user_attrs
+        live = [study._storage.get_trial(door.trial_id(t)) for t in (theirs, ours)]
+        assert live[1].system_attrs == live[0].system_attrs
+        door.set_user_attrs(ours, {"macs": 6})  # written again: the new value
+        for trial in (theirs, ours):
+            study.tell(trial, [0.5, 0.5])
+        stored = {t.number: t for t in study.get_trials()}
+        assert stored[1].user_attrs == {**attrs, "macs": 6}
+        assert stored[1].system_attrs == stored[0].system_attrs  # what samplers read
+        assert (
+            stored[1].constraints
+            == stored[0].constraints
+            == {
+                "cost_target": -0.25,
+                "macs_budget": 1.0,
+            }
+        )
+        with pytest.raises(RuntimeError):  # as Optuna's own setter: a finished trial is final
+            door.set_user_attrs(ours, {"macs": 7})
 
 
 def test_the_hypervolume_of_two_points(study) -> None:

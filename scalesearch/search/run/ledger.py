@@ -83,9 +83,7 @@ class Ledger:
             self.version,
             self.driver,
         )
-        built.record.write(trial)
-        for name, value in built.constraints.items():
-            trial.set_constraint(name, value)
+        built.record.write(trial, built.constraints)
         if built.prune_reason:
             self.tell(trial, Verdict(TrialState.PRUNED, reason=built.prune_reason))
             return Told.PRUNED

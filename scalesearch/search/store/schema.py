@@ -222,11 +222,12 @@ class TrialRecord:
         attrs = trial.user_attrs
         return all(attrs.get(k) == v for k, v in self.to_attrs().items())
 
-    def write(self, trial: Trial) -> None:
-        """Stores the set fields on a live trial, in one transaction."""
+    def write(self, trial: Trial, constraints: dict[str, float] | None = None) -> None:
+        """Stores the set fields on a live trial, and its `constraints` where given (what a
+        sampler reads as `Trial.set_constraint`'s), in one transaction."""
         from scalesearch.search.store import optuna_private
 
-        optuna_private.set_user_attrs(trial, self.to_attrs())
+        optuna_private.set_user_attrs(trial, self.to_attrs(), constraints)
 
     def enqueue(self, study: optuna.Study, params: dict[str, Any]) -> None:
         """Queues a trial of `params` that starts with this record (its phase, φ, seed...)."""
