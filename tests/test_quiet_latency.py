@@ -77,6 +77,17 @@ def test_a_phase_s_architectures_are_timed_once_with_their_repeatability(tmp_pat
     glance = dict(_glance(report))
     assert glance["latency"].startswith("2 architectures timed with nothing else training, on")
     assert all(p.latency_ms == latency.ms(p.spec_hash) for p in report.search_points)
+    # `frontier` shows its points' quiet timings, with the device and the passes' agreement.
+    listed = _frontier(driver.run, ["--json"])
+    assert listed["search"] and all(
+        p["quiet_latency_ms"] == latency.timed[p["spec_hash"]].ms_batch1 for p in listed["search"]
+    )
+    summary = listed["latency"]
+    assert (summary["timed"], summary["unmeasured"], summary["devices"]) == (2, 0, latency.devices)
+    assert summary["pass_tau"] == pytest.approx(latency.pass_tau)
+    shown = " ".join(_frontier(driver.run, []).split())
+    assert "Latency of the frontier points (nothing else training)" in shown
+    assert latency.words() in shown
 
 
 def test_a_busy_node_leaves_latency_unmeasured_and_says_why(tmp_path, monkeypatch) -> None:
@@ -101,6 +112,27 @@ def test_a_busy_node_leaves_latency_unmeasured_and_says_why(tmp_path, monkeypatc
     publish(driver.run, report)
     (trial,) = driver.run.search.trials
     assert "**Latency**: latency unmeasured: the node was busy" in _note(driver.run.search, trial)
+    listed = _frontier(driver.run, ["--json"])
+    assert [p["quiet_latency_ms"] for p in listed["search"]] == [None]
+    assert listed["latency"]["words"].startswith("latency: unmeasured (the node was busy: ")
+    shown = " ".join(_frontier(driver.run, []).split())
+    assert (
+        "Latency of the frontier points" not in shown and "latency: unmeasured (the node" in shown
+    )
+
+
+def _frontier(run, flags: list[str]):
+    """What `scalesearch frontier` prints for the run (parsed, with --json)."""
+    import contextlib
+    import io
+    import json
+
+    from scalesearch.cli.main import main
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["frontier", "--storage", run.url, "--study", run.name, *flags]) == 0
+    return json.loads(printed.getvalue()) if flags else printed.getvalue()
 
 
 def _glance(report):

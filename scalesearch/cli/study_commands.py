@@ -156,7 +156,7 @@ def frontier(
     """The run's two frontiers: the family's (accuracy against MACs across φ) and the
     search's (accuracy against its costs at the search φ), each with its hypervolume."""
     from scalesearch.cli.locate import locate_run
-    from scalesearch.cli.views import render_frontiers
+    from scalesearch.cli.views import render_frontiers, render_quiet_latency
     from scalesearch.redact import storage_flag
     from scalesearch.report.decision_words import check_words
     from scalesearch.search.results.defaults_check import defaults_check, why_unchecked
@@ -165,16 +165,22 @@ def frontier(
         frontier_hypervolume,
         search_frontier,
     )
+    from scalesearch.search.results.latencies import run_latencies
 
     run, _ = locate_run(storage, study, run_dir)
     family, search = family_frontier(run), search_frontier(run)
-    check = defaults_check(run)
+    check, latency = defaults_check(run), run_latencies(run.url, run.name)
     if as_json:
-        front = {"family": [p.to_dict() for p in family], "search": [p.to_dict() for p in search]}
-        print(json.dumps({**front, "check": None if check is None else check.to_dict()}, indent=2))
+        front = {
+            name: [{**p.to_dict(), "quiet_latency_ms": latency.ms(p.spec_hash)} for p in points]
+            for name, points in (("family", family), ("search", search))
+        }
+        checked = None if check is None else check.to_dict()
+        print(json.dumps({**front, "check": checked, "latency": latency.summary()}, indent=2))
         return
     volumes = (frontier_hypervolume(run, family), frontier_hypervolume(run, search))
     render_frontiers(family, search, console, volumes)
+    render_quiet_latency({"family": family, "search": search}, latency, console)
     if family:
         unchecked = None if check is not None else why_unchecked(run)
         words = check_words(check, unchecked, storage_flag(run.url))

@@ -10,9 +10,10 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from scalesearch.formatting import human
+from scalesearch.formatting import human, milliseconds
 from scalesearch.search.costs import cell
 from scalesearch.search.results.frontier import FrontierPoint
+from scalesearch.search.results.latencies import RunLatencies
 from scalesearch.search.space import SearchSpace
 from scalesearch.stats import format_accuracy
 
@@ -177,6 +178,37 @@ def render_frontier(
     console.print(table)
     if "latency" in extra:
         console.print("ms = inference latency at batch 1 on the device that measured it.")
+
+
+def render_quiet_latency(
+    frontiers: dict[str, list[FrontierPoint]], latency: RunLatencies, console: Console
+) -> None:
+    """The frontier points' batch-1 latency as the run's quiet timing measured it (timed
+    once the trainings ended, nothing else training), then where and how repeatably: a
+    latency is shown with its device and its pass-to-pass agreement, or not at all."""
+    if not latency.timed and not latency.unmeasured:
+        return  # not timed (latency_passes 0, or the run's trainings have not ended)
+    rows = [
+        (name, p, latency.timed[p.spec_hash])
+        for name, points in frontiers.items()
+        for p in points
+        if p.spec_hash in latency.timed
+    ]
+    if rows:
+        table = Table(
+            title="Latency of the frontier points (nothing else training)",
+            caption="ms: batch 1, median of the passes; apart: their spread.",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            collapse_padding=True,
+        )
+        for column in ("frontier", "trial", "φ", "ms", "apart"):
+            table.add_column(column, justify="right", no_wrap=True)
+        for name, p, timed in rows:
+            spread = f"{timed.spread:.0%}"
+            table.add_row(name, str(p.trial), f"{p.phi:g}", milliseconds(timed.ms_batch1), spread)
+        console.print(table)
+    console.print(latency.words(), markup=False)
 
 
 def _cost(point: FrontierPoint, cost: str) -> str:

@@ -45,6 +45,7 @@ class FrontierPoint:
     spec: dict[str, Any]
     latency_ms: float | None = None  # batch 1, on the device that measured it
     costs: dict[str, float | None] | None = None  # the frontier's cost axes, by name
+    spec_hash: str | None = None  # the key of its quiet latency (`results.latencies`)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -94,6 +95,7 @@ def _points(
                 spec=record.spec_dict(),
                 latency_ms=group.latency_ms,
                 costs={c: group.cost(c) for c in costs},
+                spec_hash=record.spec_hash,
             )
         )
     # By the frontier's own cost axes, the cheapest first.

@@ -87,6 +87,21 @@ class RunLatencies:
             line += f"; {len(self.unmeasured)} unmeasured ({next(iter(self.unmeasured.values()))})"
         return line
 
+    def summary(self) -> dict:
+        """What `words` says, as data (JSON: a τ that cannot be computed is null)."""
+        return dict(
+            timed=len(self.timed),
+            unmeasured=len(self.unmeasured),
+            devices=self.devices,
+            pass_tau=_or_none(self.pass_tau),
+            layers_tau=_or_none(self.layers_tau),
+            words=self.words(),
+        )
+
+
+def _or_none(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
 
 def run_latencies(url: str, run_name: str) -> RunLatencies:
     """The run's latency table, read."""
