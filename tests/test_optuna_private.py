@@ -84,11 +84,11 @@ def test_user_attributes_and_constraints_written_together_read_back_as_optuna_s_
         for key, value in constraints.items():
             theirs.set_constraint(key, value)
         ours = study.ask()
-        door.set_user_attrs(ours, attrs, constraints)
+        door.set_trial_attrs(ours, attrs, constraints)
         assert ours.user_attrs == theirs.user_attrs
         live = [study._storage.get_trial(door.trial_id(t)) for t in (theirs, ours)]
         assert live[1].system_attrs == live[0].system_attrs
-        door.set_user_attrs(ours, {"macs": 6})  # written again: the new value
+        door.set_trial_attrs(ours, {"macs": 6})  # written again: the new value
         for trial in (theirs, ours):
             study.tell(trial, [0.5, 0.5])
         stored = {t.number: t for t in study.get_trials()}
@@ -103,7 +103,7 @@ def test_user_attributes_and_constraints_written_together_read_back_as_optuna_s_
             }
         )
         with pytest.raises(RuntimeError):  # as Optuna's own setter: a finished trial is final
-            door.set_user_attrs(ours, {"macs": 7})
+            door.set_trial_attrs(ours, {"macs": 7})
 
 
 def test_the_hypervolume_of_two_points(study) -> None:

@@ -69,7 +69,7 @@ def study_system_attrs(study: optuna.Study) -> dict:
     return study._storage.get_study_system_attrs(study._study_id)
 
 
-def set_user_attrs(
+def set_trial_attrs(
     trial: optuna.Trial, attrs: dict, constraints: dict[str, float] | None = None
 ) -> None:
     """Several user attributes of a live trial, and its constraints (what
@@ -98,7 +98,9 @@ def set_user_attrs(
     trial._cached_frozen_trial.system_attrs.update(system)
 
 
-def _upsert(backend: optuna.storages.RDBStorage, session, table, trial_id: int, attrs: dict):
+def _upsert(
+    backend: optuna.storages.RDBStorage, session, table, trial_id: int, attrs: dict
+) -> None:
     """A trial's attribute rows written (new or replaced) in one statement on SQLite and
     PostgreSQL: Optuna's own setter reads the trial again before each row, so a 30-field
     record was 60 round trips to the database. Row by row, through it, elsewhere."""
@@ -106,12 +108,12 @@ def _upsert(backend: optuna.storages.RDBStorage, session, table, trial_id: int, 
 
     from sqlalchemy.dialects import postgresql, sqlite
 
+    if not attrs:
+        return
     dialects = {"postgresql": postgresql.insert}
     if sqlite3.sqlite_version_info >= (3, 24, 0):  # upsert, as Optuna requires for its own
         dialects["sqlite"] = sqlite.insert
     insert = dialects.get(backend.engine.name)
-    if not attrs:
-        return
     if insert is None:
         for key, value in attrs.items():
             backend._set_trial_attr_without_commit(session, table, trial_id, key, value)

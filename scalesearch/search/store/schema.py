@@ -227,7 +227,7 @@ class TrialRecord:
         sampler reads as `Trial.set_constraint`'s), in one transaction."""
         from scalesearch.search.store import optuna_private
 
-        optuna_private.set_user_attrs(trial, self.to_attrs(), constraints)
+        optuna_private.set_trial_attrs(trial, self.to_attrs(), constraints)
 
     def enqueue(self, study: optuna.Study, params: dict[str, Any]) -> None:
         """Queues a trial of `params` that starts with this record (its phase, φ, seed...)."""
