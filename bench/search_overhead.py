@@ -13,9 +13,13 @@ time (wall × slots) into:
 - the run's start and end (Tuner set-up before the first ask, shut-down after the last
   tell), reported apart, as is Ray's start-up.
 
-Target: outside training ≤ 10% of slot time in the default mode (`asks: rolling`).
+Target (issue 34): outside training ≤ 8% of slot time in the default mode (`asks: rolling`).
+`--race N --family` adds the race (N trainings) and the family (three φ and the defaults'
+check, at the proxy's training): the phases' hand-overs then count between trials. The
+quiet latency timing after the trainings is off: this bench is about the trainings' slots.
 
-    python bench/search_overhead.py [--trials 16] [--images 1024] [--epochs 2] [--asks rolling|batch|free]
+    python bench/search_overhead.py [--trials 16] [--images 1024] [--epochs 2]
+        [--asks rolling|batch|free] [--race 0] [--family]
 """
 
 from __future__ import annotations
@@ -32,19 +36,22 @@ from scalesearch.search.run.pipeline import run_search
 from scalesearch.search.space import load_space, spaces_dir
 from scalesearch.search.store import storage as st
 from scalesearch.search.store.schema import TrialRecord
+from scalesearch.search.store.studies import open_run
 
 
-def _space(folder: Path, trials: int, images: int, epochs: int, asks: str) -> Path:
+def _space(folder: Path, trials: int, images: int, epochs: int, asks: str, race: int = 0) -> Path:
     text = (spaces_dir() / "cmt_compound.yaml").read_text()
     start, end = text.index("proxy:\n"), text.index("search:\n")
     proxy = (
         f"proxy:\n  dataset: digits\n  epochs: {epochs}\n  batch_size: 32\n"
         f"  max_train_images: {images}\n"
     )
-    text = text[:start] + proxy + text[end:]
+    family = "family: {phi: [-1, 0, 1]}\n"  # trained as the proxy is: the hand-overs alone
+    text = text[:start] + proxy + family + text[end:]
     text = text.replace("name: cmt_compound", "name: overhead")
     text = re.sub(r"(?m)^  trials: \d+$", f"  trials: {trials}", text)
-    text = re.sub(r"(?m)^  race: \{.*\}$", "  race: {trainings: 0}", text)  # the search alone
+    text = re.sub(r"(?m)^  race: \{.*\}$", f"  race: {{trainings: {race}}}", text)
+    text = text.replace("\nsearch:\n", "\nsearch:\n  latency_passes: 0\n", 1)  # trainings only
     text = text.replace("  batch_size: 2 ", f"  asks: {asks}\n  batch_size: 2 ")
     path = folder / "overhead.yaml"
     path.write_text(text)
@@ -58,6 +65,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--slots", type=int, default=2, help="trials at once (CPUs)")
     parser.add_argument("--asks", choices=("rolling", "batch", "free"), default="rolling")
+    parser.add_argument("--race", type=int, default=0, help="race trainings (0: none)")
+    parser.add_argument("--family", action="store_true", help="train the family too")
     parser.add_argument("--timeline", action="store_true", help="print each trial's span")
     args = parser.parse_args()
 
@@ -75,7 +84,9 @@ def main() -> None:
     ray_start = time.monotonic() - started
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        space = load_space(_space(folder, args.trials, args.images, args.epochs, args.asks))
+        space = load_space(
+            _space(folder, args.trials, args.images, args.epochs, args.asks, args.race)
+        )
         storage = st.default_storage(folder)
         config = config_from_flags(
             space,
@@ -83,7 +94,7 @@ def main() -> None:
             storage=storage,
             study_name="overhead",
             trials=args.trials,
-            family=False,
+            family=args.family,
             max_concurrent=args.slots,
         )
         began = time.time()
@@ -91,7 +102,8 @@ def main() -> None:
         ended = time.time()
         trials = [
             t
-            for t in st.load_study(storage, "overhead").trials
+            for study in open_run(storage, "overhead").studies()
+            for t in study.trials
             if TrialRecord.from_trial(t).seconds is not None
         ]
     ray.shutdown()
@@ -126,7 +138,7 @@ def _report(trials, began: float, ended: float, slots: int, ray_start: float) ->
     steady = slot_time - ends
     print(
         f"outside training: {1 - training / slot_time:.1%} of slot time; "
-        f"{1 - training / steady:.1%} without the run's start and end (target ≤ 10%)"
+        f"{1 - training / steady:.1%} without the run's start and end (target ≤ 8%)"
     )
     per_trial = [(r.seconds or 0.0) - (r.train_seconds or 0.0) for r in records]
     print(

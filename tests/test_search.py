@@ -93,6 +93,8 @@ def test_search_and_family_on_sqlite(tmp_path, local_ray, capsys) -> None:
     timed = write_space(tmp_path, "tiny", {"latency_passes: 0": "latency_passes: 3"}, trials=4)
     result, storage = _run(timed, tmp_path)
     study = _check_study(storage, "tiny", trials=4)
+    # The search and the family trained in one Tune run: its workers were started once.
+    assert [p.name for p in (tmp_path / "ray").iterdir() if p.is_dir()] == ["tiny-search"]
     # One fidelity per study: the family has its own, linked to the search's.
     assert {t.user_attrs["phase"] for t in study.trials} <= {"search", "replicate"}
     assert run_attributes.run_names(storage) == ["tiny"]

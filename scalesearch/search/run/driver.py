@@ -38,6 +38,15 @@ WAIT_POLL_S = 1.0  # how often a waiting driver reads the study
 TrialSource = Callable[[], "Trial | None"]
 
 
+@dataclass(frozen=True)
+class Step:
+    """One phase's trials for an executor: where they come from, and whether they may stop
+    early (the search's, at its rungs)."""
+
+    source: TrialSource
+    early_stopping: bool = False
+
+
 @dataclass
 class LiveTrial:
     trial: Trial

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from scalesearch.search.config import RunConfig
 from scalesearch.search.run.asking import Ask
-from scalesearch.search.run.driver import SearchDriver, TrialSource
+from scalesearch.search.run.driver import SearchDriver, Step, TrialSource
 from scalesearch.search.run.trainable import TrialConfig, run_trial
 
 NODE = "inline"
@@ -28,9 +28,12 @@ class InlineExecutor:
     def session(self, config: RunConfig) -> Iterator[None]:
         yield
 
-    def run_phase(
-        self, driver: SearchDriver, next_trial: TrialSource, early_stopping: bool, data
-    ) -> None:
+    def run_phases(self, driver: SearchDriver, steps: Iterator[Step], data) -> None:
+        """Each step's phase in turn (`pipeline.Executor`)."""
+        for step in steps:
+            self.run_phase(driver, step.source, data)
+
+    def run_phase(self, driver: SearchDriver, next_trial: TrialSource, data) -> None:
         """Trains what `next_trial` serves until the driver says the phase is done; trials
         left running by an interrupt end FAIL (a resume trains them again)."""
         try:

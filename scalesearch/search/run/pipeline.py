@@ -29,7 +29,7 @@ from scalesearch.search.results.frontier import (
     search_frontier,
 )
 from scalesearch.search.run import lifecycle
-from scalesearch.search.run.driver import SearchDriver, TrialSource
+from scalesearch.search.run.driver import SearchDriver, Step
 from scalesearch.search.run.heartbeat import Heartbeat
 from scalesearch.search.run.lifecycle import Preflight
 from scalesearch.search.run.quiet_latency import time_quietly
@@ -39,13 +39,14 @@ from scalesearch.search.store.studies import RunStudies
 
 
 class Executor(Protocol):
-    """Trains a phase's trials: asks the driver for them, reports their epochs and outcomes."""
+    """Trains a run's phases, one after another: asks the driver for each phase's trials,
+    reports their epochs and outcomes, and takes the next phase's step once the driver says
+    a phase is done (the steps are made as they are taken: a phase is planned on what the
+    phases before it found)."""
 
     def session(self, config: RunConfig) -> contextlib.AbstractContextManager: ...
 
-    def run_phase(
-        self, driver: SearchDriver, source: TrialSource, early_stopping: bool, data
-    ) -> None: ...
+    def run_phases(self, driver: SearchDriver, steps: Iterator[Step], data) -> None: ...
 
 
 @dataclass
@@ -134,7 +135,7 @@ def run_units(
             with _driver(config, run, preflight, driver_name, log) as driver:
                 driver.start_phase(phase)
                 if units.remaining():
-                    executor.run_phase(driver, units, False, _shared(config, preflight))
+                    executor.run_phases(driver, iter([Step(units)]), _shared(config, preflight))
                 else:
                     log(f"[{phase.value}] every training asked for is done already")
         time_quietly(run, config.space.search, log)  # the trainings and Ray have ended
@@ -148,17 +149,25 @@ def _search_phases(
     preflight: Preflight,
     log: Callable[[str], None],
 ) -> None:
-    config, data = driver.config, _shared(driver.config, preflight)
-    executor.run_phase(driver, run.search.ask, True, data)
-    race = config.space.search.race
-    if race.trainings > 0 and driver.health.healthy():
+    """The search, the race and the family, in one executor run: on Ray, one Tune run whose
+    workers the phases share (a Tune run a phase started every worker again, ten seconds a
+    slot on a 2-core machine, at every phase)."""
+    executor.run_phases(driver, _search_steps(driver, run, log), _shared(driver.config, preflight))
+
+
+def _search_steps(
+    driver: SearchDriver, run: RunStudies, log: Callable[[str], None]
+) -> Iterator[Step]:
+    """The run's phases as steps, each planned when the one before it is done."""
+    config = driver.config
+    yield Step(run.search.ask, early_stopping=True)
+    if config.space.search.race.trainings > 0 and driver.health.healthy():
         driver.start_phase(Phase.REPLICATE)
-        executor.run_phase(driver, RaceRounds(run, config, driver.ledger.driver, log), False, data)
+        yield Step(RaceRounds(run, config, driver.ledger.driver, log))
         _record_noise(run, config, log)
     if config.family and driver.health.healthy():
         driver.start_phase(Phase.FAMILY)
-        members = family_phase(run, config, driver.ledger.driver, log)
-        executor.run_phase(driver, members, False, data)
+        yield Step(family_phase(run, config, driver.ledger.driver, log))
 
 
 @contextlib.contextmanager

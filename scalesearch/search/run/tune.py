@@ -1,7 +1,7 @@
 """The Tune adapter: Ray Tune executes proxy trials; scalesearch owns Optuna's ask and tell.
 
-The only module that imports Ray. `TuneExecutor` runs one phase of a run on Tune (the phases
-themselves are `scalesearch.search.run.pipeline`'s): `StudySearcher` forwards Tune's calls to the
+The only module that imports Ray. `TuneExecutor` runs a run's phases on Tune, one Tune run
+for all of them (the phases themselves are `scalesearch.search.run.pipeline`'s): `StudySearcher` forwards Tune's calls to the
 Ray-free `SearchDriver`, `proxy_trial` is the trainable. Tune itself only schedules and places
 trials; the driver's early stops reach them through a `StopBoard`.
 """
@@ -9,6 +9,7 @@ trials; the driver's early stops reach them through a `StopBoard`.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import threading
@@ -22,7 +23,7 @@ from ray.tune.search import Searcher
 from scalesearch.errors import ClusterError
 from scalesearch.search.config import RunConfig
 from scalesearch.search.run.asking import Ask
-from scalesearch.search.run.driver import SearchDriver, TrialSource
+from scalesearch.search.run.driver import SearchDriver, Step, TrialSource
 from scalesearch.search.run.trainable import TrialConfig, run_trial
 
 
@@ -46,19 +47,29 @@ class StopBoard:
 
 
 class StudySearcher(Searcher):
-    """Serves Tune one Optuna trial per suggestion; the driver decides everything."""
+    """Serves Tune one Optuna trial per suggestion; the driver decides everything. When the
+    driver says a phase is done, the next step's phase follows in the same Tune run (its
+    workers kept), until no step is left."""
 
     def __init__(
-        self, driver: SearchDriver, next_trial: TrialSource, board: ray.actor.ActorHandle | None
+        self, driver: SearchDriver, steps: Iterator[Step], board: ray.actor.ActorHandle | None
     ) -> None:
         super().__init__(metric="val_accuracy", mode="max")
-        self.driver, self.next_trial, self.board = driver, next_trial, board
+        self.driver, self.steps, self.board = driver, steps, board
+        self.next_trial: TrialSource | None = None
 
     def suggest(self, trial_id: str) -> dict | str | None:
-        config = self.driver.suggest(trial_id, self.next_trial)
-        if config is Ask.DONE:
-            return Searcher.FINISHED
-        return None if config is Ask.LATER else config.to_tune()
+        while True:
+            if self.next_trial is None:
+                step = next(self.steps, None)  # plans the phase on what the last one found
+                if step is None:
+                    return Searcher.FINISHED
+                self.next_trial = step.source
+            config = self.driver.suggest(trial_id, self.next_trial)
+            if config is Ask.DONE:
+                self.next_trial = None
+                continue
+            return None if config is Ask.LATER else config.to_tune()
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if self.driver.on_result(trial_id, result):
@@ -116,12 +127,14 @@ class TuneExecutor:
             if started_ray:
                 ray.shutdown()
 
-    def run_phase(
-        self, driver: SearchDriver, next_trial: TrialSource, early_stopping: bool, data
-    ) -> None:
-        """Trains what `next_trial` serves until the driver says the phase is done. `data`:
-        the dataset every trial reads, put in Ray's object store once (None: each worker
-        loads its own, decoded at its member's size)."""
+    def run_phases(self, driver: SearchDriver, steps: Iterator[Step], data) -> None:
+        """Trains each step's phase in turn, in one Tune run, until the driver says the last
+        is done (`pipeline.Executor`). `data`: the dataset every trial reads, put in Ray's
+        object store once (None: each worker loads its own, decoded at its member's size)."""
+        first = next(steps, None)
+        if first is None:
+            return
+        steps = itertools.chain([first], steps)
         config = driver.config
         # Tune's own SIGINT handler ends the experiment and returns as if it had finished;
         # an interrupt must instead reach the caller, which records it and exits with 130.
@@ -130,7 +143,7 @@ class TuneExecutor:
         # last one's worker to start (seconds each), so a batch would start one by one.
         # Allow as many pending trials as there are slots.
         os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(_slots(config))
-        board = StopBoard.remote() if early_stopping else None
+        board = StopBoard.remote() if first.early_stopping else None  # the search's step
         shared: dict[str, Any] = {"board": board}
         if data is not None:
             shared["data"] = data
@@ -139,14 +152,14 @@ class TuneExecutor:
         tuner = tune.Tuner(
             tune.with_resources(trainable, _resources(config)),
             tune_config=tune.TuneConfig(
-                search_alg=StudySearcher(driver, next_trial, board),
+                search_alg=StudySearcher(driver, steps, board),
                 num_samples=-1,
                 max_concurrent_trials=config.max_concurrent,
                 time_budget_s=None if left is None else max(1.0, left),
                 reuse_actors=True,
             ),
             run_config=tune.RunConfig(
-                name=f"{config.study_name}-{driver.phase.value}",
+                name=f"{config.study_name}-{driver.phase.value}",  # the first step's
                 storage_path=str((config.run_dir / "ray").resolve()),
                 verbose=0,
             ),
