@@ -150,24 +150,37 @@ def _search_phases(
     log: Callable[[str], None],
 ) -> None:
     """The search, the race and the family, in one executor run: on Ray, one Tune run whose
-    workers the phases share (a Tune run a phase started every worker again, ten seconds a
-    slot on a 2-core machine, at every phase)."""
-    executor.run_phases(driver, _search_steps(driver, run, log), _shared(driver.config, preflight))
+    workers the phases share (a Tune run a phase started every worker again, ≈ 4.5 s a slot
+    on a 2-core machine, at every phase)."""
+    steps = _SearchSteps(driver, run, log)
+    executor.run_phases(driver, iter(steps), _shared(driver.config, preflight))
+    steps.record_noise()  # a race the run's time ended: where it ended
 
 
-def _search_steps(
-    driver: SearchDriver, run: RunStudies, log: Callable[[str], None]
-) -> Iterator[Step]:
+class _SearchSteps:
     """The run's phases as steps, each planned when the one before it is done."""
-    config = driver.config
-    yield Step(run.search.ask, early_stopping=True)
-    if config.space.search.race.trainings > 0 and driver.health.healthy():
-        driver.start_phase(Phase.REPLICATE)
-        yield Step(RaceRounds(run, config, driver.ledger.driver, log))
-        _record_noise(run, config, log)
-    if config.family and driver.health.healthy():
-        driver.start_phase(Phase.FAMILY)
-        yield Step(family_phase(run, config, driver.ledger.driver, log))
+
+    def __init__(self, driver: SearchDriver, run: RunStudies, log: Callable[[str], None]):
+        self.driver, self.run, self.log = driver, run, log
+        self.race_unrecorded = False
+
+    def __iter__(self) -> Iterator[Step]:
+        driver, config = self.driver, self.driver.config
+        yield Step(self.run.search.ask, early_stopping=True)
+        if config.space.search.race.trainings > 0 and driver.health.healthy():
+            driver.start_phase(Phase.REPLICATE)
+            self.race_unrecorded = True
+            yield Step(RaceRounds(self.run, config, driver.ledger.driver, self.log))
+            self.record_noise()
+        if config.family and driver.health.healthy():
+            driver.start_phase(Phase.FAMILY)
+            yield Step(family_phase(self.run, config, driver.ledger.driver, self.log))
+
+    def record_noise(self) -> None:
+        """Stores the race's measured noise and says where it ended, once the race is over."""
+        if self.race_unrecorded:
+            self.race_unrecorded = False
+            _record_noise(self.run, self.driver.config, self.log)
 
 
 @contextlib.contextmanager
