@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich import box
 from rich.console import Console
-from rich.table import Table
 
 from scalesearch.cli.app import app
 from scalesearch.cli.common import (
@@ -107,15 +105,13 @@ def _to_stderr(message: str) -> None:
 
 def render_ablation(table, console: Console) -> None:
     """Mean ± sd over seeds per strategy and φ, and the paired difference from the defaults."""
-    out = Table(
-        title="Ablation: strategies at equal cost",
-        caption="Δ = strategy − default coefficients, paired over seeds, 95% interval.",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
+    from scalesearch.cli.views import numbers_table
+
+    out = numbers_table(
+        "Ablation: strategies at equal cost",
+        "Δ = strategy − default coefficients, paired over seeds, 95% interval.",
+        ("φ", "strategy", "accuracy (mean ± sd)", "seeds", "MMACs", "cost", "Δ ± 95%"),
     )
-    for column in ("φ", "strategy", "accuracy (mean ± sd)", "seeds", "MMACs", "cost", "Δ ± 95%"):
-        out.add_column(column, justify="right", no_wrap=True)
     for c in table:
         if not c.accuracies:
             out.add_row(f"{c.phi:g}", c.strategy, f"not trained: {c.pruned}", "0", "", "", "")

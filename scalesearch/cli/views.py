@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator, Sequence
 from typing import Any
 
 from rich import box
@@ -33,22 +33,33 @@ def _parts_label(stage: dict[str, Any], block: dict[str, Any]) -> str:
     return "+".join(p for p in parts if p)
 
 
+def numbers_table(
+    title: str,
+    caption: str,
+    columns: Sequence[str],
+    left: Container[str] = (),
+    no_wrap: bool = True,
+) -> Table:
+    """A table in the house style: no edge padding and collapsed padding (80 columns, a log
+    file or a narrow terminal, must not cut a figure), columns right-aligned but `left`."""
+    table = Table(
+        title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
+    )
+    for column in columns:
+        justify = "left" if column in left else "right"
+        table.add_column(column, justify=justify, no_wrap=no_wrap)
+    return table
+
+
 def render_description(desc: dict[str, Any], console: Console) -> None:
     """Prints a description as a per-stage table with totals."""
-    table = Table(
-        title=(
-            f"{desc['name']}: {desc['params']:,} params, {desc['macs'] / 1e9:.3f} GMACs "
-            f"at {desc['resolution']}×{desc['resolution']}, {desc['num_classes']} classes"
-        ),
-        caption="MACs = multiply-adds (papers call them FLOPs), counted for one image.",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
+    table = numbers_table(
+        f"{desc['name']}: {desc['params']:,} params, {desc['macs'] / 1e9:.3f} GMACs "
+        f"at {desc['resolution']}×{desc['resolution']}, {desc['num_classes']} classes",
+        "MACs = multiply-adds (papers call them FLOPs), counted for one image.",
+        ("#", "grid", "dim/heads", "depth", "embed", "block parts", "params", "MMACs"),
+        left={"block parts"},
     )
-    for column in ("#", "grid", "dim/heads", "depth", "embed", "block parts", "params", "MMACs"):
-        table.add_column(
-            column, justify="left" if column == "block parts" else "right", no_wrap=True
-        )
     for s, spec_stage in zip(desc["stages"], desc["spec"]["stages"]):
         table.add_row(
             str(s["index"]),
@@ -85,20 +96,13 @@ def render_family(space: SearchSpace, rows: list[dict[str, Any]], console: Conso
     c = rows[0]
     constraint = space.scaling.constraint
     product = constraint.product(c["alpha"], c["beta"], c["gamma"])
-    table = Table(
-        title=f"{space.name}: α={c['alpha']:.3f} β={c['beta']:.3f} γ={c['gamma']:.3f}",
-        caption=(
-            f"α·β^{constraint.width_exponent:g}·γ² = {product:.2f} (target {constraint.target:g}). "
-            "MACs = multiply-adds (papers call them FLOPs); ratio = MACs over the row above; "
-            "×target = MACs over the base's × c^φ; eff = the α/β/γ the rounding realised."
-        ),
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
+    table = numbers_table(
+        f"{space.name}: α={c['alpha']:.3f} β={c['beta']:.3f} γ={c['gamma']:.3f}",
+        f"α·β^{constraint.width_exponent:g}·γ² = {product:.2f} (target {constraint.target:g}). "
+        "MACs = multiply-adds (papers call them FLOPs); ratio = MACs over the row above; "
+        "×target = MACs over the base's × c^φ; eff = the α/β/γ the rounding realised.",
+        ("φ", "input", "depths", "widths", "params", "MMACs", "ratio", "×target", "eff α/β/γ"),
     )
-    columns = ("φ", "input", "depths", "widths", "params", "MMACs", "ratio", "×target", "eff α/β/γ")
-    for column in columns:
-        table.add_column(column, justify="right", no_wrap=True)
     for r in rows:
         ratio = "" if r["macs_ratio"] is None else f"{r['macs_ratio']:.2f}×"
         e = r["effective"]
@@ -149,17 +153,13 @@ def render_frontier(
 ) -> None:
     """One frontier in 80 columns (a log file or a narrow terminal must not cut the error)."""
     volume = "" if hypervolume is None else f", hypervolume {hypervolume:.4f}"
-    table = Table(
-        title=f"{title}: {len(points)} points{volume}",
-        caption="MACs = multiply-adds (papers call them FLOPs); ± = standard error, in points.",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
-    )
     extra = [c for c in (points[0].costs or {}) if c != "macs"] if points else []
     columns = ["trial", "φ", "accuracy ± se", "seeds", "MACs", "params", *extra, "α/β/γ"]
-    for column in columns:
-        table.add_column("ms" if column == "latency" else column, justify="right", no_wrap=True)
+    table = numbers_table(
+        f"{title}: {len(points)} points{volume}",
+        "MACs = multiply-adds (papers call them FLOPs); ± = standard error, in points.",
+        ["ms" if column == "latency" else column for column in columns],
+    )
     for p in points:
         c = p.coefficients
         coefficients = "/".join(
@@ -195,15 +195,11 @@ def render_quiet_latency(
         if p.spec_hash in latency.timed
     ]
     if rows:
-        table = Table(
-            title="Latency of the frontier points (nothing else training)",
-            caption="ms: batch 1, median of the passes; apart: their spread.",
-            box=box.SIMPLE_HEAD,
-            pad_edge=False,
-            collapse_padding=True,
+        table = numbers_table(
+            "Latency of the frontier points (nothing else training)",
+            "ms: batch 1, median of the passes; apart: their spread.",
+            ("frontier", "trial", "φ", "ms", "apart"),
         )
-        for column in ("frontier", "trial", "φ", "ms", "apart"):
-            table.add_column(column, justify="right", no_wrap=True)
         for name, p, timed in rows:
             spread = f"{timed.spread:.0%}"
             table.add_row(name, str(p.trial), f"{p.phi:g}", milliseconds(timed.ms_batch1), spread)
@@ -247,16 +243,13 @@ def render_plan(decision, console: Console) -> None:
     from scalesearch.joint_law import FLOPS_PER_MAC_IMAGE
 
     at = decision.at
-    out = Table(
-        title=f"{decision.multiple:.3g}× the training compute of φ {at.phi:g} "
+    out = numbers_table(
+        f"{decision.multiple:.3g}× the training compute of φ {at.phi:g} "
         f"({human(at.compute, 'FLOPs')})",
-        caption="Training compute = 6 · MACs · images seen (FLOPs); 95% bands of the joint law.",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
+        "Training compute = 6 · MACs · images seen (FLOPs); 95% bands of the joint law.",
+        ("spend on", "MACs", "images seen", "compute", "accuracy", "95% band", "gain"),
+        no_wrap=False,
     )
-    for column in ("spend on", "MACs", "images seen", "compute", "accuracy", "95% band", "gain"):
-        out.add_column(column, justify="right")
     out.add_row(
         "now", human(at.macs), f"{at.images:,.0f}", human(at.compute),
         format_accuracy(1 - at.error, at.se), "", "",
