@@ -31,9 +31,9 @@ class InlineExecutor:
     def run_phases(self, driver: SearchDriver, steps: Iterator[Step], data) -> None:
         """Each step's phase in turn (`pipeline.Executor`)."""
         for step in steps:
-            self.run_phase(driver, step.source, data)
+            self._run_phase(driver, step.source, data)
 
-    def run_phase(self, driver: SearchDriver, next_trial: TrialSource, data) -> None:
+    def _run_phase(self, driver: SearchDriver, next_trial: TrialSource, data) -> None:
         """Trains what `next_trial` serves until the driver says the phase is done; trials
         left running by an interrupt end FAIL (a resume trains them again)."""
         try:

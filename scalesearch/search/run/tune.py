@@ -1,9 +1,10 @@
 """The Tune adapter: Ray Tune executes proxy trials; scalesearch owns Optuna's ask and tell.
 
 The only module that imports Ray. `TuneExecutor` runs a run's phases on Tune, one Tune run
-for all of them (the phases themselves are `scalesearch.search.run.pipeline`'s): `StudySearcher` forwards Tune's calls to the
-Ray-free `SearchDriver`, `proxy_trial` is the trainable. Tune itself only schedules and places
-trials; the driver's early stops reach them through a `StopBoard`.
+for all of them (the phases themselves are `scalesearch.search.run.pipeline`'s):
+`StudySearcher` forwards Tune's calls to the Ray-free `SearchDriver`, `proxy_trial` is the
+trainable. Tune itself only schedules and places trials; the driver's early stops reach them
+through a `StopBoard`.
 """
 
 from __future__ import annotations
