@@ -11,9 +11,10 @@ import functools
 from dataclasses import dataclass
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+from torch.utils.flop_counter import flop_registry, sdpa_flop_count, shape_wrapper
 
 from scalesearch.arch.model import HybridNet
+from scalesearch.arch.runtime_counts import NONE, RuntimeCounter, RuntimeCounts, with_stand_ins
 from scalesearch.arch.spec import ArchSpec
 
 aten = torch.ops.aten
@@ -24,14 +25,19 @@ def _cpu_flash_sdpa_flops(query_shape, key_shape, value_shape, *args, **kwargs) 
     return sdpa_flop_count(query_shape, key_shape, value_shape)
 
 
-# The counter ignores ops it has no formula for, so SDPA's CPU kernel would count as zero.
-_EXTRA_FORMULAS = {aten._scaled_dot_product_flash_attention_for_cpu: _cpu_flash_sdpa_flops}
+# torch's flop counter's formulas (FlopCounterMode's own), by operator. It ignores ops it has
+# no formula for, so SDPA's CPU kernel would count as zero: its formula is added.
+_FORMULAS = {
+    **flop_registry,
+    aten._scaled_dot_product_flash_attention_for_cpu: shape_wrapper(_cpu_flash_sdpa_flops),
+}
 
 
 @dataclass(frozen=True)
 class StageCost:
     params: int
     macs: int
+    runtime: RuntimeCounts = NONE
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,7 @@ class ModelCost:
     macs: int
     resolution: int
     stages: tuple[StageCost, ...]
+    runtime: RuntimeCounts = NONE  # `arch.runtime_counts`, from the same pass
 
 
 def meta_model(spec: ArchSpec) -> HybridNet:
@@ -54,24 +61,11 @@ def count_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-# Shape-preserving modules whose arithmetic is not counted. On `meta` they run through
-# torch's Python decompositions and took over half of a count; swapped for identities
-# (after the parameters are counted) they cost nothing and change no count.
-_UNCOUNTED = (torch.nn.BatchNorm2d, torch.nn.LayerNorm, torch.nn.GELU)
-
-
-def _without_uncounted(model: torch.nn.Module) -> torch.nn.Module:
-    for parent in model.modules():
-        for name, child in parent.named_children():
-            if isinstance(child, _UNCOUNTED):
-                setattr(parent, name, torch.nn.Identity())
-    return model
-
-
 def count_cost(spec: ArchSpec, resolution: int | None = None) -> ModelCost:
     """Counts parameters and MACs of `spec` for one image of side `resolution`.
 
-    A count takes about half a second; specs are frozen values, so each (spec, size) is
+    One meta pass counts the runtime counts too (`ModelCost.runtime`, per stage as well). A
+    count takes a tenth of a second; specs are frozen values, so each (spec, size) is
     counted once per process (the driver, the report and export ask for the same ones).
 
     Args:
@@ -84,20 +78,17 @@ def count_cost(spec: ArchSpec, resolution: int | None = None) -> ModelCost:
 @functools.lru_cache(maxsize=4096)
 def _count(spec: ArchSpec, resolution: int) -> ModelCost:
     spec.geometry(resolution)  # a clear SpecError if the network cannot take this size
-    # Frozen rather than no_grad: the counter's module tracker rejects parameters passed
-    # between modules under no_grad (the shared relative position bias is one).
-    model = meta_model(spec).requires_grad_(False)
+    model = meta_model(spec)
     params, stage_params = count_params(model), [count_params(stage) for stage in model.stages]
     images = torch.empty(1, spec.in_chs, resolution, resolution, device="meta")
-    counter = FlopCounterMode(display=False, custom_mapping=_EXTRA_FORMULAS)
-    with counter:
-        _without_uncounted(model)(images)
-    per_module = counter.get_flop_counts()
+    # torch's FlopCounterMode, formulas and all, but without its module tracker, which
+    # rejects a parameter shared between modules (the relative position bias) under no_grad:
+    # the runtime counts need the pass as inference runs it. Norms and GELUs stand in.
+    model = with_stand_ins(model)
+    with torch.no_grad(), RuntimeCounter(model, _FORMULAS) as counter:
+        model(images)
     stages = tuple(
-        StageCost(
-            params=stage_params[i],
-            macs=sum(per_module.get(f"HybridNet.stages.{i}", {}).values()) // 2,
-        )
-        for i in range(len(stage_params))
+        StageCost(params=p, macs=flops // 2, runtime=counts)
+        for p, (counts, flops) in zip(stage_params, counter.per_stage)
     )
-    return ModelCost(params, counter.get_total_flops() // 2, resolution, stages)
+    return ModelCost(params, counter.flops // 2, resolution, stages, counter.counts())

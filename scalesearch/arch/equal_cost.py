@@ -11,7 +11,10 @@ MACs are nearest the target, and reports the effective coefficients it realised.
 Why it is cheap: at a fixed input size and fixed widths, a network's MACs are linear in each
 stage's depth (every block of a stage is the same), MACs = fixed + Σᵢ (embedᵢ + depthᵢ·blockᵢ).
 Two counts (all depths 1, all depths 2) give fixed, embedᵢ and blockᵢ exactly; every depth
-combination then costs an addition. Counts are cached by spec, and nearby trials share them.
+combination then costs an addition. Counts are cached by shape, and nearby trials share them.
+The runtime counts (`arch.runtime_counts`: layers, activations, kernels) are linear in the
+depths the same way and come from the same two counts, so a realised member's counts cost
+nothing more.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import math
 from dataclasses import dataclass, replace
 
 from scalesearch.arch.cost import count_cost
+from scalesearch.arch.runtime_counts import RuntimeCounts
 from scalesearch.arch.scaling import (
     WIDTH_DIVISOR,
     check_coefficients,
@@ -77,24 +81,48 @@ class Member:
 
 @dataclass(frozen=True)
 class LinearCost:
-    """MACs of a network with fixed widths and input size, as a function of its depths."""
+    """MACs (and runtime counts) of a network with fixed widths and input size, as functions
+    of its depths."""
 
     fixed: int
     embed: tuple[int, ...]
     block: tuple[int, ...]
+    runtime_parts: tuple[RuntimeCounts, tuple[RuntimeCounts, ...], tuple[RuntimeCounts, ...]]
 
     def macs(self, depths: tuple[int, ...]) -> int:
         return self.fixed + sum(e + d * b for e, d, b in zip(self.embed, depths, self.block))
 
+    def runtime(self, depths: tuple[int, ...]) -> RuntimeCounts:
+        """`arch.runtime_counts`' counts at these depths: linear in them as MACs are."""
+        fixed, embed, block = self.runtime_parts
+        for e, d, b in zip(embed, depths, block):
+            fixed = fixed + e + b * d
+        return fixed
+
+
+def linear_cost(shape: ArchSpec) -> LinearCost:
+    """Counts `shape` with every depth 1 and every depth 2 (see the module docstring): the
+    same for every depth and name of the shape, which share one count."""
+    return _linear_cost(with_depths(shape, (1,) * len(shape.stages)).replace(name="shape"))
+
 
 @functools.lru_cache(maxsize=8192)
-def linear_cost(shape: ArchSpec) -> LinearCost:
-    """Counts `shape` with every depth 1 and every depth 2 (see the module docstring)."""
-    one = count_cost(with_depths(shape, (1,) * len(shape.stages)))
+def _linear_cost(shape: ArchSpec) -> LinearCost:
+    one = count_cost(shape)
     two = count_cost(with_depths(shape, (2,) * len(shape.stages)))
     block = tuple(b.macs - a.macs for a, b in zip(one.stages, two.stages))
     embed = tuple(a.macs - k for a, k in zip(one.stages, block))
-    return LinearCost(one.macs - sum(s.macs for s in one.stages), embed, block)
+    runtime_block = tuple(b.runtime - a.runtime for a, b in zip(one.stages, two.stages))
+    runtime_embed = tuple(a.runtime - k for a, k in zip(one.stages, runtime_block))
+    runtime_fixed = one.runtime
+    for stage in one.stages:
+        runtime_fixed = runtime_fixed - stage.runtime
+    return LinearCost(
+        one.macs - sum(s.macs for s in one.stages),
+        embed,
+        block,
+        (runtime_fixed, runtime_embed, runtime_block),
+    )
 
 
 @functools.lru_cache(maxsize=256)

@@ -19,12 +19,13 @@ assumed; the counts are here:
 - `kernels`: every ATen operator a forward pass dispatches (eval mode), views and norms
   included: what eager PyTorch pays its per-operator overhead on.
 
-All are for one image (batch 1), in eval mode; each (spec, size) is counted once per process.
+All are for one image (batch 1), in eval mode, counted in the same meta pass as MACs
+(`arch.cost`), and like MACs from a shape's counts at depths 1 and 2 (`count_runtime`).
 """
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -59,13 +60,68 @@ class RuntimeCounts:
     def to_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
 
+    def __add__(self, other: RuntimeCounts) -> RuntimeCounts:
+        return RuntimeCounts(*(a + b for a, b in zip(self._values(), other._values())))
 
-class _Dispatched(TorchDispatchMode):
-    """Counts every ATen operator, and the attention maps of those that compute attention."""
+    def __sub__(self, other: RuntimeCounts) -> RuntimeCounts:
+        return RuntimeCounts(*(a - b for a, b in zip(self._values(), other._values())))
 
-    def __init__(self) -> None:
+    def __mul__(self, times: int) -> RuntimeCounts:
+        return RuntimeCounts(*(a * times for a in self._values()))
+
+    def _values(self) -> tuple[int, ...]:
+        return (self.activations, self.attention_maps, self.layers, self.kernels)
+
+
+NONE = RuntimeCounts(0, 0, 0, 0)
+
+
+class StandIn(nn.Module):
+    """Runs in a count in place of a norm or activation: on `meta` those run through torch's
+    Python decompositions (over half of a count's time) and add no MACs. It returns a tensor
+    laid out as the module's output (so every later operator dispatches as it would) and
+    counts the operators the module dispatches in eval (tested against the real modules)."""
+
+    def __init__(self, contiguous: bool, kernels: int) -> None:
         super().__init__()
+        self.contiguous, self.kernels = contiguous, kernels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # one operator: an allocation
+        if self.contiguous:
+            return torch.empty(x.shape, dtype=x.dtype, device=x.device)
+        return torch.empty_like(x)
+
+
+# Output layout and operators in eval: BatchNorm keeps the input's memory format (an
+# allocation and the norm), LayerNorm writes a contiguous tensor (one), GELU as its input (one).
+_STAND_INS = {nn.BatchNorm2d: (False, 2), nn.LayerNorm: (True, 1), nn.GELU: (False, 1)}
+
+
+def with_stand_ins(model: nn.Module) -> nn.Module:
+    """`model` with its norms and GELUs replaced by `StandIn`s (count its parameters first)."""
+    for parent in model.modules():
+        for name, child in parent.named_children():
+            kind = _STAND_INS.get(type(child))
+            if kind is not None:
+                setattr(parent, name, StandIn(*kind))
+    return model
+
+
+class RuntimeCounter(TorchDispatchMode):
+    """Counts while a model runs under it (eval, no_grad): every ATen operator, the attention
+    maps of those that compute attention, the outputs of convolutions and linear layers
+    (hooks) and, given torch's flop formulas (`arch.cost`), FLOPs: one meta pass serves MACs
+    and runtime counts. A snapshot as each of the model's `stages` starts and ends gives
+    the counts per stage.
+    """
+
+    def __init__(self, model: nn.Module, flop_formulas: Mapping | None = None) -> None:
+        super().__init__()
+        self.model, self.formulas = model, flop_formulas or {}
         self.kernels = self.attentions = self.attention_maps = 0
+        self.activations = self.outputs = self.flops = 0
+        self._opened: list[tuple[RuntimeCounts, int]] = []
+        self.per_stage: list[tuple[RuntimeCounts, int]] = []  # (counts, FLOPs) per stage
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         self.kernels += 1
@@ -76,41 +132,66 @@ class _Dispatched(TorchDispatchMode):
             query, key = args[0], args[1]  # (B, heads, N, d) and (B, heads, M, d)
             self.attentions += 1
             self.attention_maps += query.shape[0] * query.shape[1] * query.shape[2] * key.shape[2]
-        return func(*args, **(kwargs or {}))
+        out = func(*args, **(kwargs or {}))
+        formula = self.formulas.get(func._overloadpacket)
+        if formula is not None:
+            self.flops += formula(*args, **(kwargs or {}), out_val=out)
+        return out
+
+    def counts(self) -> RuntimeCounts:
+        """What ran so far."""
+        return RuntimeCounts(
+            activations=self.activations,
+            attention_maps=self.attention_maps,
+            layers=self.outputs + self.attentions,
+            kernels=self.kernels,
+        )
+
+    def __enter__(self) -> RuntimeCounter:
+        modules = list(self.model.modules())
+        self._hooks = [
+            m.register_forward_hook(self._on_output)
+            for m in modules
+            if isinstance(m, (nn.Conv2d, nn.Linear))
+        ]
+        self._hooks += [
+            m.register_forward_hook(self._on_stand_in) for m in modules if isinstance(m, StandIn)
+        ]
+        for stage in getattr(self.model, "stages", ()):
+            self._hooks.append(stage.register_forward_pre_hook(self._stage_starts))
+            self._hooks.append(stage.register_forward_hook(self._stage_ends))
+        return super().__enter__()
+
+    def __exit__(self, *exc) -> None:
+        for hook in self._hooks:
+            hook.remove()
+        super().__exit__(*exc)
+
+    def _on_output(self, module: nn.Module, inputs, output: torch.Tensor) -> None:
+        self.activations += output.numel()
+        self.outputs += 1
+
+    def _on_stand_in(self, module: StandIn, inputs, output) -> None:
+        self.kernels += module.kernels - 1  # its allocation was counted as it ran
+
+    def _stage_starts(self, module: nn.Module, inputs) -> None:
+        self._opened.append((self.counts(), self.flops))
+
+    def _stage_ends(self, module: nn.Module, inputs, output) -> None:
+        counts, flops = self._opened.pop()
+        self.per_stage.append((self.counts() - counts, self.flops - flops))
 
 
 def count_runtime(spec: ArchSpec, resolution: int | None = None) -> RuntimeCounts:
-    """The runtime counts of `spec` for one image of side `resolution` (default: its own)."""
-    return _count(spec, spec.resolution if resolution is None else resolution)
+    """The runtime counts of `spec` for one image of side `resolution` (default: its own).
 
+    Counted as MACs are (`arch.equal_cost.linear_cost`): each stage's counts are linear in its
+    depth, so the counts of its shape at depths 1 and 2 — counted in the same meta pass as
+    their MACs, and already cached where the member was realised — give them exactly.
+    """
+    from scalesearch.arch.equal_cost import linear_cost
 
-@functools.lru_cache(maxsize=4096)
-def _count(spec: ArchSpec, resolution: int) -> RuntimeCounts:
-    from scalesearch.arch.cost import meta_model
-
-    spec.geometry(resolution)  # a clear SpecError if the network cannot take this size
-    model = meta_model(spec)
-    written = [0, 0]  # output elements of conv and linear layers, and how many ran
-
-    def on_output(module: nn.Module, inputs, output: torch.Tensor) -> None:
-        written[0] += output.numel()
-        written[1] += 1
-
-    hooks = [
-        m.register_forward_hook(on_output)
-        for m in model.modules()
-        if isinstance(m, (nn.Conv2d, nn.Linear))
-    ]
-    dispatched = _Dispatched()
-    try:
-        with torch.no_grad(), dispatched:
-            model(torch.empty(1, spec.in_chs, resolution, resolution, device="meta"))
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return RuntimeCounts(
-        activations=written[0],
-        attention_maps=dispatched.attention_maps,
-        layers=written[1] + dispatched.attentions,
-        kernels=dispatched.kernels,
-    )
+    if resolution is not None:
+        spec = spec.replace(resolution=resolution)
+    spec.geometry(spec.resolution)  # a clear SpecError if the network cannot take this size
+    return linear_cost(spec).runtime(tuple(s.depth for s in spec.stages))

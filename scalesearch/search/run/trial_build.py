@@ -92,7 +92,7 @@ def build_trial(
     train_key, arch_key = training_keys(spec.spec_hash(), proxy.key_json(), seed)
     alpha, beta, gamma = member.effective
     counts = {}
-    if set(space.search.costs) & set(RUNTIME_COUNTS):  # a meta forward: only where needed
+    if set(space.search.costs) & set(RUNTIME_COUNTS):  # from realisation's counts (no pass)
         counts = count_runtime(spec).to_dict()
     record = TrialRecord(
         phase=phase,
