@@ -50,7 +50,7 @@ from scalesearch.search.run.lagged_sampler import LaggedSampler
 from scalesearch.search.run.lifecycle import open_study
 from scalesearch.search.run.outcome import ProxyOutcome
 from scalesearch.search.run.trainable import TrialConfig
-from scalesearch.search.run.trial_build import build_trial
+from scalesearch.search.run.trial_build import build_trial, draw
 from scalesearch.search.space import SearchSpace, load_space
 from scalesearch.search.store import storage as st
 from scalesearch.search.store.schema import Phase, TrialRecord, finished_trial
@@ -76,7 +76,8 @@ def realise(space: SearchSpace, count: int, phase: Phase, phi: float | None = No
         trial = scratch.ask()
         if phi is not None:
             TrialRecord(phi=phi).write(trial)
-        built = build_trial(space, trial, phase, space.proxy, None, 0, "bench", "bench:1")
+        drawn = draw(trial, space, phase)
+        built = build_trial(space, drawn, space.proxy, None, 0, "bench", "bench:1")
         scratch.tell(trial, 0.0)
         if built.prune_reason is None:
             made.append(

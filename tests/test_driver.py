@@ -16,7 +16,9 @@ from optuna.trial import TrialState
 
 from scalesearch.arch.runtime_counts import count_runtime
 from scalesearch.search.config import config_from_flags
+from scalesearch.search.phases.family import early_check_units, family_phase
 from scalesearch.search.phases.race import RaceRounds
+from scalesearch.search.phases.units import PlannedUnits
 from scalesearch.search.run.asking import MAX_DUPLICATES_IN_A_ROW, MAX_FAILURES_IN_A_ROW, Ask
 from scalesearch.search.run.driver import SearchDriver
 from scalesearch.search.run.heartbeat import Heartbeat
@@ -278,9 +280,10 @@ def test_a_rolling_lag_counts_trained_trials_and_a_twin_within_it_counts_as_trai
         assert driver.live["t4"].trial.number == 4 and driver.live["t4"].batch_start == 1
 
 
-def _rolling_search(tmp_path: Path, last_first: bool) -> list[tuple]:
+def _rolling_search(tmp_path: Path, last_first: bool, ahead: bool = False) -> list[tuple]:
     """Twelve trials under rolling asks, each scored by its coefficients; the running trial
-    asked last (or first) ends first. TPE models from the ninth on."""
+    asked last (or first) ends first; `ahead`: the next trial is asked as each one starts
+    (as the Tune executor does). TPE models from the ninth on."""
     tmp_path.mkdir()
     with make_driver(tmp_path, trials=12) as driver:
         live: list[str] = []
@@ -290,6 +293,8 @@ def _rolling_search(tmp_path: Path, last_first: bool) -> list[tuple]:
                 break
             if isinstance(config, TrialConfig):
                 live.append(f"t{n}")
+                if ahead:
+                    driver.ask_ahead(driver.run.search.ask)
                 continue
             ending = live.pop(-1 if last_first else 0)
             params = driver.live[ending].trial.params
@@ -305,6 +310,42 @@ def test_rolling_asks_sample_the_same_trials_whichever_trial_ends_first(tmp_path
     out_of_order = _rolling_search(tmp_path / "b", last_first=True)
     assert sum(t[2] == TrialState.COMPLETE for t in in_order) >= 12  # duplicates copy a twin
     assert in_order == out_of_order  # the model's asks too (from the ninth trained trial on)
+
+
+def test_trials_asked_ahead_are_those_asked_when_a_slot_frees(tmp_path) -> None:
+    """Asked and built while the slots train, the next trial sees what it would see when a
+    slot frees: the sequence is the seed's, with and without asking ahead."""
+    when_freed = _rolling_search(tmp_path / "a", last_first=False)
+    ahead = _rolling_search(tmp_path / "b", last_first=True, ahead=True)
+    assert ahead == when_freed
+
+
+def test_a_trial_asked_ahead_waits_for_a_slot_and_ends_fail_when_none_frees(tmp_path) -> None:
+    with make_driver(tmp_path, trials=6) as driver:
+        _suggest(driver, "t0")
+        driver.ask_ahead(driver.run.search.ask)
+        assert isinstance(_suggest(driver, "t1"), TrialConfig)  # a free slot takes it
+        assert driver.live["t1"].trial.number == 1
+        driver.ask_ahead(driver.run.search.ask)
+        assert _suggest(driver, "t2") is Ask.LATER  # both slots train
+        waiting = driver.run.search.trials[2]
+        assert waiting.state == TrialState.RUNNING and "spec_hash" not in waiting.user_attrs
+        assert len(driver.ledger.heartbeat.trials) == 3  # its heartbeat beats meanwhile
+        driver.health.time_budget_s = 0.0  # the time runs out before a slot frees
+        assert _suggest(driver, "t2") is Ask.LATER
+        ended = driver.run.search.trials[2]
+        assert ended.state == TrialState.FAIL and "not trained" in ended.user_attrs["error"]
+        driver.fail_live("the search was interrupted")
+        assert [t.state for t in driver.run.search.trials] == [TrialState.FAIL] * 3
+        assert not driver.ledger.heartbeat.trials
+
+
+def test_only_rolling_asks_ask_ahead(tmp_path) -> None:
+    batch = {"batch_size: 2": "batch_size: 2\n  asks: batch"}
+    with make_driver(tmp_path, trials=6, replacements=batch) as driver:
+        _suggest(driver, "t0")
+        driver.ask_ahead(driver.run.search.ask)  # a batch's next trial waits for its slot
+        assert len(driver.run.search.trials) == 1
 
 
 def test_a_repeated_architecture_is_not_trained_again(tmp_path) -> None:
@@ -417,6 +458,53 @@ def test_the_race_plays_its_rounds_in_one_executor_run(tmp_path) -> None:
         assert config is Ask.DONE and 5 <= asked <= 6  # within the race's budget
         assert played == sorted(set(played)) and len(played) >= 2  # one round at a time
         assert sum(line.startswith("[race] this round") for line in lines) == len(played) + 1
+
+
+def test_a_slot_the_race_leaves_idle_trains_the_defaults_check(tmp_path) -> None:
+    """While a round's last training runs, the free slot trains the family's check of the
+    defaults (what it trains does not depend on the race); the race does not wait for it,
+    and the family, planned after the race, does not train it again."""
+    race = {NO_RACE: "race: {trainings: 4, max_seeds: 3, prior_sd: 0.02}"}
+    with make_driver(tmp_path, trials=3, replacements=race) as driver:
+        for n, accuracy in enumerate((0.80, 0.70, 0.60)):
+            assert isinstance(_suggest(driver, f"s{n}"), TrialConfig)
+            driver.on_complete(f"s{n}", _report([accuracy - 0.1, accuracy]), crashed=False)
+            driver.poll.freed()
+        config = dataclasses.replace(driver.config, family=True)
+        checks = early_check_units(config)
+        assert len(checks) == config.space.family.seeds
+        driver.start_phase(Phase.REPLICATE)
+        rounds = RaceRounds(driver.run, config, "host:1", lambda line: None)
+        fill = PlannedUnits(driver.run, config.storage, "host:1", checks)
+        phases = []
+        for step in range(40):
+            config_or_ask = driver.suggest(f"r{step}", rounds, fill)
+            if config_or_ask is Ask.DONE:
+                break
+            if isinstance(config_or_ask, TrialConfig):
+                phases.append(TrialRecord.from_trial(driver.live[f"r{step}"].trial).phase)
+                continue
+            # No slot left: the race's trainings end (a check trains on, three times longer).
+            for tune_id, live in list(driver.live.items()):
+                if not live.filler:
+                    driver.on_complete(tune_id, _report([0.6, 0.7]), crashed=False)
+        assert Phase.CHECK in phases and phases[0] == Phase.REPLICATE
+        # A check starts only once the round has nothing left for its slot.
+        assert phases.index(Phase.CHECK) > 0
+        assert phases.count(Phase.CHECK) <= len(checks)
+        fillers = [t for t, live in driver.live.items() if live.filler]
+        assert fillers, "the race ended while its filler trains on"
+        driver.start_phase(Phase.FAMILY)
+        family = family_phase(driver.run, config, "host:1", lambda line: None)
+        served = []
+        while (trial := family()) is not None:
+            served.append(TrialRecord.from_trial(trial).phase)
+        assert served.count(Phase.CHECK) == len(checks) - phases.count(Phase.CHECK)
+        for tune_id in fillers:
+            driver.on_complete(tune_id, _report([0.7, 0.8]), crashed=False)
+        checked = driver.run.trials(Phase.CHECK)
+        assert all(t.user_attrs["default_coefficients"] for t in checked)
+        assert {t.state for t in checked} <= {TrialState.COMPLETE, TrialState.RUNNING}
 
 
 def test_a_space_with_few_distinct_members_ends(tmp_path) -> None:

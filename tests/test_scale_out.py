@@ -212,8 +212,8 @@ def test_a_killed_driver_s_trial_ends_fail_and_resume_completes(tmp_path) -> Non
     os.killpg(driver.pid, signal.SIGKILL)
     driver.wait(timeout=30)
     running = _running_trials(storage, "killed")
-    assert len(running) == 1, f"running trials {running}; the driver said:\n{log.read_text()}"
-    killed = running[0]
+    # The trial training, and the next one where it was asked ahead (built, not trained).
+    assert 1 <= len(running) <= 2, f"running {running}; the driver said:\n{log.read_text()}"
 
     resumed = subprocess.run(
         command + ["--resume"], env=env, capture_output=True, text=True, timeout=300
@@ -221,7 +221,7 @@ def test_a_killed_driver_s_trial_ends_fail_and_resume_completes(tmp_path) -> Non
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "of a stopped driver as failed" in resumed.stdout
     study = st.load_study(storage, "killed")
-    assert study.trials[killed].state == TrialState.FAIL
+    assert all(study.trials[killed].state == TrialState.FAIL for killed in running)
     assert trained_count(study.trials) == 3
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
 

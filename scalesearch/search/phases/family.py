@@ -90,13 +90,26 @@ def check_units(
         log(f"[family] no check of the defaults: the family has no member at the search φ {phi:g}")
         return []
     params = space.default_params()
-    return [check_unit(source.trial, params, phi, seed) for seed in family_seeds(config)]
+    return [check_unit(params, phi, seed) for seed in family_seeds(config)]
 
 
-def check_unit(source: FrozenTrial, defaults: dict, phi: float, seed: int) -> Unit:
-    """The default coefficients' member at `phi` and `seed`, beside `source`'s family."""
+def early_check_units(config: RunConfig) -> list[Unit]:
+    """The defaults' check, for a slot the race leaves idle: what it trains (the defaults'
+    member at the search φ, with the family's seeds) does not depend on what the race picks.
+    Where the race then picks the defaults' architecture, the family's member there is this
+    very training and takes its result as a twin: nothing is trained in vain."""
+    space, phi = config.space, config.space.scaling.search_phi
+    if not (config.family and space.family.check_defaults and phi in space.family_phi):
+        return []
+    params = space.default_params()
+    return [check_unit(params, phi, seed) for seed in family_seeds(config)]
+
+
+def check_unit(defaults: dict, phi: float, seed: int) -> Unit:
+    """The default coefficients' member at `phi` and `seed` (whichever trial the family
+    scales: the key is the same before the race has picked one)."""
     record = TrialRecord(phase=Phase.CHECK, phi=phi, seed=seed, default_coefficients=True)
-    return Unit(f"check:{source.number}:{phi:g}:{seed}", defaults, record)
+    return Unit(f"check:{phi:g}:{seed}", defaults, record)
 
 
 def budget_units(config: RunConfig, source: FamilySource) -> list[Unit]:

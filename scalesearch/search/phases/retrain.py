@@ -48,9 +48,9 @@ def unit_at(run: RunStudies, space: SearchSpace, trial: FrozenTrial, seed: int):
         return ablation_unit(
             int(record.ablation_source or 0), str(record.strategy), dict(trial.params), phi, seed
         )
-    source = choose_source(run, None).trial
     if phase == Phase.CHECK:
-        return check_unit(source, dict(trial.params), phi, seed)
+        return check_unit(dict(trial.params), phi, seed)
+    source = choose_source(run, None).trial
     if phase == Phase.BUDGET:
         return budget_unit(source, float(record.budget_factor or 1.0), phi, seed)
     return family_unit(source, phi, seed)

@@ -63,8 +63,8 @@ class DefaultsCheck:
 def defaults_check(run: RunStudies) -> DefaultsCheck | None:
     """The check where both sides trained (None before, or where nothing was checked)."""
     checks = arch_groups(run.trials(Phase.CHECK), run.name_for(Phase.CHECK))
-    if not checks:
-        return None
+    if not checks or _scales_the_defaults(run):
+        return None  # the race may train the check before it picks the defaults themselves
     defaults = checks[0]
     members = arch_groups(run.trials(Phase.FAMILY), run.name_for(Phase.FAMILY))
     searched = next((g for g in members if g.phi == defaults.phi), None)
@@ -74,6 +74,17 @@ def defaults_check(run: RunStudies) -> DefaultsCheck | None:
     noise = estimate_noise(list(candidates.values()), NO_PRIOR_SD)
     diff = difference(candidates[id(searched)], candidates[id(defaults)], noise)
     return DefaultsCheck(defaults.phi, searched, defaults, diff, noise)
+
+
+def _scales_the_defaults(run: RunStudies) -> bool:
+    """The family scales the default coefficients' architecture: nothing to check."""
+    from scalesearch.errors import StudyError
+    from scalesearch.search.results.leader import choose_source
+
+    try:
+        return choose_source(run, None).default
+    except StudyError:
+        return False
 
 
 def _candidate(group: ArchGroup) -> Candidate:
@@ -93,10 +104,11 @@ def why_unchecked(run: RunStudies) -> str:
     if not run.trials(Phase.FAMILY):
         return "no family trained yet"
     try:
-        if choose_source(run, None).default:
-            return "the search's pick is the default coefficients: there is nothing to check"
+        choose_source(run, None)
     except StudyError:
         return "no search trial completed"
+    if _scales_the_defaults(run):
+        return "the search's pick is the default coefficients: there is nothing to check"
     space = stored_space(run.search)
     if space is None or not space.family.check_defaults:
         return "not asked for (family.check_defaults: false)"

@@ -37,6 +37,7 @@ class AskPolicy:
     told before it was asked, sampled on the study as it is."""
 
     mode = "free"
+    asks_ahead = False  # the next trial may be asked before a slot frees (`prefetch`)
 
     def __init__(self, batch_size: int, batch_start: int = 0) -> None:
         self.batch_size = batch_size
@@ -73,6 +74,7 @@ class AskPolicy:
 
 class RollingAsks(AskPolicy):
     mode = "rolling"
+    asks_ahead = True  # once the trial before it was asked, what it sees is fixed
 
     def __init__(self, batch_size: int, batch_start: int = 0) -> None:
         super().__init__(batch_size, batch_start)

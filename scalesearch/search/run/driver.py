@@ -27,6 +27,7 @@ from scalesearch.search.run.early_stopping import rung_decision
 from scalesearch.search.run.heartbeat import Heartbeat
 from scalesearch.search.run.ledger import Ledger, Told
 from scalesearch.search.run.outcome import Verdict
+from scalesearch.search.run.prefetch import Ahead
 from scalesearch.search.run.search_waits import SearchWaits
 from scalesearch.search.run.trainable import TrialConfig
 from scalesearch.search.store import storage
@@ -40,11 +41,14 @@ TrialSource = Callable[[], "Trial | None"]
 
 @dataclass(frozen=True)
 class Step:
-    """One phase's trials for an executor: where they come from, and whether they may stop
-    early (the search's, at its rungs)."""
+    """One phase's trials for an executor: where they come from, whether they may stop
+    early (the search's, at its rungs), and what may fill a slot the phase leaves idle while
+    its last trainings run (`fill`: trainings a later phase needs whatever this one finds;
+    the phase ends without waiting for them)."""
 
     source: TrialSource
     early_stopping: bool = False
+    fill: TrialSource | None = None
 
 
 @dataclass
@@ -55,6 +59,7 @@ class LiveTrial:
     accuracies: list[float] = field(default_factory=list)
     stopped_early: str | None = None  # the rung rule that stopped it
     latency_ms: float | None = None  # measured before its first epoch
+    filler: bool = False  # a later phase's training in a slot this phase left idle
 
 
 class SearchDriver:
@@ -94,6 +99,7 @@ class SearchDriver:
             self.gate,
         )
         self.live: dict[str, LiveTrial] = {}
+        self.ahead = Ahead()  # the next search trial, built while the slots train
         self.poll = Poll(WAIT_POLL_S, storage.HEARTBEAT_INTERVAL_S)
         self.waits = SearchWaits(run, config.trials, self.gate, self.poll, log)
         self.start_phase(Phase.SEARCH)
@@ -113,22 +119,34 @@ class SearchDriver:
         return self.run.phase_counts(self.phase)
 
     # -- what Tune calls ------------------------------------------------------------------
-    def suggest(self, tune_id: str, next_trial: TrialSource) -> TrialConfig | Ask:
-        """The next trial's config; `Ask.LATER` to be asked again; `Ask.DONE` when done."""
+    def suggest(
+        self, tune_id: str, next_trial: TrialSource, fill: TrialSource | None = None
+    ) -> TrialConfig | Ask:
+        """The next trial's config; `Ask.LATER` to be asked again; `Ask.DONE` when done.
+        `fill`: what trains in the free slot where `next_trial` has nothing while the
+        phase's trainings run (`Step.fill`)."""
         while True:
             if self.health.out_of_time() or self.health.failing():
                 return self._finish()
             if self.health.spent(self.phase.value):
                 return self._finish()
-            if self.phase == Phase.SEARCH:
-                waiting = self.waits.why_not(len(self.live))
-                if waiting is not None:
-                    return waiting
-            trial = next_trial()
-            if trial is None:
-                return self._finish()
+            built = filler = None
+            if self.ahead.pending():  # asked while the slots trained: no wait for a build
+                if len(self.live) >= self.gate.batch_size:
+                    return Ask.LATER
+                trial, built = self.ahead.take()
+            else:
+                if self.phase == Phase.SEARCH:
+                    waiting = self.waits.why_not(len(self.live))
+                    if waiting is not None:
+                        return waiting
+                trial = next_trial()
+                if trial is None and fill is not None and self._phase_trains():
+                    trial = filler = fill()
+                if trial is None:
+                    return self._finish()
             try:
-                config = self.ledger.prepare(trial)
+                config = self.ledger.prepare(trial, built)
             except KeyboardInterrupt:  # Ctrl-C or SIGTERM while it was being built
                 self.ledger.abandon(trial, "the run was interrupted before the trial trained")
                 raise
@@ -140,7 +158,7 @@ class SearchDriver:
                 # followed by the next ask at once, which is as deterministic.
                 self.gate.asked()
                 ranked_after = self.gate.ranked_after(trial.number, self.waits.trials)
-                live = LiveTrial(trial, time.monotonic(), ranked_after)
+                live = LiveTrial(trial, time.monotonic(), ranked_after, filler=bool(filler))
                 live.latency_ms = TrialRecord.from_trial(trial).latency_ms  # timed before
                 self.live[tune_id] = live
                 return config
@@ -200,11 +218,44 @@ class SearchDriver:
         for trial in live:
             with contextlib.suppress(Exception):
                 self.ledger.tell(trial.trial, Verdict(TrialState.FAIL, reason=reason))
+        with contextlib.suppress(Exception):
+            self._drop_ahead(reason)
+        self.ahead.close()
+
+    def ask_ahead(self, next_trial: TrialSource) -> None:
+        """Asks the next search trial now and builds it beside the slots' training, where
+        the ask policy lets it see no more than it would when a slot frees (`prefetch`); the
+        next `suggest` with a free slot takes it. An executor whose slots train elsewhere
+        calls it after each trial it starts."""
+        if self.phase != Phase.SEARCH or not self.gate.asks_ahead or self.health.out_of_time():
+            return
+        if not self.waits.may_ask_ahead():
+            return
+        trial = next_trial()
+        if trial is None:
+            return
+        try:
+            drawn = self.ledger.draw(trial)
+        except BaseException:
+            self.ledger.abandon(trial, "the run was interrupted before the trial trained")
+            raise
+        self.ahead.start(trial, lambda: self.ledger.build(drawn))
+
+    def _drop_ahead(self, reason: str) -> None:
+        """Ends the trial asked ahead FAIL (a resume trains it again at once)."""
+        trial = self.ahead.drop()
+        if trial is not None:
+            self.ledger.abandon(trial, reason)
 
     def _clock(self) -> str:
         left = self.health.seconds_left()
         tail = "" if left is None else f", {left:.0f} s left"
         return f"{self.health.elapsed():.0f} s elapsed{tail}"
 
+    def _phase_trains(self) -> bool:
+        """A trial of this phase trains (not one that fills a slot for a later phase)."""
+        return any(not live.filler for live in self.live.values())
+
     def _finish(self) -> Ask:
-        return Ask.DONE if not self.live else Ask.LATER
+        self._drop_ahead("asked ahead, not trained: the phase ended before a slot freed")
+        return Ask.LATER if self._phase_trains() else Ask.DONE

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from scalesearch.search.config import RunConfig
 from scalesearch.search.run.asking import Ask
-from scalesearch.search.run.driver import SearchDriver, Step, TrialSource
+from scalesearch.search.run.driver import SearchDriver, Step
 from scalesearch.search.run.trainable import TrialConfig, run_trial
 
 NODE = "inline"
@@ -31,15 +31,16 @@ class InlineExecutor:
     def run_phases(self, driver: SearchDriver, steps: Iterator[Step], data) -> None:
         """Each step's phase in turn (`pipeline.Executor`)."""
         for step in steps:
-            self._run_phase(driver, step.source, data)
+            self._run_phase(driver, step, data)
 
-    def _run_phase(self, driver: SearchDriver, next_trial: TrialSource, data) -> None:
-        """Trains what `next_trial` serves until the driver says the phase is done; trials
-        left running by an interrupt end FAIL (a resume trains them again)."""
+    def _run_phase(self, driver: SearchDriver, step: Step, data) -> None:
+        """Trains what the step serves until the driver says the phase is done (one at a
+        time: no slot is left idle for a filler); trials left running by an interrupt end
+        FAIL (a resume trains them again)."""
         try:
             for n in itertools.count():
                 trial_id = f"{driver.phase.value}-{n}"
-                config = driver.suggest(trial_id, next_trial)
+                config = driver.suggest(trial_id, step.source)
                 if config is Ask.DONE:
                     return
                 if config is Ask.LATER:  # another driver's trials train: wait for them

@@ -23,11 +23,11 @@ from scalesearch.search.run.heartbeat import Heartbeat
 from scalesearch.search.run.outcome import ProxyOutcome, Verdict, decide, with_measured
 from scalesearch.search.run.progress import Progress
 from scalesearch.search.run.trainable import TrialConfig
-from scalesearch.search.run.trial_build import build_trial, twin_verdict
+from scalesearch.search.run.trial_build import BuiltTrial, Drawn, build_trial, draw, twin_verdict
 from scalesearch.search.run.trial_lookups import TrialLookups
 from scalesearch.search.space import SearchSpace
 from scalesearch.search.store import optuna_private
-from scalesearch.search.store.schema import Phase, TrialRecord, cost_value, enqueued_phase
+from scalesearch.search.store.schema import Phase, TrialRecord, cost_value
 from scalesearch.search.store.studies import SEARCH_PHASES, RunStudies
 
 
@@ -69,20 +69,32 @@ class Ledger:
         search's)."""
         return self.space.search.costs if study_name == self.run.name else ("macs",)
 
-    def prepare(self, trial: Trial) -> TrialConfig | Told:
-        """Writes the trial's record and returns what it trains, or why it was told at once."""
+    def draw(self, trial: Trial) -> Drawn:
+        """An asked trial's point and phase, read and sampled in its study (its heartbeat
+        starts: it is this driver's until told)."""
         self.heartbeat.add(optuna_private.trial_id(trial))
-        phase = enqueued_phase(trial) or self.phase
-        built = build_trial(
+        return draw(trial, self.space, self.phase)
+
+    def build(self, drawn: Drawn) -> BuiltTrial:
+        """What a drawn trial trains (pure: may run beside the driver, `prefetch`)."""
+        config = self.config
+        return build_trial(
             self.space,
-            trial,
-            phase,
-            self.config.proxy,
-            self.config.data_dir,
-            self.config.seed,
+            drawn,
+            config.proxy,
+            config.data_dir,
+            config.seed,
             self.version,
             self.driver,
         )
+
+    def prepare(self, trial: Trial, built: BuiltTrial | None = None) -> TrialConfig | Told:
+        """Writes the trial's record and returns what it trains, or why it was told at once;
+        `built`: what `build` made of it ahead (else it is drawn and built now)."""
+        if built is None:
+            built = self.build(self.draw(trial))
+        phase = built.record.phase
+        assert phase is not None
         built.record.write(trial, built.constraints)
         if built.prune_reason:
             self.tell(trial, Verdict(TrialState.PRUNED, reason=built.prune_reason))

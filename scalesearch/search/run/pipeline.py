@@ -18,9 +18,9 @@ from typing import Protocol
 from scalesearch.errors import SearchFailed, Unwritable, write_fault
 from scalesearch.search.config import RunConfig
 from scalesearch.search.phases.ablation import AblationMembers
-from scalesearch.search.phases.family import family_phase
+from scalesearch.search.phases.family import early_check_units, family_phase
 from scalesearch.search.phases.race import RaceRounds, race_result, race_words
-from scalesearch.search.phases.units import UnitSource
+from scalesearch.search.phases.units import PlannedUnits, UnitSource
 from scalesearch.search.results.ablation_table import AblationCell, ablation_table
 from scalesearch.search.results.frontier import (
     FrontierPoint,
@@ -170,7 +170,11 @@ class _SearchSteps:
         if config.space.search.race.trainings > 0 and driver.health.healthy():
             driver.start_phase(Phase.REPLICATE)
             self.race_unrecorded = True
-            yield Step(RaceRounds(self.run, config, driver.ledger.driver, self.log))
+            # A slot the race's rounds leave idle trains the family's check of the defaults.
+            checks = early_check_units(config)
+            fill = PlannedUnits(self.run, config.storage, driver.ledger.driver, checks)
+            rounds = RaceRounds(self.run, config, driver.ledger.driver, self.log)
+            yield Step(rounds, fill=fill if checks else None)
             self.record_noise()
         if config.family and driver.health.healthy():
             driver.start_phase(Phase.FAMILY)

@@ -48,7 +48,8 @@ class Progress:
             self.failed += 1
         else:
             self.finished += 1
-        if accuracy is not None:
+        # The best is the phase's own: another phase's unit trained under other settings.
+        if accuracy is not None and label in (None, self.phase):
             self.best = accuracy if self.best is None else max(self.best, accuracy)
         what = reason if accuracy is None else _measured(record, accuracy, self.costs)
         best = "" if self.best is None else f" | best {self.best:.2%}"

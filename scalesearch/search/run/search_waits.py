@@ -44,6 +44,12 @@ class SearchWaits:
             return Ask.LATER
         return None
 
+    def may_ask_ahead(self) -> bool:
+        """Whether the next search trial may be asked before a slot frees: within the budget
+        (this driver's live trials count as running), and every trial it would see ended."""
+        done, running, _ = self.run.phase_counts(Phase.SEARCH)
+        return done + running < self.run.search_budget(self.budget) and self.asks().ready
+
     def asks(self) -> Asks:
         """Where the search study's asks stand (an enqueued trial keeps the number it got)."""
         trials = self.trials()

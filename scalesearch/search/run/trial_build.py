@@ -1,7 +1,7 @@
 """From an asked Optuna trial to what trains: the realised spec, its record, its Tune config.
 
-Pure apart from reading the trial's parameters: the driver writes the record and tells
-the study. A trial is refused before training (`prune_reason`) when no rounding realises it
+`draw` reads the trial from Optuna (its enqueued record, its sampled point); `build_trial`
+is pure from there: the driver writes the record and tells the study. A trial is refused before training (`prune_reason`) when no rounding realises it
 at equal cost, or its spec is over the MACs budget. How a twin — an earlier trial that
 trained the same spec with the same proxy settings and seed, found by `trial_lookups` — is
 copied is here too, so that no architecture is trained twice.
@@ -28,6 +28,7 @@ from scalesearch.search.store.schema import (
     MACS_BUDGET,
     Phase,
     TrialRecord,
+    enqueued_phase,
     training_keys,
 )
 from scalesearch.train.config import ProxyConfig
@@ -61,25 +62,42 @@ class BuiltTrial:
     constraints: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Drawn:
+    """What an asked trial is, as Optuna holds it: the record it was enqueued with, its phase
+    and its point. Everything after it (`build_trial`) is pure, so it may run off the
+    driver's path (`prefetch`)."""
+
+    given: TrialRecord
+    phase: Phase
+    coefficients: Coefficients
+    choices: dict[str, str]
+
+
+def draw(trial: Trial, space: SearchSpace, phase: Phase) -> Drawn:
+    """Reads an asked trial and samples its point (`phase`: the driver's, unless the trial
+    was enqueued with its own)."""
+    given = TrialRecord.from_trial(trial)  # what an enqueued trial came with
+    return Drawn(given, enqueued_phase(trial) or phase, *sample_point(trial, space))
+
+
 def build_trial(
     space: SearchSpace,
-    trial: Trial,
-    phase: Phase,
+    drawn: Drawn,
     proxy: ProxyConfig,
     data_dir: str | None,
     run_seed: int,
     version: str,
     driver: str,
 ) -> BuiltTrial:
-    """The realised spec of `trial` at its φ (the search φ unless enqueued with one), trained
-    with its own seed (a replicate's) or the run's; a family or ablation member under the
-    space's `family:` settings, an ablation member by its strategy."""
-    given = TrialRecord.from_trial(trial)  # what an enqueued trial came with
+    """The realised spec of a drawn trial at its φ (the search φ unless enqueued with one),
+    trained with its own seed (a replicate's) or the run's; a family or ablation member under
+    the space's `family:` settings, an ablation member by its strategy."""
+    given, phase = drawn.given, drawn.phase
     phi = space.scaling.search_phi if given.phi is None else float(given.phi)
     seed = run_seed if given.seed is None else int(given.seed)
     strategy = given.strategy
-    coefficients, choices = sample_point(trial, space)
-    member = space.realize_strategy(strategy or "compound", phi, coefficients, choices)
+    member = space.realize_strategy(strategy or "compound", phi, drawn.coefficients, drawn.choices)
     # The member's MACs are counted already (exactly: realisation's linear count); only its
     # parameters are counted here, on the meta device (milliseconds, not half a second).
     spec = member.spec
@@ -97,7 +115,7 @@ def build_trial(
     record = TrialRecord(
         phase=phase,
         phi=phi,
-        gamma=coefficients.gamma,
+        gamma=drawn.coefficients.gamma,
         spec=spec.to_json(),
         spec_hash=spec.spec_hash(),
         params=cost.params,

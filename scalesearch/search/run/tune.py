@@ -24,7 +24,7 @@ from ray.tune.search import Searcher
 from scalesearch.errors import ClusterError
 from scalesearch.search.config import RunConfig
 from scalesearch.search.run.asking import Ask
-from scalesearch.search.run.driver import SearchDriver, Step, TrialSource
+from scalesearch.search.run.driver import SearchDriver, Step
 from scalesearch.search.run.trainable import TrialConfig, run_trial
 
 
@@ -57,20 +57,25 @@ class StudySearcher(Searcher):
     ) -> None:
         super().__init__(metric="val_accuracy", mode="max")
         self.driver, self.steps, self.board = driver, steps, board
-        self.next_trial: TrialSource | None = None
+        self.step: Step | None = None
 
     def suggest(self, trial_id: str) -> dict | str | None:
         while True:
-            if self.next_trial is None:
-                step = next(self.steps, None)  # plans the phase on what the last one found
-                if step is None:
+            if self.step is None:
+                # Planned on what the last phase found; its stragglers (a filler) still run.
+                self.step = next(self.steps, None)
+                if self.step is None:
                     return Searcher.FINISHED
-                self.next_trial = step.source
-            config = self.driver.suggest(trial_id, self.next_trial)
+            step = self.step
+            config = self.driver.suggest(trial_id, step.source, step.fill)
             if config is Ask.DONE:
-                self.next_trial = None
+                self.step = None
                 continue
-            return None if config is Ask.LATER else config.to_tune()
+            if config is Ask.LATER:
+                return None
+            # The next trial is built while this one trains, not when its slot frees.
+            self.driver.ask_ahead(step.source)
+            return config.to_tune()
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if self.driver.on_result(trial_id, result):
