@@ -104,12 +104,19 @@ def main() -> None:
             t
             for study in open_run(storage, "overhead").studies()
             for t in study.trials
-            if TrialRecord.from_trial(t).seconds is not None
+            if _held_a_slot(TrialRecord.from_trial(t))
         ]
     ray.shutdown()
     _report(trials, began, ended, args.slots, ray_start)
     if args.timeline:
         _timeline(trials, began)
+
+
+def _held_a_slot(record: TrialRecord) -> bool:
+    """It trained in a slot: a copy (the family's member that is its search trial) or a
+    duplicate carries its source's measurements, not a slot's."""
+    copy = record.copied_from is not None or record.duplicate_of is not None
+    return record.seconds is not None and not copy
 
 
 def _report(trials, began: float, ended: float, slots: int, ray_start: float) -> None:
