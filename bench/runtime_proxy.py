@@ -25,9 +25,9 @@ from pathlib import Path
 import torch
 from scipy.stats import kendalltau
 
+from scalesearch.arch.equal_cost import count_runtime
 from scalesearch.arch.latency import measure_latency
 from scalesearch.arch.model import HybridNet
-from scalesearch.arch.runtime_counts import count_runtime
 from scalesearch.search.space import Coefficients, SearchSpace, list_spaces, load_space
 
 RESULTS = Path(__file__).resolve().parent / "results" / "runtime_proxy.json"

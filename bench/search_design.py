@@ -72,7 +72,7 @@ def _proxy():
 def _train(job: tuple[str, float, float, int]) -> dict:
     import torch
 
-    from scalesearch.arch.runtime_counts import count_runtime
+    from scalesearch.arch.equal_cost import count_runtime
     from scalesearch.train.data import load_dataset
     from scalesearch.train.proxy import train_proxy
 

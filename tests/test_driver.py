@@ -14,7 +14,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from scalesearch.arch.runtime_counts import count_runtime
+from scalesearch.arch.equal_cost import count_runtime
 from scalesearch.search.config import config_from_flags
 from scalesearch.search.phases.family import early_check_units, family_phase
 from scalesearch.search.phases.race import RaceRounds

@@ -161,7 +161,7 @@ def made_run(tmp_path: Path) -> dict[str, str]:
     import torch
     from safetensors.torch import save_file
 
-    from scalesearch.arch.runtime_counts import count_runtime
+    from scalesearch.arch.equal_cost import count_runtime
     from scalesearch.search.space import load_space
     from scalesearch.search.store import storage as st
     from scalesearch.search.store.schema import Phase, TrialRecord

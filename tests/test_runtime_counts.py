@@ -10,8 +10,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from scalesearch.arch.cost import _FORMULAS, count_cost, meta_model
+from scalesearch.arch.equal_cost import count_runtime
 from scalesearch.arch.presets import PRESETS
-from scalesearch.arch.runtime_counts import RuntimeCounter, RuntimeCounts, count_runtime
+from scalesearch.arch.runtime_counts import RuntimeCounter, RuntimeCounts
 from scalesearch.arch.spec import ArchSpec
 from scalesearch.search.space import list_spaces, load_space
 

@@ -25,12 +25,11 @@ def _cpu_flash_sdpa_flops(query_shape, key_shape, value_shape, *args, **kwargs) 
     return sdpa_flop_count(query_shape, key_shape, value_shape)
 
 
-# torch's flop counter's formulas (FlopCounterMode's own), by operator. It ignores ops it has
-# no formula for, so SDPA's CPU kernel would count as zero: its formula is added.
-_FORMULAS = {
-    **flop_registry,
-    aten._scaled_dot_product_flash_attention_for_cpu: shape_wrapper(_cpu_flash_sdpa_flops),
-}
+# torch's flop counter ignores ops it has no formula for, so SDPA's CPU kernel would count as
+# zero: its formula is added (as FlopCounterMode's `custom_mapping` takes it).
+_EXTRA_FORMULAS = {aten._scaled_dot_product_flash_attention_for_cpu: _cpu_flash_sdpa_flops}
+# The counter's formulas, by operator, as FlopCounterMode applies them.
+_FORMULAS = {**flop_registry, **{k: shape_wrapper(f) for k, f in _EXTRA_FORMULAS.items()}}
 
 
 @dataclass(frozen=True)

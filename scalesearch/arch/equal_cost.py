@@ -125,6 +125,17 @@ def _linear_cost(shape: ArchSpec) -> LinearCost:
     )
 
 
+def count_runtime(spec: ArchSpec, resolution: int | None = None) -> RuntimeCounts:
+    """The runtime counts (`arch.runtime_counts`) of `spec` for one image of side
+    `resolution` (default: its own): its shape's counts at depths 1 and 2, counted in the
+    same meta pass as their MACs and cached where the member was realised, extended to its
+    depths (linear, as MACs are)."""
+    if resolution is not None:
+        spec = spec.replace(resolution=resolution)
+    spec.geometry(spec.resolution)  # a clear SpecError if the network cannot take this size
+    return linear_cost(spec).runtime(tuple(s.depth for s in spec.stages))
+
+
 @functools.lru_cache(maxsize=256)
 def base_macs(base: ArchSpec) -> int:
     return count_cost(base).macs

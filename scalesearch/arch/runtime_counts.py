@@ -20,7 +20,8 @@ assumed; the counts are here:
   included: what eager PyTorch pays its per-operator overhead on.
 
 All are for one image (batch 1), in eval mode, counted in the same meta pass as MACs
-(`arch.cost`), and like MACs from a shape's counts at depths 1 and 2 (`count_runtime`).
+(`arch.cost`), and like MACs from a shape's counts at depths 1 and 2
+(`arch.equal_cost.count_runtime`).
 """
 
 from __future__ import annotations
@@ -31,8 +32,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
-
-from scalesearch.arch.spec import ArchSpec
 
 aten = torch.ops.aten
 
@@ -180,18 +179,3 @@ class RuntimeCounter(TorchDispatchMode):
     def _stage_ends(self, module: nn.Module, inputs, output) -> None:
         counts, flops = self._opened.pop()
         self.per_stage.append((self.counts() - counts, self.flops - flops))
-
-
-def count_runtime(spec: ArchSpec, resolution: int | None = None) -> RuntimeCounts:
-    """The runtime counts of `spec` for one image of side `resolution` (default: its own).
-
-    Counted as MACs are (`arch.equal_cost.linear_cost`): each stage's counts are linear in its
-    depth, so the counts of its shape at depths 1 and 2 — counted in the same meta pass as
-    their MACs, and already cached where the member was realised — give them exactly.
-    """
-    from scalesearch.arch.equal_cost import linear_cost
-
-    if resolution is not None:
-        spec = spec.replace(resolution=resolution)
-    spec.geometry(spec.resolution)  # a clear SpecError if the network cannot take this size
-    return linear_cost(spec).runtime(tuple(s.depth for s in spec.stages))

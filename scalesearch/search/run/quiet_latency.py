@@ -27,9 +27,9 @@ from pathlib import Path
 
 from optuna.trial import TrialState
 
+from scalesearch.arch.equal_cost import count_runtime
 from scalesearch.arch.latency import Timed, device_name, time_interleaved
 from scalesearch.arch.model import HybridNet
-from scalesearch.arch.runtime_counts import count_runtime
 from scalesearch.arch.spec import ArchSpec
 from scalesearch.search.results.latencies import run_latencies
 from scalesearch.search.settings import SearchSettings

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from scalesearch.arch.cost import ModelCost, count_params, meta_model
-from scalesearch.arch.equal_cost import base_macs
-from scalesearch.arch.runtime_counts import count_runtime
+from scalesearch.arch.equal_cost import base_macs, count_runtime
 from scalesearch.decode import encode
 from scalesearch.search.costs import RUNTIME_COUNTS
 from scalesearch.search.run.outcome import Verdict
