@@ -53,10 +53,14 @@ class StudySearcher(Searcher):
     workers kept), until no step is left."""
 
     def __init__(
-        self, driver: SearchDriver, steps: Iterator[Step], board: ray.actor.ActorHandle | None
+        self,
+        driver: SearchDriver,
+        steps: Iterator[Step],
+        board: ray.actor.ActorHandle | None,
+        slots: int,
     ) -> None:
         super().__init__(metric="val_accuracy", mode="max")
-        self.driver, self.steps, self.board = driver, steps, board
+        self.driver, self.steps, self.board, self.slots = driver, steps, board, slots
         self.step: Step | None = None
 
     def suggest(self, trial_id: str) -> dict | str | None:
@@ -67,7 +71,10 @@ class StudySearcher(Searcher):
                 if self.step is None:
                     return Searcher.FINISHED
             step = self.step
-            config = self.driver.suggest(trial_id, step.source, step.fill)
+            # Tune asks for pending trials too: a filler only where a slot is free now, or
+            # it would queue before the phase's own next training.
+            fill = step.fill if len(self.driver.live) < self.slots else None
+            config = self.driver.suggest(trial_id, step.source, fill)
             if config is Ask.DONE:
                 self.step = None
                 continue
@@ -158,7 +165,7 @@ class TuneExecutor:
         tuner = tune.Tuner(
             tune.with_resources(trainable, _resources(config)),
             tune_config=tune.TuneConfig(
-                search_alg=StudySearcher(driver, steps, board),
+                search_alg=StudySearcher(driver, steps, board, _running_slots(config)),
                 num_samples=-1,
                 max_concurrent_trials=config.max_concurrent,
                 time_budget_s=None if left is None else max(1.0, left),
@@ -187,12 +194,24 @@ def _resources(config: RunConfig) -> dict[str, float]:
 
 
 def _slots(config: RunConfig) -> int:
+    """Trials Tune may keep pending: as many as the cluster runs at once, or a search batch."""
+    batch = config.space.search.batch_size if config.max_concurrent is None else 1
+    return max(_cluster_slots(config), batch)
+
+
+def _running_slots(config: RunConfig) -> int:
+    """Trials that train at once: the cluster's slots, or `--max-concurrent`."""
+    slots = _cluster_slots(config)
+    return slots if config.max_concurrent is None else min(slots, config.max_concurrent)
+
+
+def _cluster_slots(config: RunConfig) -> int:
     """Trials the cluster can run at once at the space's resources per trial."""
     search, resources = config.space.search, ray.cluster_resources()
     slots = resources.get("CPU", 1.0) / search.cpus_per_trial
     if search.gpus_per_trial > 0:
         slots = min(slots, resources.get("GPU", 0.0) / search.gpus_per_trial)
-    return max(1, int(slots + 1e-9), search.batch_size if config.max_concurrent is None else 1)
+    return max(1, int(slots + 1e-9))
 
 
 def _start_ray(config: RunConfig) -> None:
