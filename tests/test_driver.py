@@ -431,15 +431,20 @@ def test_a_slot_times_nothing_without_a_latency_objective(driver) -> None:
     assert _suggest(driver, "t0").latency_batch is None
 
 
+def _three_searched(driver: SearchDriver) -> None:
+    """Three search trials trained, at 80, 70 and 60%: what a race starts from."""
+    for n, accuracy in enumerate((0.80, 0.70, 0.60)):
+        assert isinstance(_suggest(driver, f"s{n}"), TrialConfig)
+        driver.on_complete(f"s{n}", _report([accuracy - 0.1, accuracy]), crashed=False)
+        driver.poll.freed()
+
+
 def test_the_race_plays_its_rounds_in_one_executor_run(tmp_path) -> None:
     """One Tune run for the whole race: a round's trainings, nothing more while they train,
     then the next round planned on their results, until the budget is spent."""
     race = {NO_RACE: "race: {trainings: 6, max_seeds: 3, prior_sd: 0.02}"}
     with make_driver(tmp_path, trials=3, replacements=race) as driver:
-        for n, accuracy in enumerate((0.80, 0.70, 0.60)):
-            assert isinstance(_suggest(driver, f"s{n}"), TrialConfig)
-            driver.on_complete(f"s{n}", _report([accuracy - 0.1, accuracy]), crashed=False)
-            driver.poll.freed()
+        _three_searched(driver)
         driver.start_phase(Phase.REPLICATE)
         lines: list[str] = []
         rounds = RaceRounds(driver.run, driver.config, "host:1", lines.append)
@@ -466,10 +471,7 @@ def test_a_slot_the_race_leaves_idle_trains_the_defaults_check(tmp_path) -> None
     and the family, planned after the race, does not train it again."""
     race = {NO_RACE: "race: {trainings: 4, max_seeds: 3, prior_sd: 0.02}"}
     with make_driver(tmp_path, trials=3, replacements=race) as driver:
-        for n, accuracy in enumerate((0.80, 0.70, 0.60)):
-            assert isinstance(_suggest(driver, f"s{n}"), TrialConfig)
-            driver.on_complete(f"s{n}", _report([accuracy - 0.1, accuracy]), crashed=False)
-            driver.poll.freed()
+        _three_searched(driver)
         config = dataclasses.replace(driver.config, family=True)
         checks = early_check_units(config)
         assert len(checks) == config.space.family.seeds

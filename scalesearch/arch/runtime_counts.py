@@ -132,7 +132,7 @@ class RuntimeCounter(TorchDispatchMode):
             self.attentions += 1
             self.attention_maps += query.shape[0] * query.shape[1] * query.shape[2] * key.shape[2]
         out = func(*args, **(kwargs or {}))
-        formula = self.formulas.get(func._overloadpacket)
+        formula = self.formulas.get(func.overloadpacket)
         if formula is not None:
             self.flops += formula(*args, **(kwargs or {}), out_val=out)
         return out

@@ -104,11 +104,10 @@ def why_unchecked(run: RunStudies) -> str:
     if not run.trials(Phase.FAMILY):
         return "no family trained yet"
     try:
-        choose_source(run, None)
+        if choose_source(run, None).default:
+            return "the search's pick is the default coefficients: there is nothing to check"
     except StudyError:
         return "no search trial completed"
-    if _scales_the_defaults(run):
-        return "the search's pick is the default coefficients: there is nothing to check"
     space = stored_space(run.search)
     if space is None or not space.family.check_defaults:
         return "not asked for (family.check_defaults: false)"
