@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ TOOL = Path(__file__).resolve().parents[1] / "tools" / "make_embedded_data.py"
 DIGESTS = {
     "fashion-mnist-12k": "2f3674766fdfe02d8b6d9981740df2f93417a2a729300dcde2464e1a8dac8ccf",
     "mnist": "82ff6fc15703d4a56a49c3b93248441e4076fafb0d8d16cde4cfd03285bf6be5",
+    "digits": "6ead8e3b63556296c0e8680a6cc63ad85f2998436070e7993592299d00fefe93",
 }
 
 
@@ -47,6 +50,22 @@ def test_mnist_keeps_its_5000_images_and_carved_test() -> None:
     ds = load_dataset("mnist")
     assert (len(ds.train), len(ds.val), len(ds.test)) == (3600, 400, 1000)
     assert not ds.flip
+
+
+def test_digits_keep_their_1797_images_and_load_without_scikit_learn() -> None:
+    ds = load_dataset("digits")
+    assert (len(ds.train), len(ds.val), len(ds.test)) == (1295, 143, 359) and not ds.flip
+    labels = np.concatenate([s.labels.numpy() for s in (ds.train, ds.val, ds.test)])
+    # scikit-learn's class counts, and its pixels 0..16 stretched to 0..255
+    assert np.bincount(labels).tolist() == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
+    assert ds.train.images.shape[1:] == (1, 8, 8) and int(ds.train.images.max()) == 255
+    # Every trial worker loads its dataset: importing scikit-learn cost each 1.6 s of CPU.
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys; from scalesearch.train.data import load_dataset; "
+         "load_dataset('digits'); print('sklearn' in sys.modules)"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert loaded.stdout.strip() == "False"
 
 
 def test_the_tool_makes_a_stratified_subset_from_idx_files(tmp_path, monkeypatch) -> None:

