@@ -4,6 +4,7 @@ gives the same trials under any load. Real local Ray, real SQLite studies."""
 from __future__ import annotations
 
 import multiprocessing
+import random
 import time
 
 import pytest
@@ -60,9 +61,15 @@ def test_the_race_gives_paired_seeds_to_its_contenders_and_names_the_leader(
 
 
 def _busy(seconds: float) -> None:
+    """A load that comes and goes, as on a shared node: bursts and pauses of 20-200 ms (half
+    a core on average), so the trials' timings shift by a different amount at every step."""
+    rng = random.Random(0)
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        pass
+        burst = time.monotonic() + rng.uniform(0.02, 0.2)
+        while time.monotonic() < burst:
+            pass
+        time.sleep(rng.uniform(0.02, 0.2))
 
 
 def _sequence(study) -> list[tuple]:
