@@ -25,18 +25,22 @@ from scalesearch.search.space import load_space
 from scalesearch.search.store import sql_tables
 from scalesearch.search.store import storage as st
 from scalesearch.search.store.studies import open_run
-from tests.helpers import postgres_database, write_space
+from tests.helpers import TINY_FAMILY, postgres_database, write_space
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 SCALESEARCH = [sys.executable, "-m", "scalesearch"]
 
 
-def _searched(tmp_path: Path, storage: str | None = None, images: int = 96) -> tuple[Path, str]:
+def _searched(
+    tmp_path: Path, storage: str | None = None, ablation_images: int | None = None
+) -> tuple[Path, str]:
     """A finished two-trial search (no family) to ablate: its space file and storage (set
-    up in this process, without Ray: the faults are the ablation's)."""
-    space_path = write_space(
-        tmp_path, "faults", {"max_train_images: 96": f"max_train_images: {images}"}, trials=2
-    )
+    up in this process, without Ray: the faults are the ablation's). The ablation trains as
+    the family, on `ablation_images` where given (the search's trials stay short)."""
+    family = TINY_FAMILY
+    if ablation_images is not None:
+        family = TINY_FAMILY.replace("}", f", max_train_images: {ablation_images}}}")
+    space_path = write_space(tmp_path, "faults", {TINY_FAMILY: family}, trials=2)
     storage = storage or st.default_storage(tmp_path / "runs" / "faults")
     config = config_from_flags(
         load_space(space_path), tmp_path / "runs" / "faults", storage=storage,
@@ -56,7 +60,7 @@ def _ablation_cells(storage: str) -> Counter:
 
 
 def test_a_killed_ablate_runs_again_with_nothing_twice_and_nothing_left_running(tmp_path) -> None:
-    _, storage = _searched(tmp_path, images=256)
+    _, storage = _searched(tmp_path, ablation_images=256)
     command = SCALESEARCH + ["ablate", "--storage", storage, "--study", "faults", "--phi", "1"]
     command += ["--seeds", "1", "--run-dir", str(tmp_path / "runs"), "--max-concurrent", "1"]
     env = {"SCALESEARCH_HEARTBEAT_S": "1"}

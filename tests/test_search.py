@@ -141,12 +141,7 @@ def test_search_and_family_on_sqlite(tmp_path, local_ray, capsys) -> None:
 def test_a_search_on_three_objectives(tmp_path, local_ray, capsys) -> None:
     """Accuracy, MACs and measured latency: three values per trial, a 3-D frontier."""
     objectives = "  objectives: {accuracy: maximize, macs: minimize, latency: minimize}\n"
-    space = write_space(
-        tmp_path,
-        "three",
-        {LAYERS_OBJECTIVE: objectives},
-        trials=4,
-    )
+    space = write_space(tmp_path, "three", {LAYERS_OBJECTIVE: objectives}, trials=2)
     result, storage = _run(space, tmp_path, family=False)
     study = st.load_study(storage, "three")
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE", "MINIMIZE"]
