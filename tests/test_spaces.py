@@ -15,6 +15,7 @@ from scalesearch.arch.cost import count_cost
 from scalesearch.arch.model import HybridNet
 from scalesearch.cli.main import main
 from scalesearch.search.space import SpaceError, list_spaces, load_space, spaces_dir
+from scalesearch.train.embedded import EMBEDDED
 from tests.helpers import SHIPPED_FAMILY
 
 SPACES = list_spaces()
@@ -244,7 +245,7 @@ def test_spaces_cli_lists_descriptions(capsys) -> None:
 
 
 @pytest.mark.slow
-def test_spaces_ship_inside_the_wheel(tmp_path: Path) -> None:
+def test_spaces_and_datasets_ship_inside_the_wheel(tmp_path: Path) -> None:
     root = Path(__file__).parent.parent
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(root)],
@@ -255,3 +256,5 @@ def test_spaces_ship_inside_the_wheel(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     for space in SPACES:
         assert f"scalesearch/search_spaces/{space}.yaml" in names
+    for entry in EMBEDDED.values():  # the shipped datasets and their licences travel too
+        assert {f"scalesearch/data/{entry.file}", f"scalesearch/data/{entry.notice}"} <= set(names)
