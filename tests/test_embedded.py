@@ -59,7 +59,7 @@ def test_digits_keep_their_1797_images_and_load_without_scikit_learn() -> None:
     # scikit-learn's class counts, and its pixels 0..16 stretched to 0..255
     assert np.bincount(labels).tolist() == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
     assert ds.train.images.shape[1:] == (1, 8, 8) and int(ds.train.images.max()) == 255
-    # Every trial worker loads its dataset: importing scikit-learn cost each 1.6 s of CPU.
+    # Every run's driver and every `train` loads its dataset: scikit-learn cost each 1.6 s.
     loaded = subprocess.run(
         [sys.executable, "-c", "import sys; from scalesearch.train.data import load_dataset; "
          "load_dataset('digits'); print('sklearn' in sys.modules)"],

