@@ -629,3 +629,22 @@ def test_a_unit_another_driver_enqueued_but_not_yet_asked_is_not_claimed_twice(t
     assert not claim_next_try(url, "claims", unit, mine(), "driver-b")
     study.tell(study.ask(), state=TrialState.FAIL)  # A's try is interrupted: B may retry it
     assert claim_next_try(url, "claims", unit, mine(), "driver-b")
+
+
+def test_a_trial_asked_after_another_driver_took_the_last_place_is_not_trained(tmp_path) -> None:
+    """Two drivers that wait for the same trials to end ask at once: both may count the
+    budget's last place free before either asks. The lower number keeps it."""
+    with make_driver(tmp_path, trials=1) as driver:
+        study = driver.run.search
+        others: list[optuna.trial.Trial] = []
+
+        def another_driver_asks_first() -> optuna.trial.Trial:
+            others.append(study.ask())  # its ask lands between this driver's count and ask
+            return study.ask()
+
+        assert driver.suggest("t0", another_driver_asks_first) is Ask.LATER
+        assert not driver.live
+        (theirs, mine) = study.get_trials(deepcopy=False)
+        assert theirs.number == others[0].number and theirs.state == TrialState.RUNNING
+        assert mine.state == TrialState.FAIL and "budget's last trial" in mine.user_attrs["error"]
+        assert driver.phase_counts() == (0, 1, 1)

@@ -35,6 +35,7 @@ from scalesearch.search.store.schema import Phase, TrialRecord, cost_value
 from scalesearch.search.store.studies import RunStudies
 
 WAIT_POLL_S = 1.0  # how often a waiting driver reads the study
+BEYOND_BUDGET = "not trained: another driver asked for the budget's last trial first"
 
 TrialSource = Callable[[], "Trial | None"]
 
@@ -141,6 +142,8 @@ class SearchDriver:
                     if waiting is not None:
                         return waiting
                 trial = next_trial()
+                if trial is not None and self._beyond_budget(trial):
+                    continue
                 if trial is None and fill is not None and self._phase_trains():
                     trial = filler = fill()
                 if trial is None:
@@ -232,7 +235,7 @@ class SearchDriver:
         if not self.waits.may_ask_ahead():
             return
         trial = next_trial()
-        if trial is None:
+        if trial is None or self._beyond_budget(trial):
             return
         try:
             drawn = self.ledger.draw(trial)
@@ -240,6 +243,14 @@ class SearchDriver:
             self.ledger.abandon(trial, "the run was interrupted before the trial trained")
             raise
         self.ahead.start(trial, lambda: self.ledger.build(drawn))
+
+    def _beyond_budget(self, trial: Trial) -> bool:
+        """Ends FAIL, untrained, a search trial that another driver's ask beat to the budget's
+        last place (`SearchWaits.beyond_budget`)."""
+        if self.phase != Phase.SEARCH or not self.waits.beyond_budget(trial.number):
+            return False
+        self.ledger.abandon(trial, BEYOND_BUDGET)
+        return True
 
     def _drop_ahead(self, reason: str) -> None:
         """Ends the trial asked ahead FAIL (a resume trains it again at once)."""

@@ -50,6 +50,14 @@ class SearchWaits:
         done, running, _ = self.run.phase_counts(Phase.SEARCH)
         return done + running < self.run.search_budget(self.budget) and self.asks().ready
 
+    def beyond_budget(self, number: int) -> bool:
+        """Whether the search trial just asked as `number` is beyond the study's budget.
+        Drivers that wait for the same trials to end (rolling asks) ask at the same moment,
+        and a count and the ask after it are not one step: two may both see the last place
+        free. The lower number keeps it (numbers are the study's order of asks); the other
+        is not trained."""
+        return self.run.search_places_before(number) >= self.run.search_budget(self.budget)
+
     def asks(self) -> Asks:
         """Where the search study's asks stand (an enqueued trial keeps the number it got)."""
         trials = self.trials()

@@ -191,6 +191,20 @@ class RunStudies:
                 totals = totals.plus(kept.counted(study.get_trials(deepcopy=False), phase, factor))
         return totals.done, totals.running, totals.failed
 
+    def search_places_before(self, number: int) -> int:
+        """Search trials numbered below `number` that hold a place in the budget (finished or
+        running, whichever driver asked them): the finished prefix `phase_counts` kept is
+        reused, so this reads only the trials after it."""
+        trials = self.search.get_trials(deepcopy=False)[:number]
+        kept = self._tallies.get((self.search.study_name, Phase.SEARCH, None))
+        if kept is not None and kept.end <= len(trials):
+            now, rest = _Tally(kept.done, kept.running, kept.failed), trials[kept.end :]
+        else:
+            now, rest = _Tally(), trials
+        for trial in rest:
+            now.add(trial, Phase.SEARCH, None)
+        return now.done + now.running
+
     def search_budget(self, default: int) -> int:
         """The search's budget, read each time: a driver that joins later adds its own."""
         return run_attributes.search_budget(self.search) or default
