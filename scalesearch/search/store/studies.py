@@ -186,24 +186,21 @@ class RunStudies:
         for factor in factors:
             study = self.study_for(phase, factor=factor)
             if study is not None:
-                key = (study.study_name, phase, factor)
-                kept = self._tallies.setdefault(key, _Tally())
+                kept = self._kept(study, phase, factor)
                 totals = totals.plus(kept.counted(study.get_trials(deepcopy=False), phase, factor))
         return totals.done, totals.running, totals.failed
 
     def search_places_before(self, number: int) -> int:
-        """Search trials numbered below `number` that hold a place in the budget (finished or
-        running, whichever driver asked them): the finished prefix `phase_counts` kept is
-        reused, so this reads only the trials after it."""
+        """Search trials numbered below `number`, a trial still running, that hold a place in
+        the budget (finished or running, whichever driver asked them). The finished prefix
+        `phase_counts` keeps ends at or before a running trial, so it is reused as it is."""
         trials = self.search.get_trials(deepcopy=False)[:number]
-        kept = self._tallies.get((self.search.study_name, Phase.SEARCH, None))
-        if kept is not None and kept.end <= len(trials):
-            now, rest = _Tally(kept.done, kept.running, kept.failed), trials[kept.end :]
-        else:
-            now, rest = _Tally(), trials
-        for trial in rest:
-            now.add(trial, Phase.SEARCH, None)
+        now = self._kept(self.search, Phase.SEARCH, None).counted(trials, Phase.SEARCH, None)
         return now.done + now.running
+
+    def _kept(self, study: optuna.Study, phase: Phase, factor: float | None) -> _Tally:
+        """The tally kept over `study`'s finished first trials of `phase` (and `factor`)."""
+        return self._tallies.setdefault((study.study_name, phase, factor), _Tally())
 
     def search_budget(self, default: int) -> int:
         """The search's budget, read each time: a driver that joins later adds its own."""
