@@ -646,5 +646,6 @@ def test_a_trial_asked_after_another_driver_took_the_last_place_is_not_trained(t
         assert not driver.live
         (theirs, mine) = study.get_trials(deepcopy=False)
         assert theirs.number == others[0].number and theirs.state == TrialState.RUNNING
-        assert mine.state == TrialState.FAIL and "budget's last trial" in mine.user_attrs["error"]
+        assert mine.state == TrialState.FAIL
+        assert "budget's last trial" in TrialRecord.from_trial(mine).error
         assert driver.phase_counts() == (0, 1, 1)
